@@ -1,0 +1,34 @@
+# Two entry points (README): `make reproduce` and `make test`. Both set up .venv first.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch 2.13.0 is the CPU build this project is tested with; override for a CUDA machine, e.g.
+# make reproduce TORCH_SPEC=torch
+TORCH_SPEC ?= torch==2.13.0
+RUN ?= runs/classic-mnist-s0
+
+.PHONY: reproduce test setup bench clean-venv
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+setup: $(BIN)/.installed
+
+# Train the report's LeNet-5 for 30 epochs (or finish an interrupted run), evaluate, draw its report.
+reproduce: setup
+	@if [ -f $(RUN)/checkpoints/last.pt ]; then $(BIN)/lenet5 train --out $(RUN) --resume; \
+	else $(BIN)/lenet5 train --preset classic --out $(RUN); fi
+	$(BIN)/lenet5 evaluate $(RUN)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/bench_train.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,187 @@
+"""Seconds per training epoch (plus the per-epoch test evaluation): the report's pipeline against
+lenet5's, side by side in one run on the same machine, and what each step in between buys.
+
+    python benchmarks/bench_train.py --data-dir ../shared/data [--epochs 2] [--skip-compile]
+
+Every variant trains the same LeNet-5 (the report's layers, Adam lr 0.01, batch 512) from the same
+seed; only the input pipeline and the loop differ. Each variant runs --epochs epochs and reports
+their mean (torch.compile's first, compiling, epoch is reported apart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from lenet5 import config, data, train
+from lenet5.evaluate import loss_and_accuracy
+from lenet5.models import create_model
+
+
+class ReportNet(nn.Module):
+    """The report's `Net`, verbatim in behaviour."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(5 * 5 * 16, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.clf = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = F.avg_pool2d(torch.sigmoid(self.conv1(x)), kernel_size=2, stride=2)
+        x = F.avg_pool2d(torch.sigmoid(self.conv2(x)), kernel_size=2, stride=2)
+        x = x.view(x.size(0), -1)
+        x = torch.sigmoid(self.fc1(x))
+        x = torch.sigmoid(self.fc2(x))
+        return self.clf(x)
+
+
+class TorchvisionLikeMNIST(torch.utils.data.Dataset):
+    """What torchvision.datasets.MNIST + transforms.ToTensor() do per item: uint8 -> PIL -> tensor."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        self.data, self.targets = torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, i):
+        img = Image.fromarray(self.data[i].numpy(), mode="L")
+        t = torch.from_numpy(np.array(img, np.uint8, copy=True)).view(img.size[1], img.size[0], 1)
+        return t.permute(2, 0, 1).contiguous().to(torch.float32).div(255), int(self.targets[i])
+
+
+def report_epoch(model, opt, trainloader, testloader):
+    """The report's loop: per-batch .item() in evaluation, batch 512 everywhere."""
+    for x, y in trainloader:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+    correct, testloss = 0, 0.0
+    with torch.no_grad():
+        for batch_idx, (x, y) in enumerate(testloader):
+            out = model(x)
+            testloss += F.cross_entropy(out, y).item()
+            correct += out.argmax(1).eq(y).sum().item()
+    return correct / len(testloader.dataset)
+
+
+def tensor_epoch(model, opt, tr, te, gen, eval_batch, sync_every_batch, channels_last=False):
+    """In-memory tensors, batches sliced from a seeded permutation."""
+    model.train()
+    for x, y in data.batches(tr, 512, gen):
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        if sync_every_batch:
+            loss.item()
+    if sync_every_batch:  # the report's per-batch reads
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for x, y in data.batches(te, eval_batch):
+                out = model(x)
+                F.cross_entropy(out, y).item()
+                correct += out.argmax(1).eq(y).sum().item()
+        return correct / len(te)
+    return loss_and_accuracy(model, te, eval_batch)[1].item()
+
+
+def timed(fn, epochs):
+    times, accs = [], []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        accs.append(fn())
+        times.append(time.perf_counter() - t0)
+    return float(np.mean(times)), accs[-1]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--epochs", type=int, default=2, help="epochs timed per variant (mean reported)")
+    ap.add_argument("--skip-compile", action="store_true")
+    a = ap.parse_args()
+
+    xtr, ytr = data.load_arrays("mnist", "train", a.data_dir)
+    xte, yte = data.load_arrays("mnist", "test", a.data_dir)
+    tr, te = data.load("mnist", "train", a.data_dir), data.load("mnist", "test", a.data_dir)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
+
+    results = []
+
+    def fresh(report_net=False):
+        torch.manual_seed(0)
+        m = ReportNet() if report_net else create_model("lenet5")
+        return m, torch.optim.Adam(m.parameters(), lr=0.01)
+
+    # 1. The report: DataLoader over a torchvision-style dataset (PIL + ToTensor per image).
+    m, opt = fresh(report_net=True)
+    trl = torch.utils.data.DataLoader(TorchvisionLikeMNIST(xtr, ytr), batch_size=512, shuffle=True)
+    tel = torch.utils.data.DataLoader(TorchvisionLikeMNIST(xte, yte), batch_size=512, shuffle=True)
+    results.append(("report: DataLoader + PIL/ToTensor per image", *timed(lambda: report_epoch(m, opt, trl, tel), a.epochs)))
+
+    # 2. Whole set in memory as one tensor; slices of a seeded permutation; same per-batch syncs.
+    m, opt = fresh()
+    gen = torch.Generator().manual_seed(0)
+    results.append(("in-memory tensors, eval batch 512, .item() per batch",
+                    *timed(lambda: tensor_epoch(m, opt, tr, te, gen, 512, True), a.epochs)))
+
+    # 3. No per-batch host reads; evaluation in batches of 2000.
+    m, opt = fresh()
+    gen = torch.Generator().manual_seed(0)
+    results.append(("+ no per-batch syncs, eval batch 2000",
+                    *timed(lambda: tensor_epoch(m, opt, tr, te, gen, 2000, False), a.epochs)))
+
+    # 4. Evaluation as one batch of 10,000.
+    m, opt = fresh()
+    gen = torch.Generator().manual_seed(0)
+    results.append(("+ eval batch 10000", *timed(lambda: tensor_epoch(m, opt, tr, te, gen, 10000, False), a.epochs)))
+
+    # 5. channels_last memory format.
+    m, opt = fresh()
+    m = m.to(memory_format=torch.channels_last)
+    gen = torch.Generator().manual_seed(0)
+    results.append(("eval 2000 + channels_last", *timed(lambda: tensor_epoch(m, opt, tr, te, gen, 2000, False, True), a.epochs)))
+
+    # 6. torch.compile (Inductor, C++ on the CPU); compile time lands in the first epoch.
+    if not a.skip_compile:
+        m, opt = fresh()
+        cm = torch.compile(m)
+        gen = torch.Generator().manual_seed(0)
+        t0 = time.perf_counter()
+        tensor_epoch(cm, opt, tr, te, gen, 2000, False)
+        first = time.perf_counter() - t0
+        results.append((f"eval 2000 + torch.compile (first epoch incl. compile {first:.1f}s)",
+                        *timed(lambda: tensor_epoch(cm, opt, tr, te, gen, 2000, False), a.epochs)))
+
+    # 7. lenet5's own train(): what `lenet5 train` runs (with checkpoints and metrics.csv per epoch).
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = config.resolve("classic", {"train": {"epochs": a.epochs}})
+        rows = train.train(cfg, tmp, data_dir=a.data_dir, device="cpu", log=None)
+        results.append(("lenet5 train (classic preset, as shipped)",
+                        float(np.mean([r["seconds"] for r in rows])), rows[-1]["test_acc"]))
+
+    base = results[0][1]
+    print(f"\n| pipeline | s/epoch (train + eval) | speed-up vs report | test acc after {a.epochs} epochs |")
+    print("|---|---:|---:|---:|")
+    for name, sec, acc in results:
+        print(f"| {name} | {sec:.2f} | {base / sec:.2f}× | {acc:.4f} |")
+
+
+if __name__ == "__main__":
+    main()

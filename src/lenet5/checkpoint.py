@@ -1,0 +1,94 @@
+"""Checkpoints: written atomically, loaded without unpickling arbitrary objects.
+
+    from lenet5.checkpoint import load_model
+    model, ckpt = load_model("runs/classic-mnist-s0")          # last checkpoint, eval mode
+    model, ckpt = load_model("runs/classic-mnist-s0", "best")
+
+A checkpoint (`RUN/checkpoints/{last,best}.pt`) is a dict of tensors and plain values only,
+readable with `torch.load(weights_only=True)`. Format version 1 holds:
+
+| key | what |
+|---|---|
+| format_version | 1 |
+| model_name | registry name, e.g. "lenet5" |
+| config | the resolved RunConfig as a dict (config.json holds the same) |
+| model | the trained weights (state_dict) |
+| ema | the averaged weights evaluated instead of `model`, or None |
+| optimizer, scheduler | their state_dicts (scheduler None for a constant rate) |
+| rng | {"torch": global CPU RNG state, "data": shuffle/augment generator state} |
+| epoch | epochs completed |
+| metrics | one dict per completed epoch, the rows of metrics.csv |
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import config as config_mod
+from .data import get_spec
+from .errors import UserError
+from .models import create_model
+
+FORMAT_VERSION = 1
+CHECKPOINT_DIR = "checkpoints"
+
+
+def build_model(cfg: config_mod.RunConfig) -> nn.Module:
+    """A fresh model for `cfg` (weights from the current torch RNG)."""
+    options = {k: v for k, v in cfg.model.__dict__.items() if k != "name"}
+    return create_model(cfg.model.name, num_classes=len(get_spec(cfg.data.dataset).classes),
+                        normalize=cfg.data.normalize, **options)
+
+
+def save(state: dict[str, Any], path: Path) -> None:
+    """Write `state` to `path` via a temp file and rename, so a kill never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def checkpoint_path(run_dir: str | os.PathLike, which: str = "last") -> Path:
+    """`which` is last | best, or a path to a .pt file."""
+    if which not in ("last", "best"):
+        return Path(which)
+    return Path(run_dir) / CHECKPOINT_DIR / f"{which}.pt"
+
+
+def load(run_or_file: str | os.PathLike, which: str = "last") -> dict[str, Any]:
+    """The checkpoint dict of a run folder (or a .pt file), safely loaded onto the CPU."""
+    p = Path(run_or_file)
+    if not p.exists():
+        raise UserError(f"no such run folder or checkpoint: {p} (train one with `lenet5 train --out {p}`)")
+    path = p if p.is_file() else checkpoint_path(p, which)
+    if not path.is_file():
+        raise UserError(f"{p}: no {which} checkpoint at {path}; the run has not finished an epoch "
+                        f"(resume it with `lenet5 train --out {p} --resume`)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a truncated, foreign or malicious file: refuse it, whatever torch raises
+        raise UserError(f"{path}: not a readable lenet5 checkpoint ({type(e).__name__}); retrain or restore it") from None
+    version = ckpt.get("format_version") if isinstance(ckpt, dict) else None
+    if version != FORMAT_VERSION:
+        raise UserError(f"{path}: checkpoint format {version!r} is not supported (this lenet5 reads {FORMAT_VERSION})")
+    return ckpt
+
+
+def load_model(run_or_file: str | os.PathLike, which: str = "last") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the evaluated model (averaged weights if the run kept them) in eval mode."""
+    ckpt = load(run_or_file, which)
+    cfg = config_mod.from_dict(ckpt["config"])
+    model = build_model(cfg)
+    model.load_state_dict(ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"])
+    return model.eval(), ckpt

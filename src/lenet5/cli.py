@@ -1,0 +1,145 @@
+"""`lenet5 ...` / `python -m lenet5 ...`: argument parsing and exit codes only.
+
+Each subcommand calls one library function. Exit codes: 0 ok, 1 failure (e.g. a diverged run or
+some predictions failed), 2 the user's mistake (bad flag, missing or corrupt input), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from .errors import TrainingDiverged, UserError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse prints usage and exits; we want one line
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
+
+def _positive_int(s: str) -> int:
+    v = int(s)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _data_args(p: argparse.ArgumentParser, dataset: bool = True) -> None:
+    if dataset:
+        p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default=None)
+    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default $LENET5_DATA_DIR or ./data)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="lenet5", description="LeNet-5 on MNIST: reproduce, inspect, predict, serve.")
+    from . import __version__
+    p.add_argument("--version", action="version", version=f"lenet5 {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a model into a run folder")
+    t.add_argument("--preset", default="classic", help="classic (the report), modern, best")
+    _data_args(t)
+    t.add_argument("--epochs", type=_positive_int)
+    t.add_argument("--batch-size", type=_positive_int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--subset", type=_positive_int, help="train on only this many images per epoch (quick checks)")
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    t.add_argument("--out", help="run folder (default runs/<preset>-<dataset>-s<seed>)")
+    t.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--no-report", action="store_true", help="skip the figures and report.md at the end")
+
+    e = sub.add_parser("evaluate", help="test-set metrics of a run folder")
+    e.add_argument("run_dir")
+    e.add_argument("--checkpoint", default="last", choices=["last", "best"])
+    e.add_argument("--json", action="store_true")
+    _data_args(e, dataset=False)
+
+    d = sub.add_parser("data", help="check or download the data sets")
+    d.add_argument("action", choices=["check", "download"])
+    _data_args(d)
+    return p
+
+
+def cmd_train(a) -> int:
+    from . import config, train
+    overrides = {"data": {"dataset": a.dataset, "train_subset": a.subset},
+                 "train": {"epochs": a.epochs, "batch_size": a.batch_size, "lr": a.lr, "seed": a.seed}}
+    if a.resume:
+        given = [f"--{k.replace('_', '-')}" for s in overrides.values() for k, v in s.items() if v is not None]
+        if a.out is None or given or a.preset != "classic":
+            raise UserError("--resume continues the run in --out RUN_DIR with its own settings; "
+                            "give --out and drop " + (", ".join(given + (["--preset"] if a.preset != "classic" else []))
+                                                      or "nothing else"))
+        cfg = None
+    else:
+        cfg = config.resolve(a.preset, overrides)
+    out = Path(a.out) if a.out else train.default_run_dir(cfg)
+    progress = sys.stderr.isatty() and not a.quiet
+    rows = train.train(cfg, out, resume=a.resume, device=a.device, data_dir=a.data_dir,
+                       log=lambda s: print(s, flush=True), progress=progress)
+    print(f"done: {out} (final test accuracy {rows[-1]['test_acc']:.4f})")
+    return EXIT_OK
+
+
+def cmd_evaluate(a) -> int:
+    from .evaluate import evaluate_run
+    r = evaluate_run(a.run_dir, a.data_dir, a.checkpoint)
+    if a.json:
+        print(json.dumps({k: r[k] for k in ("loss", "accuracy", "per_class_accuracy", "confusion_matrix",
+                                             "epoch", "dataset", "classes")}))
+        return EXIT_OK
+    print(f"{r['run']} ({r['checkpoint']} checkpoint, epoch {r['epoch']}, {r['dataset']} test set)")
+    print(f"loss {r['loss']:.4f}  accuracy {r['accuracy']:.4f}")
+    print("per-class accuracy:")
+    for name, acc in zip(r["classes"], r["per_class_accuracy"]):
+        print(f"  {name:>12}: {acc:.4f}")
+    print("confusion matrix (rows: true, columns: predicted):")
+    width = max(5, max(len(str(v)) for row in r["confusion_matrix"] for v in row) + 1)
+    print(" " * 4 + "".join(f"{j:>{width}}" for j in range(len(r["classes"]))))
+    for i, row in enumerate(r["confusion_matrix"]):
+        print(f"{i:>4}" + "".join(f"{v:>{width}}" for v in row))
+    return EXIT_OK
+
+
+def cmd_data(a) -> int:
+    from . import data
+    dataset = a.dataset or "mnist"
+    if a.action == "download":
+        for path in data.download(dataset, a.data_dir):
+            print(f"have {path}")
+    for path, status in data.check(dataset, a.data_dir):
+        print(f"{status}: {path}")
+    return EXIT_OK
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "data": cmd_data}
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM stops like Ctrl-C: between atomic writes
+        return COMMANDS[args.command](args)
+    except UserError as e:
+        print(f"lenet5: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except TrainingDiverged as e:
+        print(f"lenet5: {e}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        print("\nlenet5: interrupted; a run folder keeps every finished epoch (continue with "
+              "`lenet5 train --out RUN_DIR --resume`)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK

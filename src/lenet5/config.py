@@ -1,0 +1,135 @@
+"""Typed, frozen run configuration and the named presets.
+
+    from lenet5.config import resolve
+    cfg = resolve("classic", {"train": {"epochs": 5, "seed": 1}})
+    cfg.train.lr            # 0.01, the report's
+    cfg.to_dict()           # what config.json holds
+
+A preset is a plain nested dict of overrides on the defaults; the defaults are the report's
+experiment, so `classic` is the empty dict. Unknown keys fail loudly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "mnist"          # mnist | fashion-mnist
+    normalize: bool = False         # subtract the train mean / divide by std; the report feeds [0, 1]
+    augment: bool = False           # random affine distortions of train images (LeCun et al. 1998)
+    train_subset: int | None = None  # use only this many shuffled train images per epoch (smoke tests)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "lenet5"            # a name from lenet5.models.list_models()
+    activation: str = "sigmoid"     # sigmoid | tanh | relu
+    pooling: str = "avg"            # avg | max
+    dropout: float = 0.0            # probability, before fc2 and the classifier
+    batch_norm: bool = False        # after every conv / hidden linear layer
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30                # full passes over the train set
+    batch_size: int = 512           # images per optimizer step, as the report
+    lr: float = 0.01                # Adam's peak learning rate, as the report
+    optimizer: str = "adam"         # adam | adamw | sgd (momentum 0.9, nesterov)
+    weight_decay: float = 0.0       # L2 / decoupled decay; 0 as the report
+    schedule: str = "constant"      # constant | cosine | onecycle (per step)
+    label_smoothing: float = 0.0    # cross-entropy target smoothing
+    ema: float = 0.0                # decay of an exponential moving average of weights, evaluated instead; 0 = off
+    seed: int = 0                   # init, shuffling, dropout and augmentation all derive from it
+    eval_batch_size: int = 2000     # no gradients at test time, so larger batches are free speed
+    plateau_epochs: int = 3         # warn if still at chance accuracy after this many epochs
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    preset: str = "classic"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # The lab report, exactly.
+    "classic": {},
+    # The report's shape with the future-work changes that help: ReLU, max-pooling, one-cycle decay.
+    "modern": {
+        "model": {"activation": "relu", "pooling": "max"},
+        "train": {"schedule": "onecycle", "lr": 0.01, "epochs": 15},
+    },
+    # Still LeNet-5-sized (< 100k parameters), with everything that helps on a CPU budget.
+    "best": {
+        "data": {"normalize": True, "augment": True},
+        "model": {"activation": "relu", "pooling": "max", "batch_norm": True},
+        "train": {"schedule": "onecycle", "lr": 0.01, "epochs": 20, "batch_size": 256,
+                  "label_smoothing": 0.1, "ema": 0.999, "optimizer": "adamw", "weight_decay": 0.05},
+    },
+}
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def _build(cls, values: dict[str, Any], where: str):
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(names)
+    if unknown:
+        raise UserError(f"unknown {where} setting(s): {', '.join(sorted(unknown))}; known: {', '.join(names)}")
+    return cls(**values)
+
+
+def from_dict(d: dict[str, Any]) -> RunConfig:
+    """Rebuild a RunConfig from `to_dict()` output (config.json, a checkpoint)."""
+    unknown = set(d) - set(SECTIONS) - {"preset"}
+    if unknown:
+        raise UserError(f"unknown config section(s): {', '.join(sorted(unknown))}; known: preset, {', '.join(SECTIONS)}")
+    parts = {k: _build(cls, d.get(k, {}), k) for k, cls in SECTIONS.items()}
+    return RunConfig(preset=d.get("preset", "classic"), **parts)
+
+
+def merge(base: dict[str, dict[str, Any]], overrides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out = {k: dict(v) for k, v in base.items()}
+    for section, values in overrides.items():
+        out.setdefault(section, {}).update(values)
+    return out
+
+
+def resolve(preset: str = "classic", overrides: dict[str, dict[str, Any]] | None = None) -> RunConfig:
+    """The preset's settings, then `overrides` on top; None values in overrides are ignored."""
+    if preset not in PRESETS:
+        raise UserError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    clean = {s: {k: v for k, v in vals.items() if v is not None} for s, vals in (overrides or {}).items()}
+    cfg = from_dict({"preset": preset, **merge(PRESETS[preset], clean)})
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: RunConfig) -> None:
+    t = cfg.train
+    checks = [
+        (t.epochs >= 1, f"epochs must be >= 1, got {t.epochs}"),
+        (t.batch_size >= 1, f"batch size must be >= 1, got {t.batch_size}"),
+        (t.eval_batch_size >= 1, f"eval batch size must be >= 1, got {t.eval_batch_size}"),
+        (t.lr > 0, f"learning rate must be > 0, got {t.lr}"),
+        (t.optimizer in ("adam", "adamw", "sgd"), f"unknown optimizer {t.optimizer!r}; known: adam, adamw, sgd"),
+        (t.schedule in ("constant", "cosine", "onecycle"), f"unknown schedule {t.schedule!r}; known: constant, cosine, onecycle"),
+        (0 <= t.label_smoothing < 1, f"label smoothing must be in [0, 1), got {t.label_smoothing}"),
+        (0 <= t.ema < 1, f"ema decay must be in [0, 1), got {t.ema}"),
+        (t.seed >= 0, f"seed must be >= 0, got {t.seed}"),
+        (cfg.data.train_subset is None or cfg.data.train_subset >= 1,
+         f"train subset must be >= 1, got {cfg.data.train_subset}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UserError(message)

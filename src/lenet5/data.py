@@ -1,0 +1,318 @@
+"""MNIST and Fashion-MNIST: find, download, verify and parse the IDX files; hold them in memory.
+
+    from lenet5 import data
+    train = data.load("mnist", "train", data_dir="../shared/data")   # -> Split
+    train.images.shape   # torch.Size([60000, 1, 28, 28]), float32 in [0, 1]
+    for x, y in data.batches(train, 512, generator=torch.Generator().manual_seed(0)):
+        ...
+
+Where the files are looked for: the `data_dir` argument, else $LENET5_DATA_DIR, else ./data; the
+folder may hold the files directly or under a sub-folder named after the data set.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import hashlib
+import os
+import tempfile
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import DataError, UserError
+
+DATA_DIR_ENV = "LENET5_DATA_DIR"
+MIRRORS_ENV = "LENET5_MIRRORS"  # comma-separated base URLs tried before none else: a local or corporate mirror
+DEFAULT_DATA_DIR = "data"
+DOWNLOAD_TIMEOUT_S = 30  # per request; a stalled mirror must not hang a run forever
+IDX_UBYTE_IMAGES = 2051  # IDX magic: unsigned bytes, 3 dimensions
+IDX_UBYTE_LABELS = 2049  # IDX magic: unsigned bytes, 1 dimension
+PIXEL_MAX = 255.0
+FIX_HINT = "delete it and run `lenet5 data download`, or supply a good copy with --data-dir"
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    name: str  # without .gz
+    md5: str  # of the decompressed bytes: mirrors recompress, the content is what matters
+    magic: int
+    count: int
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    classes: tuple[str, ...]
+    files: dict[str, tuple[FileSpec, FileSpec]]  # split -> (images, labels)
+    mirrors: tuple[str, ...]
+
+    def all_files(self) -> list[FileSpec]:
+        return [f for pair in self.files.values() for f in pair]
+
+
+def _split(prefix: str, count: int, md5_images: str, md5_labels: str) -> tuple[FileSpec, FileSpec]:
+    return (FileSpec(f"{prefix}-images-idx3-ubyte", md5_images, IDX_UBYTE_IMAGES, count),
+            FileSpec(f"{prefix}-labels-idx1-ubyte", md5_labels, IDX_UBYTE_LABELS, count))
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist": DatasetSpec(
+        name="mnist",
+        classes=tuple(str(d) for d in range(10)),
+        files={
+            "train": _split("train", 60000, "6bbc9ace898e44ae57da46a324031adb", "a25bea736e30d166cdddb491f175f624"),
+            "test": _split("t10k", 10000, "2646ac647ad5339dbf082846283269ea", "27ae3e4e09519cfbb04c329615203637"),
+        },
+        mirrors=(
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+            "http://yann.lecun.com/exdb/mnist/",
+        ),
+    ),
+    "fashion-mnist": DatasetSpec(
+        name="fashion-mnist",
+        classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        files={
+            "train": _split("train", 60000, "f4a8712d7a061bf5bd6d2ca38dc4d50a", "9018921c3c673c538a1fc5bad174d6f9"),
+            "test": _split("t10k", 10000, "8181f5470baa50b63fa0f6fddb340f0a", "15d484375f8d13e6eb1aabb0c3f46965"),
+        },
+        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+    ),
+}
+
+
+def get_spec(dataset: str) -> DatasetSpec:
+    if dataset not in DATASETS:
+        raise UserError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    return DATASETS[dataset]
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The argument, else $LENET5_DATA_DIR, else ./data."""
+    return Path(data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+
+
+def find_file(root: Path, spec: DatasetSpec, f: FileSpec) -> Path | None:
+    for folder in (root / spec.name, root):
+        for name in (f.name, f.name + ".gz"):
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+# ---------------------------------------------------------------- parsing and verifying
+
+def _decompress(blob: bytes, where: str) -> bytes:
+    """The IDX bytes of a file that may or may not be gzipped."""
+    if blob[:2] != b"\x1f\x8b":
+        return blob
+    try:
+        return gzip.decompress(blob)
+    except EOFError:
+        raise DataError(f"{where}: truncated gzip file; {FIX_HINT}") from None
+    except (gzip.BadGzipFile, zlib.error, OSError) as e:
+        raise DataError(f"{where}: corrupt gzip file ({e}); {FIX_HINT}") from None
+
+
+def parse_idx(raw: bytes, f: FileSpec, where: str, verify_md5: bool = True) -> np.ndarray:
+    """Check magic, shape, length and checksum of one decompressed IDX file; return its array."""
+    ndim = 3 if f.magic == IDX_UBYTE_IMAGES else 1
+    header = 4 * (1 + ndim)
+    if len(raw) < header:
+        raise DataError(f"{where}: truncated ({len(raw)} bytes, shorter than the IDX header); {FIX_HINT}")
+    magic = int.from_bytes(raw[:4], "big")
+    if magic != f.magic:
+        raise DataError(f"{where}: wrong magic number {magic} (expected {f.magic}): not an IDX "
+                        f"{'image' if ndim == 3 else 'label'} file; {FIX_HINT}")
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    if dims[0] != f.count:
+        raise DataError(f"{where}: holds {dims[0]} items, expected {f.count}; {FIX_HINT}")
+    expected = header + int(np.prod(dims))
+    if len(raw) != expected:
+        raise DataError(f"{where}: truncated or padded ({len(raw)} bytes, expected {expected}); {FIX_HINT}")
+    if verify_md5 and hashlib.md5(raw).hexdigest() != f.md5:
+        raise DataError(f"{where}: checksum mismatch (MD5 of the decompressed bytes is not {f.md5}); {FIX_HINT}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def read_idx(path: Path, f: FileSpec) -> np.ndarray:
+    return parse_idx(_decompress(path.read_bytes(), str(path)), f, str(path))
+
+
+# ---------------------------------------------------------------- downloading
+
+Fetch = Callable[[str], bytes]
+
+
+def _urlopen(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as r:
+        return r.read()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def download(dataset: str = "mnist", data_dir: str | os.PathLike | None = None,
+             mirrors: Sequence[str] | None = None, fetch: Fetch = _urlopen) -> list[Path]:
+    """Fetch every missing file of `dataset` into DATA_DIR/<dataset>/, verified; return all paths.
+
+    Mirrors: the argument, else $LENET5_MIRRORS, else the data set's known ones. Each file is
+    tried on each mirror in order; a network error or a checksum mismatch falls
+    through to the next. Nothing is written until a download has been verified.
+    """
+    spec = get_spec(dataset)
+    root = resolve_data_dir(data_dir)
+    if mirrors is None:
+        env = os.environ.get(MIRRORS_ENV)
+        mirrors = tuple(m.strip() for m in env.split(",") if m.strip()) if env is not None else spec.mirrors
+    mirrors = tuple(m if m.endswith("/") else m + "/" for m in mirrors)
+    paths, missing = [], []
+    for f in spec.all_files():
+        found = find_file(root, spec, f)
+        if found is not None:
+            paths.append(found)
+            continue
+        failures = []
+        for mirror in mirrors:
+            url = mirror + f.name + ".gz"
+            try:
+                gz = fetch(url)
+                parse_idx(_decompress(gz, url), f, url)
+            except (OSError, ValueError, DataError) as e:  # URLError and timeouts are OSErrors
+                failures.append(f"{url}: {e}")
+                continue
+            target = root / spec.name / (f.name + ".gz")
+            _write_atomic(target, gz)
+            paths.append(target)
+            break
+        else:
+            missing.append((f.name, failures))
+    if missing:
+        names = ", ".join(n for n, _ in missing)
+        tried = ", ".join(mirrors) or "none"
+        raise DataError(
+            f"could not get {spec.name} files {names} into {root / spec.name} (mirrors tried: {tried}); "
+            f"copy the four IDX files (.gz or not) there, or point --data-dir / ${DATA_DIR_ENV} at a folder that has them")
+    return paths
+
+
+def check(dataset: str = "mnist", data_dir: str | os.PathLike | None = None) -> list[tuple[Path, str]]:
+    """Verify every file of `dataset` on disk; return (path, 'ok') pairs or raise DataError."""
+    spec = get_spec(dataset)
+    root = resolve_data_dir(data_dir)
+    out = []
+    for f in spec.all_files():
+        path = find_file(root, spec, f)
+        if path is None:
+            raise DataError(f"{spec.name}: {f.name}(.gz) not found in {root} or {root / spec.name}; "
+                            f"run `lenet5 data download --dataset {spec.name}` or pass --data-dir")
+        read_idx(path, f)
+        out.append((path, "ok"))
+    return out
+
+
+# ---------------------------------------------------------------- in memory
+
+@dataclass(frozen=True)
+class Split:
+    """One split in memory: images N×1×28×28 float32 in [0, 1], labels N int64."""
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def load_arrays(dataset: str, split: str, data_dir: str | os.PathLike | None = None,
+                allow_download: bool = True, mirrors: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (N, 28, 28) and labels (N,) of one split, verified."""
+    spec = get_spec(dataset)
+    if split not in spec.files:
+        raise UserError(f"unknown split {split!r}; known: {', '.join(spec.files)}")
+    root = resolve_data_dir(data_dir)
+    fimg, flab = spec.files[split]
+    if allow_download and (find_file(root, spec, fimg) is None or find_file(root, spec, flab) is None):
+        download(dataset, root, mirrors)
+    arrays = []
+    for f in (fimg, flab):
+        path = find_file(root, spec, f)
+        if path is None:
+            raise DataError(f"{spec.name}: {f.name}(.gz) not found in {root} or {root / spec.name}; "
+                            f"run `lenet5 data download --dataset {spec.name}` or pass --data-dir")
+        arrays.append(read_idx(path, f))
+    return arrays[0], arrays[1]
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1], the report's ToTensor scaling."""
+    return torch.from_numpy(np.array(images, copy=True)).unsqueeze(1).float().div_(PIXEL_MAX)
+
+
+def load(dataset: str = "mnist", split: str = "train", data_dir: str | os.PathLike | None = None,
+         allow_download: bool = True, mirrors: Sequence[str] | None = None) -> Split:
+    images, labels = load_arrays(dataset, split, data_dir, allow_download, mirrors)
+    return Split(to_tensor(images), torch.from_numpy(labels.astype(np.int64)), get_spec(dataset).classes)
+
+
+def batches(split: Split, batch_size: int, generator: torch.Generator | None = None,
+            limit: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (x, y) batches; shuffled by a seeded permutation when `generator` is given.
+
+    The last batch may be smaller (as the report's DataLoader does). `limit` keeps the first
+    `limit` examples of the permutation: a quick subset for smoke tests.
+    """
+    n = len(split)
+    if generator is not None:
+        order = torch.randperm(n, generator=generator)
+        if limit is not None:
+            order = order[:limit]
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            yield split.images.index_select(0, idx), split.labels.index_select(0, idx)
+    else:
+        n = min(n, limit) if limit is not None else n
+        for i in range(0, n, batch_size):
+            yield split.images[i:i + batch_size], split.labels[i:i + batch_size]
+
+
+AUG_ROTATE_DEG = 10.0  # LeCun et al. 1998 distorted digits by small rotations,
+AUG_SCALE = 0.1        # scalings (±10 %)
+AUG_SHIFT_PX = 2.0     # and shifts (±2 of 28 pixels)
+
+
+def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A random small affine distortion of each image in the batch (batched, no Python per image)."""
+    n = len(x)
+
+    def uniform() -> torch.Tensor:  # in [-1, 1)
+        return torch.rand(n, generator=generator) * 2 - 1
+
+    angle = uniform() * math.radians(AUG_ROTATE_DEG)
+    scale = 1 + uniform() * AUG_SCALE
+    shift = 2 * AUG_SHIFT_PX / x.shape[-1]  # affine_grid works in [-1, 1] coordinates
+    tx, ty = uniform() * shift, uniform() * shift
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")

@@ -1,0 +1,19 @@
+"""The error types the CLI and the server turn into messages, never tracebacks.
+
+    raise UserError("no such run folder: runs/x (train one with `lenet5 train --out runs/x`)")
+"""
+
+
+class UserError(Exception):
+    """A mistake the user can fix (bad flag, missing or corrupt file, bad image).
+
+    The CLI prints it as one line and exits 2; the server answers 4xx.
+    """
+
+
+class DataError(UserError):
+    """Data files are missing, corrupt or cannot be downloaded."""
+
+
+class TrainingDiverged(Exception):
+    """The loss became NaN or infinite; the CLI exits 1 with the message."""

@@ -1,0 +1,268 @@
+"""The training loop and the run folder it writes.
+
+    from lenet5.config import resolve
+    from lenet5.train import train
+    rows = train(resolve("classic", {"train": {"epochs": 2}}), "runs/demo", data_dir="../shared/data")
+    rows[-1]["test_acc"]
+
+A run folder holds config.json, metrics.csv and checkpoints/{last,best}.pt. Everything is written
+atomically after each epoch, so a run killed at any moment resumes (`resume=True`) on exactly the
+trajectory an uninterrupted run takes: same seed and device give the same metrics.csv (all but
+the wall-clock `seconds` column).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import math
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import __version__
+from . import checkpoint as ckpt_mod
+from . import config as config_mod
+from . import data as data_mod
+from .errors import TrainingDiverged, UserError
+from .evaluate import loss_and_accuracy
+
+METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+CHANCE_FACTOR = 2.0  # "still at chance": test accuracy below twice the 1/classes guess rate
+SGD_MOMENTUM = 0.9
+PROGRESS_EVERY = 10  # batches between progress-bar redraws (each reads the loss: a host sync)
+
+Log = Callable[[str], None]
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name not in ("cpu", "cuda", "mps"):
+        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()}
+    if not available[name]:
+        raise UserError(f"device {name!r} is not available on this machine; use --device auto or cpu")
+    return torch.device(name)
+
+
+def default_run_dir(cfg: config_mod.RunConfig) -> Path:
+    return Path("runs") / f"{cfg.preset}-{cfg.data.dataset}-s{cfg.train.seed}"
+
+
+def make_optimizer(model: nn.Module, t: config_mod.TrainConfig) -> torch.optim.Optimizer:
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=t.lr, momentum=SGD_MOMENTUM, nesterov=True,
+                               weight_decay=t.weight_decay)
+    cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
+    return cls(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, t: config_mod.TrainConfig, steps_per_epoch: int):
+    """Stepped once per batch; None for the report's constant rate."""
+    total = t.epochs * steps_per_epoch
+    if t.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    if t.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t.lr, total_steps=total)
+    return None
+
+
+def write_metrics_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{r[k]:.6f}" if isinstance(r[k], float) else r[k]) for k in METRIC_FIELDS})
+    write_text_atomic(path, buf.getvalue())
+
+
+def read_metrics_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Rows of a metrics.csv with numbers parsed; raises UserError if missing or empty."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no metrics.csv at {path}: not a finished lenet5 run folder")
+    with open(path, newline="") as fh:
+        rows = [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()} for r in csv.DictReader(fh)]
+    if not rows:
+        raise UserError(f"{path} has no epochs yet: train (or resume) the run first")
+    return rows
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def format_epoch(r: dict[str, Any]) -> str:
+    """The report's line, then what it did not print."""
+    return (f"epoch:{r['epoch']}, loss:{r['test_loss']:.4f}, acc:{r['test_acc']:.4f} | "
+            f"train_loss:{r['train_loss']:.4f}, train_acc:{r['train_acc']:.4f}, lr:{r['lr']:.2e}, {r['seconds']:.1f}s")
+
+
+def _versions() -> dict[str, str]:
+    return {"lenet5": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+class _Progress:
+    def __init__(self, enabled: bool, total: int, epoch: int):
+        self.enabled, self.total, self.epoch = enabled, total, epoch
+
+    def update(self, i: int, loss: torch.Tensor) -> None:
+        if self.enabled and (i % PROGRESS_EVERY == 0 or i == self.total):
+            width = 30
+            done = int(width * i / self.total)
+            sys.stderr.write(f"\repoch {self.epoch} [{'#' * done}{'.' * (width - done)}] {i}/{self.total} "
+                             f"loss {loss.item():.4f}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 70 + "\r")
+
+
+def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = None, *,
+          resume: bool = False, device: str = "auto", data_dir: str | os.PathLike | None = None,
+          log: Log | None = print, progress: bool = False) -> list[dict[str, Any]]:
+    """Train per `cfg` into `out_dir`; return the metrics rows (one dict per epoch).
+
+    With `resume=True` the run continues from out_dir's last checkpoint; `cfg` may then be None
+    (the run's own config is used) and, if given, must equal it.
+    """
+    log = log or (lambda s: None)
+    if cfg is None and not resume:
+        raise UserError("a config is needed to start a run")
+    out = Path(out_dir) if out_dir is not None else default_run_dir(cfg)
+    last = ckpt_mod.checkpoint_path(out, "last")
+    state = None
+    if resume:
+        if not last.is_file():
+            raise UserError(f"nothing to resume in {out}: no {last} (start it without --resume)")
+        state = ckpt_mod.load(last)
+        saved = config_mod.from_dict(state["config"])
+        if cfg is not None and cfg != saved:
+            diff = [f"{s}.{k}" for s in config_mod.SECTIONS for k, v in getattr(cfg, s).__dict__.items()
+                    if getattr(getattr(saved, s), k) != v]
+            raise UserError(f"{out} was started with other settings ({', '.join(diff) or 'preset'}); "
+                            f"resume without changing them, or start a new run with another --out")
+        cfg = saved
+    elif last.is_file():
+        raise UserError(f"{out} already holds a run; continue it with --resume or choose another --out")
+
+    t = cfg.train
+    dev = resolve_device(device)
+    train_set = data_mod.load(cfg.data.dataset, "train", data_dir)
+    test_set = data_mod.load(cfg.data.dataset, "test", data_dir)
+
+    torch.manual_seed(t.seed)  # the report's init: same seed, same first weights
+    model = ckpt_mod.build_model(cfg)
+    if cfg.data.normalize:
+        model.input_mean.fill_(train_set.images.mean().item())
+        model.input_std.fill_(train_set.images.std().item())
+    model.to(dev)
+    n_train = min(len(train_set), cfg.data.train_subset or len(train_set))
+    steps = math.ceil(n_train / t.batch_size)
+    opt = make_optimizer(model, t)
+    sched = make_scheduler(opt, t, steps)
+    ema = copy.deepcopy(model).eval().requires_grad_(False) if t.ema else None
+    gen = torch.Generator().manual_seed(t.seed)
+    rows: list[dict[str, Any]] = []
+
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(state["scheduler"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+        torch.set_rng_state(state["rng"]["torch"])
+        gen.set_state(state["rng"]["data"])
+        rows = list(state["metrics"])
+        if len(rows) >= t.epochs:
+            log(f"{out}: already complete ({len(rows)} epochs)")
+            return rows
+        log(f"resuming {out} after epoch {len(rows) - 1}")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        meta = {**cfg.to_dict(), "device": str(dev), "versions": _versions(),
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        write_text_atomic(out / "config.json", json.dumps(meta, indent=2) + "\n")
+
+    best_acc = max((r["test_acc"] for r in rows), default=-1.0)
+    chance = CHANCE_FACTOR / len(train_set.classes)
+    for epoch in range(len(rows), t.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        loss_sum = torch.zeros((), device=dev)
+        correct = torch.zeros((), device=dev, dtype=torch.long)
+        bar = _Progress(progress, steps, epoch)
+        for i, (x, y) in enumerate(data_mod.batches(train_set, t.batch_size, gen, cfg.data.train_subset), 1):
+            if cfg.data.augment:
+                x = data_mod.augment(x, gen)
+            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            out_logits = model(x)
+            loss = F.cross_entropy(out_logits, y, label_smoothing=t.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            if ema is not None:
+                _ema_update(ema, model, t.ema)
+            loss_sum += loss.detach() * len(y)
+            correct += (out_logits.argmax(1) == y).sum()
+            bar.update(i, loss)
+        bar.close()
+        test_loss, test_acc = loss_and_accuracy(ema if ema is not None else model, test_set,
+                                                t.eval_batch_size, dev)
+        row = {"epoch": epoch, "train_loss": (loss_sum / n_train).item(), "train_acc": (correct / n_train).item(),
+               "test_loss": test_loss.item(), "test_acc": test_acc.item(),
+               "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+        if not (math.isfinite(row["train_loss"]) and math.isfinite(row["test_loss"])):
+            raise TrainingDiverged(
+                f"training diverged at epoch {epoch} (loss is {row['train_loss']}); nothing of this epoch was "
+                f"saved. Try a lower --lr (now {t.lr}) or another --seed")
+        rows.append(row)
+        state = {"model_name": cfg.model.name, "config": cfg.to_dict(), "model": model.state_dict(),
+                 "ema": ema.state_dict() if ema is not None else None, "optimizer": opt.state_dict(),
+                 "scheduler": sched.state_dict() if sched is not None else None,
+                 "rng": {"torch": torch.get_rng_state(), "data": gen.get_state()},
+                 "epoch": epoch + 1, "metrics": rows}
+        ckpt_mod.save(state, last)
+        if row["test_acc"] > best_acc:
+            best_acc = row["test_acc"]
+            ckpt_mod.save(state, ckpt_mod.checkpoint_path(out, "best"))
+        write_metrics_csv(out / "metrics.csv", rows)
+        log(format_epoch(row))
+        if epoch + 1 == t.plateau_epochs and row["test_acc"] < chance:
+            log(f"warning: test accuracy is still {row['test_acc']:.2%} after {epoch + 1} epochs, the chance "
+                f"plateau. The report's sigmoid + Adam(lr 0.01) recipe stalls here for some seeds and may "
+                f"never leave it: try another --seed, a lower --lr (e.g. 0.001), or --preset modern")
+    return rows
+
+
+@torch.no_grad()
+def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for e, p in zip(ema.state_dict().values(), model.state_dict().values()):
+        if e.dtype.is_floating_point:
+            e.lerp_(p, 1 - decay)
+        else:
+            e.copy_(p)

@@ -1,0 +1,93 @@
+"""The command line as a user runs it: real subprocesses, exit codes and one-line errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import DATA_DIR, run_cli
+from lenet5.train import read_metrics_csv
+
+
+def assert_one_line_error(r, code, *needles):
+    assert r.returncode == code, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lenet5: error:"), r.stderr
+    assert "Traceback" not in r.stderr
+    for n in needles:
+        assert n in lines[0]
+
+
+def test_train_then_evaluate_json_agree(tmp_path):
+    out = tmp_path / "run"
+    r = run_cli("train", "--preset", "modern", "--epochs", "1", "--subset", "10000", "--out", out, "--no-report")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("epoch:0, loss:") and f"done: {out}" in r.stdout
+    e = run_cli("evaluate", out, "--json")
+    assert e.returncode == 0, e.stderr
+    result = json.loads(e.stdout)
+    assert set(result) >= {"loss", "accuracy", "per_class_accuracy", "confusion_matrix"}
+    assert result["accuracy"] == pytest.approx(read_metrics_csv(out / "metrics.csv")[-1]["test_acc"])
+    text = run_cli("evaluate", out)
+    assert "confusion matrix" in text.stdout and "per-class accuracy" in text.stdout
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["train", "--epochs", "0"], ["--epochs", "must be >= 1"]),
+    (["train", "--bogus"], ["unrecognized arguments: --bogus"]),
+    (["train", "--preset", "fancy"], ["unknown preset 'fancy'"]),
+    (["train", "--device", "tpu"], ["invalid choice: 'tpu'"]),
+    (["evaluate", "/nonexistent/run"], ["no such run folder"]),
+    (["train", "--resume"], ["--resume continues the run in --out"]),
+    (["frobnicate"], ["invalid choice"]),
+])
+def test_a_users_mistake_exits_2_with_one_clear_line(args, needles):
+    assert_one_line_error(run_cli(*args), 2, *needles)
+
+
+def test_missing_data_offline_exits_2_naming_files_and_mirrors(tmp_path):
+    r = run_cli("train", "--data-dir", tmp_path, "--out", tmp_path / "run",
+                env_extra={"LENET5_MIRRORS": "http://127.0.0.1:9/mnist/"})
+    assert_one_line_error(r, 2, "train-images-idx3-ubyte", "127.0.0.1:9", "--data-dir")
+    assert not (tmp_path / "run").exists()
+
+
+def test_corrupt_data_exits_2_naming_the_file(tmp_path):
+    (tmp_path / "mnist").mkdir()
+    for p in (DATA_DIR / "mnist").iterdir():
+        (tmp_path / "mnist" / p.name).write_bytes(p.read_bytes()[:5000] if "t10k-images" in p.name else p.read_bytes())
+    r = run_cli("data", "check", "--data-dir", tmp_path)
+    assert_one_line_error(r, 2, "t10k-images-idx3-ubyte.gz", "truncated")
+
+
+def test_data_check_verifies_the_real_files():
+    r = run_cli("data", "check")
+    assert r.returncode == 0 and r.stdout.count("ok:") == 4
+
+
+def test_sigterm_between_epochs_then_resume_equals_an_uninterrupted_run(tmp_path):
+    args = ["--epochs", "3", "--subset", "20000", "--quiet", "--no-report"]
+    assert run_cli("train", *args, "--out", tmp_path / "whole").returncode == 0
+    env = {**os.environ, "LENET5_DATA_DIR": str(DATA_DIR), "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "lenet5", "train", *args, "--out", str(tmp_path / "cut")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    first = p.stdout.readline()
+    assert first.startswith("epoch:0,")
+    p.send_signal(signal.SIGTERM)  # lands somewhere in epoch 1
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "--resume" in err and "Traceback" not in err
+    assert run_cli("train", "--out", tmp_path / "cut", "--resume", "--quiet", "--no-report").returncode == 0
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+    assert strip(read_metrics_csv(tmp_path / "cut" / "metrics.csv")) == \
+        strip(read_metrics_csv(tmp_path / "whole" / "metrics.csv"))
+
+
+def test_the_lenet5_script_and_python_dash_m_are_the_same_cli():
+    script = os.path.join(os.path.dirname(sys.executable), "lenet5")
+    a = subprocess.run([script, "--version"], capture_output=True, text=True)
+    b = run_cli("--version")
+    assert a.returncode == b.returncode == 0 and a.stdout == b.stdout and a.stdout.startswith("lenet5 ")

@@ -1,0 +1,31 @@
+import pytest
+
+from lenet5.evaluate import evaluate_run
+from lenet5.errors import UserError
+from lenet5.train import read_metrics_csv
+
+
+def test_evaluate_reproduces_the_accuracy_and_loss_training_logged(trained_run, data_dir):
+    logged = read_metrics_csv(trained_run / "metrics.csv")[-1]
+    r = evaluate_run(trained_run, data_dir)
+    assert r["accuracy"] == pytest.approx(logged["test_acc"], abs=1e-9)
+    assert r["loss"] == pytest.approx(logged["test_loss"], abs=1e-5)
+    assert sum(map(sum, r["confusion_matrix"])) == 10000
+    assert [sum(row) for row in r["confusion_matrix"]] == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    per_class = [row[i] / sum(row) for i, row in enumerate(r["confusion_matrix"])]
+    assert r["per_class_accuracy"] == pytest.approx(per_class)
+
+
+def test_evaluating_a_folder_without_a_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="no last checkpoint"):
+        evaluate_run(tmp_path)
+    with pytest.raises(UserError, match="no such run folder"):
+        evaluate_run(tmp_path / "missing")
+
+
+def test_a_corrupt_checkpoint_is_refused_not_unpickled(trained_run, tmp_path):
+    bad = tmp_path / "evil.pt"
+    import pickle
+    bad.write_bytes(pickle.dumps({"format_version": 1, "x": print}))
+    with pytest.raises(UserError, match="not a readable lenet5 checkpoint"):
+        evaluate_run(bad)

@@ -1,0 +1,83 @@
+import csv
+import json
+
+import pytest
+import torch
+
+from lenet5 import checkpoint
+from lenet5.config import resolve
+from lenet5.errors import TrainingDiverged, UserError
+from lenet5.train import METRIC_FIELDS, read_metrics_csv, train
+
+QUICK = {"data": {"train_subset": 6000}, "train": {"epochs": 3}}
+
+
+def metrics_without_time(run):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in read_metrics_csv(run / "metrics.csv")]
+
+
+def test_a_short_real_training_run_rises_well_above_chance(trained_run):
+    rows = read_metrics_csv(trained_run / "metrics.csv")
+    assert [r["epoch"] for r in rows] == [0, 1]
+    assert rows[-1]["test_acc"] > 0.97 and rows[-1]["train_loss"] < rows[0]["train_loss"]
+
+
+def test_run_folder_holds_config_metrics_and_both_checkpoints(trained_run):
+    meta = json.loads((trained_run / "config.json").read_text())
+    assert meta["preset"] == "modern" and meta["train"]["seed"] == 0 and meta["device"] == "cpu"
+    assert {"torch", "lenet5", "python"} <= set(meta["versions"])
+    with open(trained_run / "metrics.csv") as fh:
+        assert tuple(next(csv.reader(fh))) == METRIC_FIELDS
+    ckpt = checkpoint.load(trained_run)
+    assert ckpt["model_name"] == "lenet5" and ckpt["epoch"] == 2 and len(ckpt["metrics"]) == 2
+    assert {"model", "optimizer", "scheduler", "rng", "config"} <= set(ckpt)
+    assert (trained_run / "checkpoints" / "best.pt").is_file()
+    assert not list(trained_run.rglob(".*.tmp"))
+
+
+def test_same_seed_gives_identical_metrics(data_dir, tmp_path):
+    for name in ("a", "b"):
+        train(resolve("classic", QUICK), tmp_path / name, data_dir=data_dir, device="cpu", log=None)
+    assert metrics_without_time(tmp_path / "a") == metrics_without_time(tmp_path / "b")
+    other = resolve("classic", {**QUICK, "train": {"epochs": 3, "seed": 1}})
+    train(other, tmp_path / "c", data_dir=data_dir, device="cpu", log=None)
+    assert metrics_without_time(tmp_path / "a") != metrics_without_time(tmp_path / "c")
+
+
+@pytest.mark.parametrize("preset", ["classic", "best"])  # best: schedule, EMA, augmentation RNG all resume too
+def test_resume_continues_the_same_trajectory(data_dir, tmp_path, preset):
+    cfg = resolve(preset, QUICK)
+    train(cfg, tmp_path / "whole", data_dir=data_dir, device="cpu", log=None)
+
+    def interrupt_after_first_epoch(line):
+        if line.startswith("epoch:0,"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", data_dir=data_dir, device="cpu", log=interrupt_after_first_epoch)
+    assert len(read_metrics_csv(tmp_path / "cut" / "metrics.csv")) == 1
+    train(None, tmp_path / "cut", resume=True, data_dir=data_dir, device="cpu", log=None)
+    assert metrics_without_time(tmp_path / "cut") == metrics_without_time(tmp_path / "whole")
+
+
+def test_an_existing_run_is_never_overwritten_without_resume(trained_run, data_dir):
+    before = (trained_run / "metrics.csv").read_bytes()
+    with pytest.raises(UserError, match="already holds a run"):
+        train(resolve("modern", {"train": {"epochs": 2}}), trained_run, data_dir=data_dir, log=None)
+    with pytest.raises(UserError, match="other settings.*train.epochs"):
+        train(resolve("modern", {"train": {"epochs": 5}}), trained_run, resume=True, data_dir=data_dir, log=None)
+    assert (trained_run / "metrics.csv").read_bytes() == before
+
+
+def test_a_diverging_run_stops_with_a_clear_message_and_saves_nothing_of_it(data_dir, tmp_path):
+    cfg = resolve("modern", {"data": {"train_subset": 2048}, "train": {"lr": 1e12, "schedule": "constant"}})
+    with pytest.raises(TrainingDiverged, match="diverged at epoch 0.*lower --lr"):
+        train(cfg, tmp_path / "nan", data_dir=data_dir, device="cpu", log=None)
+    assert not (tmp_path / "nan" / "checkpoints" / "last.pt").exists()
+
+
+def test_unavailable_device_is_a_user_error(data_dir, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(UserError, match="'cuda' is not available"):
+        train(resolve("classic", QUICK), tmp_path / "x", data_dir=data_dir, device="cuda", log=None)
