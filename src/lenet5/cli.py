@@ -61,6 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true")
     _data_args(e, dataset=False)
 
+    v = sub.add_parser("visualize", help="draw the figures of a run folder")
+    v.add_argument("run_dir")
+    v.add_argument("--images", type=_positive_int, default=5, help="test digits in the feature-map figure")
+    v.add_argument("--index", type=int, nargs="+", help="these test-set indices instead of the first N")
+    v.add_argument("--out", help="folder for the PNGs (default RUN_DIR/figures)")
+    _data_args(v, dataset=False)
+
+    r = sub.add_parser("report", help="write report.md and report.html for a run folder")
+    r.add_argument("run_dir")
+    r.add_argument("--out", help="folder for the report (default RUN_DIR)")
+    _data_args(r, dataset=False)
+
     d = sub.add_parser("data", help="check or download the data sets")
     d.add_argument("action", choices=["check", "download"])
     _data_args(d)
@@ -85,6 +97,10 @@ def cmd_train(a) -> int:
     rows = train.train(cfg, out, resume=a.resume, device=a.device, data_dir=a.data_dir,
                        log=lambda s: print(s, flush=True), progress=progress)
     print(f"done: {out} (final test accuracy {rows[-1]['test_acc']:.4f})")
+    if not a.no_report:
+        from .report import write_report
+        md, page = write_report(out, a.data_dir)
+        print(f"report: {md} and {page}")
     return EXIT_OK
 
 
@@ -108,6 +124,20 @@ def cmd_evaluate(a) -> int:
     return EXIT_OK
 
 
+def cmd_visualize(a) -> int:
+    from .viz import visualize
+    for name, path in visualize(a.run_dir, a.data_dir, a.out, a.images, a.index).items():
+        print(f"{name}: {path}")
+    return EXIT_OK
+
+
+def cmd_report(a) -> int:
+    from .report import write_report
+    md, page = write_report(a.run_dir, a.data_dir, a.out)
+    print(f"report: {md} and {page}")
+    return EXIT_OK
+
+
 def cmd_data(a) -> int:
     from . import data
     dataset = a.dataset or "mnist"
@@ -119,7 +149,8 @@ def cmd_data(a) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "data": cmd_data}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "visualize": cmd_visualize, "report": cmd_report,
+            "data": cmd_data}
 
 
 def _raise_interrupt(signum, frame):

@@ -1,0 +1,255 @@
+"""Every figure, from arrays and run folders (matplotlib, PNG).
+
+    from lenet5 import viz
+    paths = viz.visualize("runs/classic-mnist-s0", out_dir="runs/classic-mnist-s0/figures")
+    maps = viz.feature_maps(model, images)      # {"pool1": N×6×14×14, "pool2": N×16×5×5}
+
+Feature maps come from forward hooks on the model's own layers, so they stay right for every
+preset (ReLU, max-pooling, batch norm) without re-implementing a layer here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import config as config_mod
+from . import data as data_mod
+from .checkpoint import load_model
+from .errors import UserError
+from .evaluate import metrics_from_logits, predict_logits
+from .models import FEATURE_LAYERS
+from .reference import LAB_REPORT_POINTS
+from .train import read_metrics_csv
+
+DPI = 150
+MAX_MISTAKES = 40  # gallery size: enough to see patterns, small enough to read the labels
+MISTAKE_COLS = 8
+
+
+def _plt():
+    """pyplot with a file-only backend, imported on first use (importing lenet5.viz draws nothing)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
+    _plt().close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+@torch.no_grad()
+def feature_maps(model: nn.Module, images: torch.Tensor, layers: Sequence[str] = FEATURE_LAYERS
+                 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Outputs of `layers` (after pooling, by default) and the logits, for a batch of images."""
+    modules = dict(model.named_modules())
+    missing = [name for name in layers if name not in modules]
+    if missing:
+        raise UserError(f"model has no layer(s) {', '.join(missing)}")
+    captured: dict[str, torch.Tensor] = {}
+    hooks = [modules[name].register_forward_hook(
+        lambda m, i, o, name=name: captured.__setitem__(name, o.detach().cpu())) for name in layers]
+    was_training = model.training
+    model.eval()
+    try:
+        logits = model(images)
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return captured, logits
+
+
+# ---------------------------------------------------------------- individual figures
+
+def plot_curves(rows: list[dict[str, Any]], path: Path, reference: dict[int, tuple[float, float]] | None = None,
+                title: str = "Training curves") -> Path:
+    """Loss and accuracy per epoch, train and test; `reference` marks {epoch: (loss, acc)} points."""
+    plt = _plt()
+    epochs = [r["epoch"] for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    ax1.plot(epochs, [r["train_loss"] for r in rows], "o-", ms=3, label="train")
+    ax1.plot(epochs, [r["test_loss"] for r in rows], "o-", ms=3, label="test")
+    ax2.plot(epochs, [100 * r["train_acc"] for r in rows], "o-", ms=3, label="train")
+    ax2.plot(epochs, [100 * r["test_acc"] for r in rows], "o-", ms=3, label="test")
+    if reference:
+        ref_e = [e for e in reference if e <= max(epochs)]
+        ax1.plot(ref_e, [reference[e][0] for e in ref_e], "k*", ms=11, label="lab report (test)")
+        ax2.plot(ref_e, [100 * reference[e][1] for e in ref_e], "k*", ms=11, label="lab report (test)")
+        for e in ref_e:
+            ax2.annotate(f"{100 * reference[e][1]:.2f}%", (e, 100 * reference[e][1]), textcoords="offset points",
+                         xytext=(6, -12), fontsize=8)
+    final = rows[-1]
+    ax1.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss", yscale="log")
+    ax2.set(xlabel="epoch", ylabel="accuracy (%)", title=f"Accuracy (final test {100 * final['test_acc']:.2f}%)")
+    low = min(100 * r["test_acc"] for r in rows[min(len(rows) - 1, 3):])  # zoom past the first epochs
+    ax2.set_ylim(max(0.0, min(low, 100 * final["train_acc"]) - 1.0), 100.2)
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_feature_maps(images: torch.Tensor, maps1: torch.Tensor, maps2: torch.Tensor, labels: Sequence[int],
+                      preds: Sequence[int], classes: Sequence[str], path: Path) -> Path:
+    """The report's figure 3: input, conv1 and conv2 maps (after pooling) summed over channels."""
+    plt = _plt()
+    n = len(images)
+    fig, ax = plt.subplots(3, n, figsize=(2.1 * n, 6.8), squeeze=False)
+    rows = [("input 28×28", images[:, 0]), (f"conv1 → pool: Σ{maps1.shape[1]} maps, "
+                                           f"{maps1.shape[2]}×{maps1.shape[3]}", maps1.sum(1)),
+            (f"conv2 → pool: Σ{maps2.shape[1]} maps, {maps2.shape[2]}×{maps2.shape[3]}", maps2.sum(1))]
+    for r, (name, arr) in enumerate(rows):
+        for i in range(n):
+            a = ax[r, i]
+            a.imshow(arr[i].numpy(), cmap="gray", interpolation="nearest")
+            a.set_xticks([])
+            a.set_yticks([])
+            if r == 0:
+                ok = "" if labels[i] == preds[i] else " ✗"
+                a.set_title(f"true {classes[labels[i]]}\npred {classes[preds[i]]}{ok}", fontsize=9)
+            if i == 0:
+                a.set_ylabel(name, fontsize=8)
+    fig.suptitle("Feature maps (each layer's channels summed)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_channels(image: torch.Tensor, maps1: torch.Tensor, maps2: torch.Tensor, kernels: torch.Tensor,
+                  title: str, path: Path) -> Path:
+    """One digit: every conv1 map, every conv2 map and the conv1 kernels, each group on one colour scale."""
+    plt = _plt()
+    fig = plt.figure(figsize=(13, 8.2))
+    grid = fig.add_gridspec(4, 9, height_ratios=[1, 1, 1, 1], width_ratios=[1] * 8 + [0.12])
+
+    def group(arrays, cells, label, cmap):
+        lo, hi = float(min(a.min() for a in arrays)), float(max(a.max() for a in arrays))
+        im = None
+        for k, (arr, (r, c)) in enumerate(zip(arrays, cells)):
+            a = fig.add_subplot(grid[r, c])
+            im = a.imshow(arr.numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+            a.set_xticks([])
+            a.set_yticks([])
+            a.set_title(f"{label} {k}", fontsize=8)
+        return im, cells[0][0]
+
+    a = fig.add_subplot(grid[0, 0])
+    a.imshow(image[0].numpy(), cmap="gray", interpolation="nearest")
+    a.set_title("input", fontsize=8)
+    a.set_xticks([])
+    a.set_yticks([])
+    im_k, _ = group(list(kernels[:, 0]), [(0, 2 + k) for k in range(len(kernels))], "kernel", "RdBu_r")
+    fig.colorbar(im_k, cax=fig.add_subplot(grid[0, 8])).set_label("conv1 weight", fontsize=8)
+    im_1, _ = group(list(maps1), [(1, k) for k in range(len(maps1))], "conv1", "viridis")
+    fig.colorbar(im_1, cax=fig.add_subplot(grid[1, 8])).set_label("pool1 activation", fontsize=8)
+    im_2, _ = group(list(maps2), [(2 + k // 8, k % 8) for k in range(len(maps2))], "conv2", "viridis")
+    fig.colorbar(im_2, cax=fig.add_subplot(grid[2:, 8])).set_label("pool2 activation", fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_confusion(confusion: list[list[int]], per_class: list[float], classes: Sequence[str], path: Path) -> Path:
+    plt = _plt()
+    cm = np.array(confusion)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(14, 6), gridspec_kw={"width_ratios": [1.25, 1]})
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    im = ax.imshow(off, cmap="Reds")  # colour the errors; the diagonal would swamp the scale
+    for i in range(len(cm)):
+        for j in range(len(cm)):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                    color="black" if i == j or off[i, j] < off.max() * 0.6 else "white",
+                    fontweight="bold" if i == j else "normal")
+    short = [c if len(c) <= 8 else c[:7] + "…" for c in classes]
+    ax.set(xticks=range(len(cm)), yticks=range(len(cm)), xlabel="predicted", ylabel="true",
+           title="Confusion matrix (counts; colour = errors)")
+    ax.set_xticklabels(short, rotation=45, ha="right", fontsize=8)
+    ax.set_yticklabels(short, fontsize=8)
+    fig.colorbar(im, ax=ax, fraction=0.046).set_label("misclassified images")
+    acc = 100 * np.array(per_class)
+    bars = bx.barh(range(len(acc)), acc, color="tab:blue")
+    bx.bar_label(bars, labels=[f"{a:.2f}%" for a in acc], fontsize=8, padding=2)
+    bx.set(yticks=range(len(acc)), xlabel="accuracy (%)", title="Per-class accuracy",
+           xlim=(max(0.0, acc.min() - 5), 100.8))
+    bx.set_yticklabels(short, fontsize=8)
+    bx.invert_yaxis()
+    bx.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_mistakes(images: torch.Tensor, labels: torch.Tensor, probs: torch.Tensor, classes: Sequence[str],
+                  path: Path, limit: int = MAX_MISTAKES) -> Path:
+    """Misclassified images, most confident wrong answers first, labelled true → predicted (confidence)."""
+    plt = _plt()
+    conf, pred = probs.max(1)
+    wrong = (pred != labels).nonzero().flatten()
+    order = wrong[conf[wrong].argsort(descending=True)][:limit]
+    n = max(1, len(order))
+    cols = min(MISTAKE_COLS, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(1.75 * cols, 2.05 * rows + 0.6), squeeze=False)
+    for a in axes.flat:
+        a.axis("off")
+    for a, i in zip(axes.flat, order.tolist()):
+        a.imshow(images[i, 0].numpy(), cmap="gray", interpolation="nearest")
+        a.set_title(f"#{i}\n{classes[labels[i]]} → {classes[pred[i]]}\n({100 * conf[i]:.1f}%)", fontsize=7.5)
+    if not len(order):
+        axes[0, 0].text(0.5, 0.5, "no mistakes", ha="center")
+    fig.suptitle(f"Most confident mistakes ({len(order)} of {len(wrong)} misclassified test images)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------- from a run folder
+
+def visualize(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
+              out_dir: str | os.PathLike | None = None, n_images: int = 5,
+              indices: Sequence[int] | None = None, which: str = "last") -> dict[str, Path]:
+    """Draw every figure of a run into out_dir (default RUN/figures); return {name: path}."""
+    run = Path(run_dir)
+    rows = read_metrics_csv(run / "metrics.csv")
+    model, ckpt = load_model(run, which)
+    cfg = config_mod.from_dict(ckpt["config"])
+    test = data_mod.load(cfg.data.dataset, "test", data_dir)
+    out = Path(out_dir) if out_dir is not None else run / "figures"
+    if indices is None:
+        if n_images < 1:
+            raise UserError(f"--images must be >= 1, got {n_images}")
+        indices = list(range(n_images))
+    bad = [i for i in indices if not 0 <= i < len(test)]
+    if bad:
+        raise UserError(f"--index {bad[0]} is out of range: the test set has images 0..{len(test) - 1}")
+    classic_mnist = cfg.preset == "classic" and cfg.data.dataset == "mnist"
+    paths = {"curves": plot_curves(rows, out / "curves.png", LAB_REPORT_POINTS if classic_mnist else None,
+                                   f"{cfg.preset} on {cfg.data.dataset}: test and train per epoch")}
+    idx = torch.tensor(list(indices))
+    x = test.images[idx]
+    maps, logits = feature_maps(model, x)
+    preds = logits.argmax(1).tolist()
+    paths["feature_maps"] = plot_feature_maps(x, maps["pool1"], maps["pool2"], test.labels[idx].tolist(), preds,
+                                              test.classes, out / "feature_maps.png")
+    k = int(idx[0])
+    paths["channels"] = plot_channels(
+        x[0], maps["pool1"][0], maps["pool2"][0], model.conv1.weight.detach().cpu(),
+        f"Test image #{k} (true {test.classes[test.labels[k]]}, predicted {test.classes[preds[0]]}): "
+        f"every channel and the conv1 kernels", out / "channels.png")
+    all_logits = predict_logits(model, test.images)
+    m = metrics_from_logits(all_logits, test.labels, len(test.classes))
+    paths["confusion"] = plot_confusion(m["confusion_matrix"], m["per_class_accuracy"], test.classes,
+                                        out / "confusion.png")
+    paths["mistakes"] = plot_mistakes(test.images, test.labels, all_logits.softmax(1), test.classes,
+                                      out / "mistakes.png")
+    return paths

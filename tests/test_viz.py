@@ -1,0 +1,62 @@
+import struct
+
+import pytest
+import torch
+
+from conftest import run_cli
+from lenet5 import viz
+from lenet5.checkpoint import load_model
+from lenet5.errors import UserError
+from lenet5.models import create_model
+
+FIGURES = ("curves", "feature_maps", "channels", "confusion", "mistakes")
+
+
+def png_size(path):
+    raw = path.read_bytes()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", raw[16:24])
+
+
+def test_classic_feature_maps_have_the_reports_shapes():
+    torch.manual_seed(0)
+    maps, logits = viz.feature_maps(create_model("lenet5"), torch.rand(5, 1, 28, 28))
+    assert maps["pool1"].shape == (5, 6, 14, 14) and maps["pool2"].shape == (5, 16, 5, 5)
+    assert logits.shape == (5, 10)
+
+
+def test_feature_maps_come_from_the_models_own_layers_for_every_preset(trained_run):
+    model, _ = load_model(trained_run)  # relu + max-pool
+    x = torch.rand(2, 1, 28, 28)
+    maps, _ = viz.feature_maps(model, x)
+    expected = model.pool1(model.act1(model.bn1(model.conv1(x))))
+    assert torch.allclose(maps["pool1"], expected)
+
+
+def test_visualize_draws_every_figure_as_a_sizeable_png(trained_run, data_dir, tmp_path):
+    paths = viz.visualize(trained_run, data_dir, tmp_path / "figs", n_images=4)
+    assert set(paths) == set(FIGURES)
+    for name, path in paths.items():
+        w, h = png_size(path)
+        assert w >= 600 and h >= 300, (name, w, h)
+        assert path.stat().st_size > 20_000, name  # not blank: real pixels compress worse than this
+    assert not list((tmp_path / "figs").glob(".*"))
+
+
+def test_visualize_cli_with_explicit_indices_and_bad_index(trained_run, tmp_path):
+    r = run_cli("visualize", trained_run, "--index", "3", "17", "--out", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert all((tmp_path / f"{n}.png").is_file() for n in FIGURES)
+    bad = run_cli("visualize", trained_run, "--index", "10000", "--out", tmp_path / "x")
+    assert bad.returncode == 2 and "out of range" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_run_folder_without_checkpoint_or_epochs_gives_a_clear_error(tmp_path, data_dir):
+    (tmp_path / "metrics.csv").write_text("epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds\n")
+    with pytest.raises(UserError, match="no epochs yet"):
+        viz.visualize(tmp_path, data_dir)
+    (tmp_path / "metrics.csv").write_text("epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds\n0,1,0.5,1,0.5,0.01,1\n")
+    with pytest.raises(UserError, match="no last checkpoint"):
+        viz.visualize(tmp_path, data_dir)
+    r = run_cli("visualize", tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
