@@ -73,6 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="folder for the report (default RUN_DIR)")
     _data_args(r, dataset=False)
 
+    pr = sub.add_parser("predict", help="read handwritten digits in image files")
+    pr.add_argument("model", help="run folder, checkpoint .pt or exported .onnx")
+    pr.add_argument("images", nargs="+", help="image files or folders of them")
+    pr.add_argument("--top-k", type=_positive_int, default=1)
+    pr.add_argument("--json", action="store_true", help="one JSON list, an object per image")
+    pr.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    pr.add_argument("--multi", action="store_true", help="each image is a row of digits (a number)")
+    pr.add_argument("--save-preprocessed", metavar="DIR", help="write the 28×28 images the model saw")
+
+    x = sub.add_parser("export", help="export a run's model to ONNX or TorchScript")
+    x.add_argument("run_dir")
+    x.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    x.add_argument("--out", help="output file (default RUN_DIR/export/model.onnx or model.torchscript.pt)")
+    x.add_argument("--no-check", action="store_true", help="skip the parity check against PyTorch on the test set")
+    _data_args(x, dataset=False)
+
     d = sub.add_parser("data", help="check or download the data sets")
     d.add_argument("action", choices=["check", "download"])
     _data_args(d)
@@ -138,6 +154,50 @@ def cmd_report(a) -> int:
     return EXIT_OK
 
 
+def cmd_predict(a) -> int:
+    import numpy as np
+    from PIL import Image
+    from .predict import Prediction, load, predict_files
+    predictor = load(a.model, backend=a.backend)
+    results = predict_files(predictor, a.images, multi=a.multi)
+    failed = [r for r in results if isinstance(r, tuple)]
+    if a.save_preprocessed:
+        folder = Path(a.save_preprocessed)
+        folder.mkdir(parents=True, exist_ok=True)
+        for r in results:
+            if isinstance(r, tuple):
+                continue
+            stem = Path(r.source).stem
+            parts = [r] if isinstance(r, Prediction) else r.digits
+            for k, d in enumerate(parts):
+                name = f"{stem}.png" if isinstance(r, Prediction) else f"{stem}.{k}.png"
+                Image.fromarray((d.preprocessed * 255).round().astype(np.uint8)).save(folder / name)
+    if a.json:
+        print(json.dumps([{"file": r[0], "error": r[1]} if isinstance(r, tuple) else
+                          {**r.to_dict(), **({"top_k": r.top_k(a.top_k, predictor.classes)}
+                                             if isinstance(r, Prediction) and a.top_k > 1 else {})}
+                          for r in results]))
+    else:
+        for r in results:
+            if isinstance(r, tuple):
+                print(f"lenet5: error: {r[1]}", file=sys.stderr)
+            elif isinstance(r, Prediction):
+                top = ", ".join(f"{c} {p:.1%}" for c, p in r.top_k(a.top_k, predictor.classes))
+                print(f"{r.source}: {r.class_name} ({top})")
+            else:
+                digits = " ".join(f"{d.class_name}:{max(d.probabilities):.0%}" for d in r.digits)
+                print(f"{r.source}: {r.number} (confidence {r.confidence:.1%}; {digits})")
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def cmd_export(a) -> int:
+    from .export import export
+    path, diff = export(a.run_dir, a.format, a.out, a.data_dir, check=not a.no_check)
+    checked = f" (max |logit difference| vs PyTorch on the test set: {diff:.2e})" if diff is not None else ""
+    print(f"wrote {path}{checked}")
+    return EXIT_OK
+
+
 def cmd_data(a) -> int:
     from . import data
     dataset = a.dataset or "mnist"
@@ -150,7 +210,7 @@ def cmd_data(a) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "visualize": cmd_visualize, "report": cmd_report,
-            "data": cmd_data}
+            "predict": cmd_predict, "export": cmd_export, "data": cmd_data}
 
 
 def _raise_interrupt(signum, frame):

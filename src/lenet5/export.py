@@ -1,0 +1,104 @@
+"""Export a trained model to ONNX or TorchScript, and check it against PyTorch on the test set.
+
+    from lenet5.export import export
+    path, max_diff = export("runs/classic-mnist-s0", "onnx", data_dir="../shared/data")
+    # path == runs/classic-mnist-s0/export/model.onnx; max |onnx - torch| logit difference
+
+Both formats take a dynamic batch of (N, 1, 28, 28) float32 images in [0, 1] (white ink on black)
+and return (N, classes) logits. The class names and run facts travel inside the file (ONNX
+metadata_props / TorchScript extra file `lenet5.json`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import config as config_mod
+from . import data as data_mod
+from .checkpoint import load_model
+from .errors import UserError
+from .evaluate import predict_logits
+from .predict import ONNX_META_KEY
+
+ONNX_OPSET = 17
+PARITY_TOLERANCE = 1e-5  # max |logit difference| accepted between the export and PyTorch
+FORMATS = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
+
+
+def _meta(ckpt, model) -> dict:
+    cfg = config_mod.from_dict(ckpt["config"])
+    last = ckpt["metrics"][-1] if ckpt["metrics"] else {}
+    return {"classes": list(data_mod.get_spec(cfg.data.dataset).classes), "preset": cfg.preset,
+            "dataset": cfg.data.dataset, "epoch": ckpt["epoch"], "test_accuracy": last.get("test_acc"),
+            "parameters": sum(p.numel() for p in model.parameters()), "config": cfg.to_dict()}
+
+
+def _atomic_target(out: Path):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(tmp)
+
+
+def export(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike | None = None,
+           data_dir: str | os.PathLike | None = None, check: bool = True) -> tuple[Path, float | None]:
+    """Write the model in `fmt`; with `check`, compare with PyTorch on the whole test set."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format {fmt!r}; use {' or '.join(FORMATS)}")
+    model, ckpt = load_model(run_dir)
+    meta = _meta(ckpt, model)
+    target = Path(out) if out is not None else Path(run_dir) / "export" / FORMATS[fmt]
+    tmp = _atomic_target(target)
+    example = torch.zeros(2, 1, 28, 28)
+    try:
+        if fmt == "onnx":
+            _write_onnx(model, example, tmp, meta)
+        else:
+            traced = torch.jit.trace(model, example)
+            torch.jit.save(traced, str(tmp), _extra_files={"lenet5.json": json.dumps(meta)})
+        diff = parity(model, tmp, fmt, meta["dataset"], data_dir) if check else None
+        if diff is not None and diff > PARITY_TOLERANCE:
+            raise UserError(f"exported {fmt} model differs from PyTorch by {diff:.2e} (> {PARITY_TOLERANCE}); not saved")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target, diff
+
+
+def _write_onnx(model, example, path: Path, meta: dict) -> None:
+    try:
+        import onnx
+    except ImportError:
+        raise UserError("ONNX export needs onnx and onnxruntime: pip install 'lenet5[export]'") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
+        torch.onnx.export(model, (example,), str(path), dynamo=False, input_names=["image"], output_names=["logits"],
+                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=ONNX_OPSET)
+    proto = onnx.load(str(path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = ONNX_META_KEY, json.dumps(meta)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+
+
+def parity(model, path: Path, fmt: str, dataset: str, data_dir=None) -> float:
+    """Max absolute logit difference between PyTorch and the exported file over the test set."""
+    images = data_mod.load(dataset, "test", data_dir).images
+    expected = predict_logits(model, images)
+    if fmt == "onnx":
+        import onnxruntime as ort
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = np.concatenate([session.run(None, {"image": images[i:i + 2000].numpy()})[0]
+                              for i in range(0, len(images), 2000)])
+    else:
+        loaded = torch.jit.load(str(path))
+        with torch.no_grad():
+            got = torch.cat([loaded(images[i:i + 2000]) for i in range(0, len(images), 2000)]).numpy()
+    return float(np.abs(got - expected.numpy()).max())

@@ -1,0 +1,187 @@
+"""Predict digits in real images with a trained model (torch or ONNX Runtime).
+
+    import lenet5
+    p = lenet5.load("runs/classic-mnist-s0")                 # or a .pt checkpoint, or a .onnx file
+    [r] = p.predict(["photo.jpg"])                            # paths, PIL images or numpy arrays
+    r.label, r.class_name, r.probabilities                    # 7, "7", [10 floats]
+    p.read_number("year.jpg").number                          # "1998"
+
+A numpy array of shape 28×28 is taken as already MNIST-like (white ink on black); anything else is
+preprocessed (lenet5.preprocess) first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from . import config as config_mod
+from .checkpoint import load_model
+from .data import get_spec
+from .errors import UserError
+from .preprocess import FIELD, IMAGE_EXTENSIONS, ImageError, preprocess, split_digits
+
+ONNX_META_KEY = "lenet5"  # metadata_props key holding {"classes", "config", "metrics"} as JSON
+
+
+@dataclass
+class Prediction:
+    label: int
+    class_name: str
+    probabilities: list[float]
+    preprocessed: np.ndarray = field(repr=False)
+    source: str = ""
+
+    def top_k(self, k: int, classes: Sequence[str]) -> list[tuple[str, float]]:
+        order = np.argsort(self.probabilities)[::-1][:k]
+        return [(classes[i], self.probabilities[i]) for i in order]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.source, "label": self.label, "class_name": self.class_name,
+                "probabilities": [round(p, 6) for p in self.probabilities]}
+
+
+@dataclass
+class NumberReading:
+    number: str
+    digits: list[Prediction]
+    source: str = ""
+
+    @property
+    def confidence(self) -> float:
+        """Probability that every digit is right (product of the per-digit top probabilities)."""
+        return float(np.prod([max(d.probabilities) for d in self.digits]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.source, "number": self.number, "confidence": round(self.confidence, 6),
+                "digits": [{k: v for k, v in d.to_dict().items() if k != "file"} for d in self.digits]}
+
+
+class Predictor:
+    """Holds one model; `predict` is safe to call from several threads at once."""
+
+    def __init__(self, run: Any, classes: Sequence[str], info: dict[str, Any], backend: str = "torch"):
+        self.backend, self.classes, self.info = backend, list(classes), info
+        self._run = run  # a torch module in eval mode, or an onnxruntime session
+        self._lock = threading.Lock()  # torch modules are not documented as thread-safe; inference is ~1 ms
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) float32 MNIST-like arrays -> (N, classes) logits."""
+        x = np.ascontiguousarray(batch, dtype=np.float32).reshape(-1, 1, FIELD, FIELD)
+        if self.backend == "onnx":
+            return self._run.run(None, {"image": x})[0]
+        with self._lock, torch.inference_mode():
+            return self._run(torch.from_numpy(x)).numpy()
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        z = self.logits(batch)
+        z = z - z.max(1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(1, keepdims=True)
+
+    def _to_array(self, image) -> np.ndarray:
+        if isinstance(image, np.ndarray) and image.shape == (FIELD, FIELD):
+            arr = image.astype(np.float32)
+            return arr / 255.0 if arr.max() > 1.0 else arr
+        return preprocess(image)
+
+    def predict(self, images: Iterable[Any]) -> list[Prediction]:
+        """Classify each image (path, bytes, PIL image or array); raises ImageError on a bad one."""
+        items = list(images)
+        arrays = np.stack([self._to_array(im) for im in items]) if items else np.zeros((0, FIELD, FIELD), np.float32)
+        probs = self.probabilities(arrays) if items else np.zeros((0, len(self.classes)))
+        return [self._prediction(a, p, _name(im)) for im, a, p in zip(items, arrays, probs)]
+
+    def predict_one(self, image: Any) -> Prediction:
+        return self.predict([image])[0]
+
+    def read_number(self, image: Any) -> NumberReading:
+        """Split a row of handwritten digits and read them left to right."""
+        arrays = np.stack(split_digits(image))
+        digits = [self._prediction(a, p, "") for a, p in zip(arrays, self.probabilities(arrays))]
+        return NumberReading("".join(d.class_name for d in digits), digits, _name(image))
+
+    def _prediction(self, arr: np.ndarray, probs: np.ndarray, source: str) -> Prediction:
+        k = int(probs.argmax())
+        return Prediction(k, self.classes[k], [float(v) for v in probs], arr, source)
+
+
+def _name(image: Any) -> str:
+    return str(image) if isinstance(image, (str, os.PathLike)) else ""
+
+
+def load(model_path: str | os.PathLike, backend: str = "torch", which: str = "last") -> Predictor:
+    """A Predictor from a run folder, a checkpoint .pt, or an exported .onnx file.
+
+    backend="onnx" with a run folder uses RUN/export/model.onnx (see `lenet5 export`).
+    """
+    path = Path(model_path)
+    if backend not in ("torch", "onnx"):
+        raise UserError(f"unknown backend {backend!r}; use torch or onnx")
+    if path.suffix == ".onnx" or backend == "onnx":
+        onnx_path = path if path.suffix == ".onnx" else path / "export" / "model.onnx"
+        if not onnx_path.is_file():
+            raise UserError(f"no ONNX model at {onnx_path}; make one with `lenet5 export {path} --format onnx`")
+        return _load_onnx(onnx_path)
+    model, ckpt = load_model(path, which)
+    cfg = config_mod.from_dict(ckpt["config"])
+    metrics = ckpt["metrics"][-1] if ckpt["metrics"] else {}
+    info = {"preset": cfg.preset, "dataset": cfg.data.dataset, "epoch": ckpt["epoch"],
+            "test_accuracy": metrics.get("test_acc"), "parameters": sum(p.numel() for p in model.parameters()),
+            "config": cfg.to_dict()}
+    return Predictor(model, get_spec(cfg.data.dataset).classes, info, "torch")
+
+
+def _load_onnx(path: Path) -> Predictor:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise UserError("the onnx backend needs onnxruntime: pip install 'lenet5[export]'") from None
+    try:
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3  # warnings about unused initialisers are noise to a user
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own, unexported exception types
+        raise UserError(f"{path}: not a loadable ONNX model ({e})") from None
+    meta = session.get_modelmeta().custom_metadata_map
+    if ONNX_META_KEY not in meta:
+        raise UserError(f"{path}: not exported by lenet5 (no class names in its metadata); use `lenet5 export`")
+    info = json.loads(meta[ONNX_META_KEY])
+    return Predictor(session, info.pop("classes"), info, "onnx")
+
+
+def collect_images(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Expand folders into their image files (by extension, sorted); return (files, errors)."""
+    files, errors = [], []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+            if not found:
+                errors.append((str(p), f"{p}: folder has no image files ({', '.join(IMAGE_EXTENSIONS)})"))
+            files += found
+        elif p.exists():
+            files.append(p)
+        else:
+            errors.append((str(p), f"{p}: no such file or folder"))
+    return files, errors
+
+
+def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], multi: bool = False
+                  ) -> list[Prediction | NumberReading | tuple[str, str]]:
+    """Predict every image under `paths`, one result per file; a bad file gives (file, message)."""
+    files, errors = collect_images(paths)
+    results: list[Any] = list(errors)
+    for f in files:
+        try:
+            results.append(predictor.read_number(f) if multi else predictor.predict_one(f))
+        except ImageError as e:
+            msg = str(e)
+            results.append((str(f), msg if msg.startswith(str(f)) else f"{f}: {msg}"))
+    return results

@@ -1,0 +1,55 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import lenet5
+from conftest import run_cli
+from lenet5 import data
+from lenet5.errors import UserError
+from lenet5.export import PARITY_TOLERANCE, export, parity
+from lenet5.checkpoint import load_model
+
+
+def test_onnx_export_matches_pytorch_on_the_test_set_with_a_dynamic_batch(trained_run, data_dir, tmp_path):
+    path, diff = export(trained_run, "onnx", tmp_path / "m.onnx", data_dir)
+    assert diff <= PARITY_TOLERANCE
+    model, _ = load_model(trained_run)
+    assert parity(model, path, "onnx", "mnist", data_dir) == diff
+    p = lenet5.load(path)
+    x = data.load("mnist", "test", data_dir).images[:7, 0].numpy()
+    assert p.backend == "onnx" and p.logits(x).shape == (7, 10) and p.classes[3] == "3"
+    assert p.info["preset"] == "modern"
+
+
+def test_torchscript_export_loads_and_matches(trained_run, data_dir, tmp_path):
+    path, diff = export(trained_run, "torchscript", tmp_path / "m.pt", data_dir)
+    assert diff <= PARITY_TOLERANCE
+    extra = {"lenet5.json": ""}
+    loaded = torch.jit.load(str(path), _extra_files=extra)
+    assert json.loads(extra["lenet5.json"])["classes"][0] == "0"
+    assert loaded(torch.zeros(5, 1, 28, 28)).shape == (5, 10)
+
+
+def test_export_cli_then_predict_with_the_onnx_backend_agrees_with_torch(trained_run, tmp_path):
+    r = run_cli("export", trained_run, "--format", "onnx")
+    assert r.returncode == 0 and "max |logit difference|" in r.stdout, r.stderr
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 12:16] = 255
+    from PIL import Image
+    Image.fromarray(digit).save(tmp_path / "one.png")
+    a = json.loads(run_cli("predict", trained_run, tmp_path / "one.png", "--json").stdout)
+    b = json.loads(run_cli("predict", trained_run, tmp_path / "one.png", "--json", "--backend", "onnx").stdout)
+    assert a[0]["label"] == b[0]["label"] == 1
+    assert np.allclose(a[0]["probabilities"], b[0]["probabilities"], atol=1e-5)
+
+
+def test_bad_export_requests_are_clear_errors(trained_run, tmp_path):
+    with pytest.raises(UserError, match="unknown format"):
+        export(trained_run, "tflite")
+    (tmp_path / "fake.onnx").write_bytes(b"garbage")
+    with pytest.raises(UserError, match="not a loadable ONNX model"):
+        lenet5.load(tmp_path / "fake.onnx")
+    r = run_cli("export", tmp_path / "norun")
+    assert r.returncode == 2 and "no such run folder" in r.stderr

@@ -1,0 +1,121 @@
+"""Prediction on paper-like images, the Python API, the CLI and every bad input, for real."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import lenet5
+from conftest import run_cli
+from lenet5 import data
+from lenet5.preprocess import naive_resize
+from lenet5.synth import paper_digit, paper_number
+
+
+@pytest.fixture(scope="module")
+def test_digits(data_dir):
+    return data.load_arrays("mnist", "test", data_dir)
+
+
+@pytest.fixture(scope="module")
+def predictor(trained_run):
+    return lenet5.load(trained_run)
+
+
+def test_paper_like_digits_are_read_at_97_percent_and_clearly_better_than_a_naive_resize(predictor, test_digits):
+    x, y = test_digits
+    rng = np.random.default_rng(1)
+    idx = rng.choice(len(y), 300, replace=False)
+    images = [paper_digit(x[i], rng) for i in idx]
+    ours = np.mean([r.label for r in predictor.predict(images)] == y[idx])
+    naive = np.mean(predictor.probabilities(np.stack([naive_resize(im) for im in images])).argmax(1) == y[idx])
+    assert ours >= 0.97 and naive < ours - 0.3, (ours, naive)
+
+
+def test_paper_like_four_digit_numbers_are_read_exactly_at_90_percent(predictor, test_digits):
+    x, y = test_digits
+    rng = np.random.default_rng(2)
+    exact = 0
+    for _ in range(100):
+        ids = rng.choice(len(y), 4, replace=False)
+        exact += predictor.read_number(paper_number([x[i] for i in ids], rng)).number == "".join(map(str, y[ids]))
+    assert exact >= 90
+
+
+def test_the_api_accepts_paths_pil_images_and_arrays_alike(predictor, test_digits, tmp_path):
+    x, y = test_digits
+    img = paper_digit(x[0], np.random.default_rng(0))
+    img.save(tmp_path / "seven.png")
+    results = predictor.predict([tmp_path / "seven.png", img, np.asarray(img), x[0]])
+    assert [r.label for r in results] == [y[0]] * 4
+    assert all(abs(sum(r.probabilities) - 1) < 1e-5 for r in results)
+    assert results[0].source.endswith("seven.png") and results[3].preprocessed.shape == (28, 28)
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory, test_digits):
+    """Good paper-like digits next to every kind of bad file."""
+    x, y = test_digits
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(3)
+    for k in range(3):
+        paper_digit(x[k], rng).save(folder / f"good{k}.jpg")
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "text.png").write_text("not an image")
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 300), dtype=np.uint8)).save(buf, "PNG")
+    (folder / "truncated.png").write_bytes(buf.getvalue()[:2000])
+    bomb = io.BytesIO()
+    Image.new("1", (30000, 30000)).save(bomb, "PNG")
+    (folder / "bomb.png").write_bytes(bomb.getvalue())
+    Image.new("L", (120, 120), 240).save(folder / "blank.png")
+    (folder / "notes.txt").write_text("skipped: not an image extension")
+    return folder, [int(v) for v in y[:3]]
+
+
+def test_a_folder_with_good_and_bad_files_predicts_the_good_and_names_each_bad(trained_run, image_folder):
+    folder, labels = image_folder
+    r = run_cli("predict", trained_run, folder, "--json")
+    assert r.returncode == 1  # some files failed
+    out = {__import__("pathlib").Path(o["file"]).name: o for o in json.loads(r.stdout)}
+    assert "notes.txt" not in out
+    assert [out[f"good{k}.jpg"]["label"] for k in range(3)] == labels
+    expected = {"empty.png": "empty file", "text.png": "not an image", "truncated.png": "truncated",
+                "bomb.png": "too large", "blank.png": "blank image"}
+    for name, needle in expected.items():
+        assert needle in out[name]["error"], out[name]
+    assert "Traceback" not in r.stderr
+
+
+def test_predict_cli_text_output_top_k_and_saved_preprocessed_images(trained_run, image_folder, tmp_path):
+    folder, labels = image_folder
+    r = run_cli("predict", trained_run, folder / "good0.jpg", folder / "good1.jpg", "--top-k", "3",
+                "--save-preprocessed", tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[0].split(": ")[1].startswith(f"{labels[0]} (") and lines[0].count("%") == 3
+    saved = Image.open(tmp_path / "good0.png")
+    assert saved.size == (28, 28)
+
+
+def test_a_named_file_that_is_not_an_image_fails_with_one_line(trained_run, image_folder):
+    folder, _ = image_folder
+    r = run_cli("predict", trained_run, folder / "notes.txt")
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.strip().count("\n") == 0 and "notes.txt: not an image" in r.stderr
+
+
+def test_multi_reads_a_number_from_the_cli(trained_run, test_digits, tmp_path):
+    x, y = test_digits
+    paper_number([x[i] for i in range(4)], np.random.default_rng(4)).save(tmp_path / "n.png")
+    r = run_cli("predict", trained_run, tmp_path / "n.png", "--multi", "--json")
+    assert r.returncode == 0, r.stderr
+    [reading] = json.loads(r.stdout)
+    assert reading["number"] == "".join(map(str, y[:4])) and len(reading["digits"]) == 4
+
+
+def test_a_missing_model_is_a_usage_error(tmp_path):
+    r = run_cli("predict", tmp_path / "nope", tmp_path)
+    assert r.returncode == 2 and "no such run folder" in r.stderr
