@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--no-check", action="store_true", help="skip the parity check against PyTorch on the test set")
     _data_args(x, dataset=False)
 
+    sv = sub.add_parser("serve", help="the drawing page and JSON API for a run's model")
+    sv.add_argument("run_dir")
+    sv.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--max-body", type=_positive_int, default=2 * 1024 * 1024, help="bytes per request (default 2 MB)")
+
     d = sub.add_parser("data", help="check or download the data sets")
     d.add_argument("action", choices=["check", "download"])
     _data_args(d)
@@ -198,6 +204,17 @@ def cmd_export(a) -> int:
     return EXIT_OK
 
 
+def cmd_serve(a) -> int:
+    try:
+        from .server import serve
+    except ImportError as e:
+        raise UserError(f"serving needs the serve extra ({e.name} is missing): pip install 'lenet5[serve]'") from None
+    if not 0 <= a.port <= 65535:
+        raise UserError(f"--port must be 0–65535, got {a.port}")
+    serve(a.run_dir, a.host, a.port, a.max_body)
+    return EXIT_OK
+
+
 def cmd_data(a) -> int:
     from . import data
     dataset = a.dataset or "mnist"
@@ -210,7 +227,8 @@ def cmd_data(a) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "visualize": cmd_visualize, "report": cmd_report,
-            "predict": cmd_predict, "export": cmd_export, "data": cmd_data}
+            "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve,
+            "data": cmd_data}
 
 
 def _raise_interrupt(signum, frame):

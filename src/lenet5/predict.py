@@ -86,6 +86,14 @@ class Predictor:
         e = np.exp(z)
         return e / e.sum(1, keepdims=True)
 
+    def feature_maps(self, arr: np.ndarray) -> dict[str, np.ndarray]:
+        """conv1 (6×14×14) and conv2 (16×5×5) maps after pooling for one 28×28 input (torch backend)."""
+        from .viz import feature_maps
+        x = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32).reshape(1, 1, FIELD, FIELD))
+        with self._lock:
+            maps, _ = feature_maps(self._run, x)
+        return {"conv1": maps["pool1"][0].numpy(), "conv2": maps["pool2"][0].numpy()}
+
     def _to_array(self, image) -> np.ndarray:
         if isinstance(image, np.ndarray) and image.shape == (FIELD, FIELD):
             arr = image.astype(np.float32)
