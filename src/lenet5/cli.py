@@ -95,6 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--max-body", type=_positive_int, default=2 * 1024 * 1024, help="bytes per request (default 2 MB)")
 
+    ab = sub.add_parser("ablate", help="each future-work change over seeds, then a summary table and plot")
+    ab.add_argument("--variants", default=None, help="comma-separated (default: all): " + ", ".join(
+        ["classic", "relu", "maxpool", "lrdecay", "dropout", "modern", "batchnorm", "normalize", "augment", "best"]))
+    ab.add_argument("--seeds", type=_positive_int, default=3)
+    ab.add_argument("--classic-seeds", type=_positive_int, help="seeds for classic (default --seeds): it stalls for some")
+    ab.add_argument("--epochs", type=_positive_int, help="override every variant's epochs")
+    ab.add_argument("--subset", type=_positive_int, help="train on only this many images per epoch (quick checks)")
+    ab.add_argument("--jobs", type=_positive_int, default=2, help="runs at a time (each gets cores/jobs threads)")
+    ab.add_argument("--out", default="runs/ablation")
+    _data_args(ab, dataset=False)
+
     d = sub.add_parser("data", help="check or download the data sets")
     d.add_argument("action", choices=["check", "download"])
     _data_args(d)
@@ -215,6 +226,16 @@ def cmd_serve(a) -> int:
     return EXIT_OK
 
 
+def cmd_ablate(a) -> int:
+    from .ablate import ablate, markdown_table
+    variants = [v.strip() for v in a.variants.split(",") if v.strip()] if a.variants else None
+    summary = ablate(variants, a.seeds, a.out, a.data_dir, a.jobs, a.epochs, a.classic_seeds, a.subset,
+                     log=lambda s: print(s, flush=True))
+    print(markdown_table(summary))
+    print(f"wrote {Path(a.out) / 'ablation.md'}, ablation.csv and ablation.png")
+    return EXIT_OK
+
+
 def cmd_data(a) -> int:
     from . import data
     dataset = a.dataset or "mnist"
@@ -228,7 +249,7 @@ def cmd_data(a) -> int:
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "visualize": cmd_visualize, "report": cmd_report,
             "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve,
-            "data": cmd_data}
+            "ablate": cmd_ablate, "data": cmd_data}
 
 
 def _raise_interrupt(signum, frame):

@@ -64,10 +64,11 @@ class RunConfig:
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # The lab report, exactly.
     "classic": {},
-    # The report's shape with the future-work changes that help: ReLU, max-pooling, one-cycle decay.
+    # The report's shape with the future-work changes that help (see the ablation in README):
+    # ReLU, max-pooling and cosine decay; batch 256 gives twice the steps per epoch.
     "modern": {
         "model": {"activation": "relu", "pooling": "max"},
-        "train": {"schedule": "onecycle", "lr": 0.01, "epochs": 15},
+        "train": {"schedule": "cosine", "lr": 0.005, "batch_size": 256, "epochs": 15},
     },
     # Still LeNet-5-sized (< 100k parameters), with everything that helps on a CPU budget.
     "best": {

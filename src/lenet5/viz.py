@@ -32,7 +32,7 @@ MAX_MISTAKES = 40  # gallery size: enough to see patterns, small enough to read 
 MISTAKE_COLS = 8
 
 
-def _plt():
+def pyplot():
     """pyplot with a file-only backend, imported on first use (importing lenet5.viz draws nothing)."""
     import matplotlib
     matplotlib.use("Agg")
@@ -40,11 +40,11 @@ def _plt():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
-    _plt().close(fig)
+    pyplot().close(fig)
     os.replace(tmp, path)
     return path
 
@@ -76,7 +76,7 @@ def feature_maps(model: nn.Module, images: torch.Tensor, layers: Sequence[str] =
 def plot_curves(rows: list[dict[str, Any]], path: Path, reference: dict[int, tuple[float, float]] | None = None,
                 title: str = "Training curves") -> Path:
     """Loss and accuracy per epoch, train and test; `reference` marks {epoch: (loss, acc)} points."""
-    plt = _plt()
+    plt = pyplot()
     epochs = [r["epoch"] for r in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     ax1.plot(epochs, [r["train_loss"] for r in rows], "o-", ms=3, label="train")
@@ -99,13 +99,13 @@ def plot_curves(rows: list[dict[str, Any]], path: Path, reference: dict[int, tup
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_feature_maps(images: torch.Tensor, maps1: torch.Tensor, maps2: torch.Tensor, labels: Sequence[int],
                       preds: Sequence[int], classes: Sequence[str], path: Path) -> Path:
     """The report's figure 3: input, conv1 and conv2 maps (after pooling) summed over channels."""
-    plt = _plt()
+    plt = pyplot()
     n = len(images)
     fig, ax = plt.subplots(3, n, figsize=(2.1 * n, 6.8), squeeze=False)
     rows = [("input 28×28", images[:, 0]), (f"conv1 → pool: Σ{maps1.shape[1]} maps, "
@@ -124,13 +124,13 @@ def plot_feature_maps(images: torch.Tensor, maps1: torch.Tensor, maps2: torch.Te
                 a.set_ylabel(name, fontsize=8)
     fig.suptitle("Feature maps (each layer's channels summed)")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_channels(image: torch.Tensor, maps1: torch.Tensor, maps2: torch.Tensor, kernels: torch.Tensor,
                   title: str, path: Path) -> Path:
     """One digit: every conv1 map, every conv2 map and the conv1 kernels, each group on one colour scale."""
-    plt = _plt()
+    plt = pyplot()
     fig = plt.figure(figsize=(13, 8.2))
     grid = fig.add_gridspec(4, 9, height_ratios=[1, 1, 1, 1], width_ratios=[1] * 8 + [0.12])
 
@@ -157,11 +157,11 @@ def plot_channels(image: torch.Tensor, maps1: torch.Tensor, maps2: torch.Tensor,
     im_2, _ = group(list(maps2), [(2 + k // 8, k % 8) for k in range(len(maps2))], "conv2", "viridis")
     fig.colorbar(im_2, cax=fig.add_subplot(grid[2:, 8])).set_label("pool2 activation", fontsize=8)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_confusion(confusion: list[list[int]], per_class: list[float], classes: Sequence[str], path: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     cm = np.array(confusion)
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(14, 6), gridspec_kw={"width_ratios": [1.25, 1]})
     off = cm.copy()
@@ -187,13 +187,13 @@ def plot_confusion(confusion: list[list[int]], per_class: list[float], classes: 
     bx.invert_yaxis()
     bx.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_mistakes(images: torch.Tensor, labels: torch.Tensor, probs: torch.Tensor, classes: Sequence[str],
                   path: Path, limit: int = MAX_MISTAKES) -> Path:
     """Misclassified images, most confident wrong answers first, labelled true → predicted (confidence)."""
-    plt = _plt()
+    plt = pyplot()
     conf, pred = probs.max(1)
     wrong = (pred != labels).nonzero().flatten()
     order = wrong[conf[wrong].argsort(descending=True)][:limit]
@@ -210,7 +210,7 @@ def plot_mistakes(images: torch.Tensor, labels: torch.Tensor, probs: torch.Tenso
         axes[0, 0].text(0.5, 0.5, "no mistakes", ha="center")
     fig.suptitle(f"Most confident mistakes ({len(order)} of {len(wrong)} misclassified test images)")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------- from a run folder

@@ -1,0 +1,215 @@
+"""Ablations: each of the report's future-work changes alone, their combination, and beyond, over seeds.
+
+    from lenet5.ablate import ablate
+    rows = ablate(["classic", "relu"], seeds=3, out="runs/ablation", data_dir="../shared/data", jobs=2)
+    # -> one summary dict per variant; also writes ablation.md, ablation.csv, ablation.png in `out`
+
+Every run is an ordinary run folder `OUT/<variant>-s<seed>`: an interrupted ablation resumes the
+unfinished ones and skips the finished ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable
+
+from . import checkpoint as ckpt_mod
+from . import config as config_mod
+from .errors import UserError
+from .reference import LAB_REPORT_FINAL_ACC
+from .train import CHANCE_FACTOR, read_metrics_csv, train, write_text_atomic
+
+# name -> (preset, overrides on it). Single changes sit on top of `classic`, so each row answers
+# "what does this one change buy the report's recipe?".
+VARIANTS: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
+    "classic": ("classic", {}),
+    "relu": ("classic", {"model": {"activation": "relu"}}),
+    "maxpool": ("classic", {"model": {"pooling": "max"}}),
+    "lrdecay": ("classic", {"train": {"schedule": "cosine"}}),  # cosine to zero over the run, per step
+    "dropout": ("classic", {"model": {"dropout": 0.2}}),
+    "modern": ("modern", {}),
+    "batchnorm": ("classic", {"model": {"batch_norm": True}}),
+    "normalize": ("classic", {"data": {"normalize": True}}),
+    "augment": ("classic", {"data": {"augment": True}}),
+    "best": ("best", {}),
+}
+TARGETS = (LAB_REPORT_FINAL_ACC, 0.99)  # the report's final accuracy, and 99%
+SUMMARY_FIELDS = ("variant", "runs", "final_acc_mean", "final_acc_std", "best_acc_mean", "best_acc_std",
+                  "stalled", "epochs_to_9885", "seconds_to_9885", "reached_9885", "epochs_to_99",
+                  "seconds_to_99", "reached_99", "seconds_per_epoch")
+
+
+def variant_config(name: str, seed: int, epochs: int | None = None, subset: int | None = None) -> config_mod.RunConfig:
+    if name not in VARIANTS:
+        raise UserError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
+    preset, overrides = VARIANTS[name]
+    extra = {"train": {"seed": seed, "epochs": epochs}, "data": {"train_subset": subset}}
+    return config_mod.resolve(preset, config_mod.merge(overrides, extra))
+
+
+def _run_one(cfg: config_mod.RunConfig, folder: str, resume: bool, data_dir, threads: int) -> str:
+    import torch
+    torch.set_num_threads(threads)  # jobs share the cores; oversubscribing them costs several-fold
+    train(cfg, folder, resume=resume, data_dir=data_dir, device="cpu", log=None)
+    return folder
+
+
+def _status(cfg: config_mod.RunConfig, folder: Path) -> str:
+    """done | resume | new; refuses a folder that holds another configuration."""
+    last = ckpt_mod.checkpoint_path(folder, "last")
+    if not last.is_file():
+        return "new"
+    saved = ckpt_mod.load(last)
+    if config_mod.from_dict(saved["config"]) != cfg:
+        raise UserError(f"{folder} holds a run with other settings; remove it or choose another --out")
+    return "done" if saved["epoch"] >= cfg.train.epochs else "resume"
+
+
+def ablate(variants: list[str] | None = None, seeds: int = 3, out: str | os.PathLike = "runs/ablation",
+           data_dir: str | os.PathLike | None = None, jobs: int = 1, epochs: int | None = None,
+           classic_seeds: int | None = None, subset: int | None = None,
+           log: Callable[[str], None] | None = print) -> list[dict[str, Any]]:
+    """Run every variant × seed (skipping finished runs), then write the summary files."""
+    log = log or (lambda s: None)
+    variants = variants or list(VARIANTS)
+    if seeds < 1 or jobs < 1:
+        raise UserError("--seeds and --jobs must be >= 1")
+    out = Path(out)
+    plan = []
+    for v in variants:
+        for s in range((classic_seeds or seeds) if v == "classic" else seeds):
+            cfg = variant_config(v, s, epochs, subset)
+            folder = out / f"{v}-s{s}"
+            plan.append((v, s, cfg, folder, _status(cfg, folder)))
+    todo = [p for p in plan if p[4] != "done"]
+    log(f"{len(plan)} runs: {len(plan) - len(todo)} already finished, {len(todo)} to run, {jobs} at a time")
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    started = time.perf_counter()
+    if todo:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(_run_one, cfg, str(folder), status == "resume", data_dir, threads): (v, s, folder)
+                       for v, s, cfg, folder, status in todo}
+            for fut in as_completed(futures):
+                v, s, folder = futures[fut]
+                fut.result()
+                final = read_metrics_csv(folder / "metrics.csv")[-1]
+                log(f"{v} seed {s}: final test accuracy {final['test_acc']:.4f} "
+                    f"({time.perf_counter() - started:.0f} s into the ablation)")
+    runs: dict[str, list[list[dict[str, Any]]]] = {}
+    for v, s, cfg, folder, _ in plan:
+        runs.setdefault(v, []).append(read_metrics_csv(folder / "metrics.csv"))
+    summary = [summarize(v, rs) for v, rs in runs.items()]
+    write_outputs(out, summary, runs)
+    return summary
+
+
+def _mean_std(xs: list[float]) -> tuple[float, float]:
+    return (statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0) if xs else (math.nan, math.nan)
+
+
+def stalled(rows: list[dict[str, Any]], num_classes: int = 10) -> bool:
+    """Never left the chance plateau: the final test accuracy is still under twice the guess rate."""
+    return rows[-1]["test_acc"] < CHANCE_FACTOR / num_classes
+
+
+def time_to(rows: list[dict[str, Any]], target: float) -> tuple[int, float] | None:
+    """(epochs, seconds) until test accuracy first reached `target`, or None."""
+    seconds = 0.0
+    for r in rows:
+        seconds += r["seconds"]
+        if r["test_acc"] >= target:
+            return r["epoch"] + 1, seconds
+    return None
+
+
+def summarize(variant: str, runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    finals = [rs[-1]["test_acc"] for rs in runs]
+    bests = [max(r["test_acc"] for r in rs) for rs in runs]
+    row = {"variant": variant, "runs": len(runs), "stalled": sum(stalled(rs) for rs in runs),
+           "seconds_per_epoch": statistics.fmean(r["seconds"] for rs in runs for r in rs)}
+    row["final_acc_mean"], row["final_acc_std"] = _mean_std(finals)
+    row["best_acc_mean"], row["best_acc_std"] = _mean_std(bests)
+    for target, key in zip(TARGETS, ("9885", "99")):
+        hits = [t for t in (time_to(rs, target) for rs in runs) if t is not None]
+        row[f"reached_{key}"] = len(hits)
+        row[f"epochs_to_{key}"] = statistics.fmean(h[0] for h in hits) if hits else math.nan
+        row[f"seconds_to_{key}"] = statistics.fmean(h[1] for h in hits) if hits else math.nan
+    return row
+
+
+def _fmt_pct(mean: float, std: float) -> str:
+    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+def _fmt_reach(row: dict[str, Any], key: str) -> str:
+    if not row[f"reached_{key}"]:
+        return f"never (0/{row['runs']})"
+    return (f"{row[f'epochs_to_{key}']:.1f} ep / {row[f'seconds_to_{key}']:.0f} s "
+            f"({row[f'reached_{key}']}/{row['runs']})")
+
+
+def markdown_table(summary: list[dict[str, Any]]) -> str:
+    lines = ["| variant | runs | final acc % (mean ± std) | best acc % | stalled at chance | to 98.85% | to 99% | s/epoch |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in summary:
+        lines.append(f"| {r['variant']} | {r['runs']} | {_fmt_pct(r['final_acc_mean'], r['final_acc_std'])} | "
+                     f"{_fmt_pct(r['best_acc_mean'], r['best_acc_std'])} | {r['stalled']}/{r['runs']} | "
+                     f"{_fmt_reach(r, '9885')} | {_fmt_reach(r, '99')} | {r['seconds_per_epoch']:.1f} |")
+    return "\n".join(lines)
+
+
+def write_outputs(out: Path, summary: list[dict[str, Any]], runs: dict[str, list[list[dict[str, Any]]]]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for r in summary:
+        w.writerow({k: (f"{r[k]:.6f}" if isinstance(r[k], float) else r[k]) for k in SUMMARY_FIELDS})
+    write_text_atomic(out / "ablation.csv", buf.getvalue())
+    per_run = ["| run | final acc % | best acc % | epochs |", "|---|---:|---:|---:|"]
+    for v, rs in runs.items():
+        for s, rows in enumerate(rs):
+            per_run.append(f"| {v}-s{s} | {100 * rows[-1]['test_acc']:.2f} | "
+                           f"{100 * max(r['test_acc'] for r in rows):.2f} | {len(rows)} |")
+    plot_ablation(runs, out / "ablation.png")
+    text = ("# Ablation\n\nEvery number below is read from the runs' `metrics.csv`. \"to 98.85%\": epochs and "
+            "training seconds (including the per-epoch test pass) until the test accuracy first reached the "
+            "lab report's final 98.85%, averaged over the runs that reached it. \"stalled\": runs whose final "
+            "accuracy is still at chance.\n\n" + markdown_table(summary) + "\n\n![test accuracy per variant]"
+            "(ablation.png)\n\n## Every run\n\n" + "\n".join(per_run) + "\n")
+    write_text_atomic(out / "ablation.md", text)
+
+
+def plot_ablation(runs: dict[str, list[list[dict[str, Any]]]], path: Path) -> Path:
+    """Test accuracy per epoch: the mean of each variant's non-stalled runs, with a min–max band."""
+    import numpy as np
+
+    from .viz import pyplot, save_figure
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(11, 6))
+    low = 100.0
+    for v, rs in runs.items():
+        ok = [rs_ for rs_ in rs if not stalled(rs_)]
+        if not ok:
+            continue
+        n = min(len(r) for r in ok)
+        acc = 100 * np.array([[r["test_acc"] for r in rows[:n]] for rows in ok])
+        epochs = np.arange(1, n + 1)
+        note = f" ({len(rs) - len(ok)} stalled run(s) left out)" if len(ok) < len(rs) else ""
+        line, = ax.plot(epochs, acc.mean(0), lw=1.8, label=f"{v}: {acc[:, -1].mean():.2f}%{note}")
+        ax.fill_between(epochs, acc.min(0), acc.max(0), color=line.get_color(), alpha=0.15)
+        low = min(low, float(acc.mean(0)[min(2, n - 1)]))
+    ax.axhline(100 * LAB_REPORT_FINAL_ACC, color="k", ls="--", lw=1, label="lab report final (98.85%)")
+    ax.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(max(90.0, low - 0.5), 99.9),
+           title="Test accuracy per epoch: mean over seeds, band = min–max")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return save_figure(fig, path)
