@@ -74,7 +74,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "best": {
         "data": {"normalize": True, "augment": True},
         "model": {"activation": "relu", "pooling": "max", "batch_norm": True},
-        "train": {"schedule": "onecycle", "lr": 0.01, "epochs": 20, "batch_size": 256,
+        "train": {"schedule": "onecycle", "lr": 0.01, "epochs": 30, "batch_size": 256,
                   "label_smoothing": 0.1, "ema": 0.999, "optimizer": "adamw", "weight_decay": 0.05},
     },
 }
