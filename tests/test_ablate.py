@@ -71,3 +71,9 @@ def test_time_to_target_and_stall_detection():
 def test_ablate_cli_rejects_an_unknown_variant():
     r = run_cli("ablate", "--variants", "classic,resnet")
     assert r.returncode == 2 and "unknown variant 'resnet'" in r.stderr
+
+
+def test_the_cli_help_lists_exactly_the_known_variants():
+    r = run_cli("ablate", "--help")
+    listed = r.stdout.split("default: all):")[1].split("\n  --")[0]
+    assert [v.strip() for v in " ".join(listed.split()).split(",")] == list(VARIANTS)

@@ -1,6 +1,5 @@
 import re
 
-import pytest
 
 from conftest import run_cli
 from lenet5.config import resolve

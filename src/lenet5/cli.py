@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see `{self.prog} --help`)")
 
 
-def _positive_int(s: str) -> int:
+def positive_int(s: str) -> int:
     v = int(s)
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
@@ -44,11 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model into a run folder")
     t.add_argument("--preset", default="classic", help="classic (the report), modern, best")
     _data_args(t)
-    t.add_argument("--epochs", type=_positive_int)
-    t.add_argument("--batch-size", type=_positive_int)
+    t.add_argument("--epochs", type=positive_int)
+    t.add_argument("--batch-size", type=positive_int)
     t.add_argument("--lr", type=float)
     t.add_argument("--seed", type=int)
-    t.add_argument("--subset", type=_positive_int, help="train on only this many images per epoch (quick checks)")
+    t.add_argument("--subset", type=positive_int, help="train on only this many images per epoch (quick checks)")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     t.add_argument("--out", help="run folder (default runs/<preset>-<dataset>-s<seed>)")
     t.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("visualize", help="draw the figures of a run folder")
     v.add_argument("run_dir")
-    v.add_argument("--images", type=_positive_int, default=5, help="test digits in the feature-map figure")
+    v.add_argument("--images", type=positive_int, default=5, help="test digits in the feature-map figure")
     v.add_argument("--index", type=int, nargs="+", help="these test-set indices instead of the first N")
     v.add_argument("--out", help="folder for the PNGs (default RUN_DIR/figures)")
     _data_args(v, dataset=False)
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="read handwritten digits in image files")
     pr.add_argument("model", help="run folder, checkpoint .pt or exported .onnx")
     pr.add_argument("images", nargs="+", help="image files or folders of them")
-    pr.add_argument("--top-k", type=_positive_int, default=1)
+    pr.add_argument("--top-k", type=positive_int, default=1)
     pr.add_argument("--json", action="store_true", help="one JSON list, an object per image")
     pr.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     pr.add_argument("--multi", action="store_true", help="each image is a row of digits (a number)")
@@ -93,16 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("run_dir")
     sv.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
     sv.add_argument("--port", type=int, default=8000)
-    sv.add_argument("--max-body", type=_positive_int, default=2 * 1024 * 1024, help="bytes per request (default 2 MB)")
+    sv.add_argument("--max-body", type=positive_int, default=2 * 1024 * 1024, help="bytes per request (default 2 MB)")
 
     ab = sub.add_parser("ablate", help="each future-work change over seeds, then a summary table and plot")
     ab.add_argument("--variants", default=None, help="comma-separated (default: all): " + ", ".join(
         ["classic", "relu", "maxpool", "lrdecay", "dropout", "modern", "batchnorm", "normalize", "augment", "best"]))
-    ab.add_argument("--seeds", type=_positive_int, default=3)
-    ab.add_argument("--classic-seeds", type=_positive_int, help="seeds for classic (default --seeds): it stalls for some")
-    ab.add_argument("--epochs", type=_positive_int, help="override every variant's epochs")
-    ab.add_argument("--subset", type=_positive_int, help="train on only this many images per epoch (quick checks)")
-    ab.add_argument("--jobs", type=_positive_int, default=2, help="runs at a time (each gets cores/jobs threads)")
+    ab.add_argument("--seeds", type=positive_int, default=3)
+    ab.add_argument("--classic-seeds", type=positive_int, help="seeds for classic (default --seeds): it stalls for some")
+    ab.add_argument("--epochs", type=positive_int, help="override every variant's epochs")
+    ab.add_argument("--subset", type=positive_int, help="train on only this many images per epoch (quick checks)")
+    ab.add_argument("--jobs", type=positive_int, default=2, help="runs at a time (each gets cores/jobs threads)")
     ab.add_argument("--out", default="runs/ablation")
     _data_args(ab, dataset=False)
 

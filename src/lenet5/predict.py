@@ -165,31 +165,34 @@ def _load_onnx(path: Path) -> Predictor:
     return Predictor(session, info.pop("classes"), info, "onnx")
 
 
-def collect_images(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Expand folders into their image files (by extension, sorted); return (files, errors)."""
-    files, errors = [], []
+def collect_images(paths: Sequence[str | os.PathLike]) -> list[Path | tuple[str, str]]:
+    """Expand folders into their image files (by extension, sorted), in the order given.
+
+    A path that cannot be used becomes a (path, message) pair in its place.
+    """
+    items: list[Path | tuple[str, str]] = []
     for p in map(Path, paths):
         if p.is_dir():
             found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
-            if not found:
-                errors.append((str(p), f"{p}: folder has no image files ({', '.join(IMAGE_EXTENSIONS)})"))
-            files += found
+            items += found or [(str(p), f"{p}: folder has no image files ({', '.join(IMAGE_EXTENSIONS)})")]
         elif p.exists():
-            files.append(p)
+            items.append(p)
         else:
-            errors.append((str(p), f"{p}: no such file or folder"))
-    return files, errors
+            items.append((str(p), f"{p}: no such file or folder"))
+    return items
 
 
 def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], multi: bool = False
                   ) -> list[Prediction | NumberReading | tuple[str, str]]:
     """Predict every image under `paths`, one result per file; a bad file gives (file, message)."""
-    files, errors = collect_images(paths)
-    results: list[Any] = list(errors)
-    for f in files:
+    results: list[Any] = []
+    for item in collect_images(paths):
+        if isinstance(item, tuple):
+            results.append(item)
+            continue
         try:
-            results.append(predictor.read_number(f) if multi else predictor.predict_one(f))
+            results.append(predictor.read_number(item) if multi else predictor.predict_one(item))
         except ImageError as e:
             msg = str(e)
-            results.append((str(f), msg if msg.startswith(str(f)) else f"{f}: {msg}"))
+            results.append((str(item), msg if msg.startswith(str(item)) else f"{item}: {msg}"))
     return results
