@@ -172,39 +172,25 @@ def cmd_report(a) -> int:
 
 
 def cmd_predict(a) -> int:
-    import numpy as np
-    from PIL import Image
-    from .predict import Prediction, load, predict_files
+    from .predict import Prediction, load, predict_files, save_preprocessed, to_json
     predictor = load(a.model, backend=a.backend)
     results = predict_files(predictor, a.images, multi=a.multi)
-    failed = [r for r in results if isinstance(r, tuple)]
     if a.save_preprocessed:
-        folder = Path(a.save_preprocessed)
-        folder.mkdir(parents=True, exist_ok=True)
-        for r in results:
-            if isinstance(r, tuple):
-                continue
-            stem = Path(r.source).stem
-            parts = [r] if isinstance(r, Prediction) else r.digits
-            for k, d in enumerate(parts):
-                name = f"{stem}.png" if isinstance(r, Prediction) else f"{stem}.{k}.png"
-                Image.fromarray((d.preprocessed * 255).round().astype(np.uint8)).save(folder / name)
+        save_preprocessed(results, a.save_preprocessed)
     if a.json:
-        print(json.dumps([{"file": r[0], "error": r[1]} if isinstance(r, tuple) else
-                          {**r.to_dict(), **({"top_k": r.top_k(a.top_k, predictor.classes)}
-                                             if isinstance(r, Prediction) and a.top_k > 1 else {})}
-                          for r in results]))
-    else:
-        for r in results:
-            if isinstance(r, tuple):
-                print(f"lenet5: error: {r[1]}", file=sys.stderr)
-            elif isinstance(r, Prediction):
-                top = ", ".join(f"{c} {p:.1%}" for c, p in r.top_k(a.top_k, predictor.classes))
-                print(f"{r.source}: {r.class_name} ({top})")
-            else:
-                digits = " ".join(f"{d.class_name}:{max(d.probabilities):.0%}" for d in r.digits)
-                print(f"{r.source}: {r.number} (confidence {r.confidence:.1%}; {digits})")
-    return EXIT_FAIL if failed else EXIT_OK
+        print(json.dumps([to_json(r, a.top_k, predictor.classes) for r in results]))
+    for r in results:
+        if isinstance(r, tuple):
+            print(f"lenet5: error: {r[1]}", file=sys.stderr)
+        elif a.json:
+            continue
+        elif isinstance(r, Prediction):
+            top = ", ".join(f"{c} {p:.1%}" for c, p in r.top_k(a.top_k, predictor.classes))
+            print(f"{r.source}: {r.class_name} ({top})")
+        else:
+            digits = " ".join(f"{d.class_name}:{max(d.probabilities):.0%}" for d in r.digits)
+            print(f"{r.source}: {r.number} (confidence {r.confidence:.1%}; {digits})")
+    return EXIT_FAIL if any(isinstance(r, tuple) for r in results) else EXIT_OK
 
 
 def cmd_export(a) -> int:

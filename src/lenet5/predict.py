@@ -196,3 +196,36 @@ def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], mult
             msg = str(e)
             results.append((str(item), msg if msg.startswith(str(item)) else f"{item}: {msg}"))
     return results
+
+
+Result = Prediction | NumberReading | tuple  # a (file, message) tuple for a file that failed
+
+
+def to_json(r: Result, top_k: int = 1, classes: Sequence[str] = ()) -> dict[str, Any]:
+    """The `--json` object of one result: file, label, probabilities (and top_k), or file and error."""
+    if isinstance(r, tuple):
+        return {"file": r[0], "error": r[1]}
+    out = r.to_dict()
+    if isinstance(r, Prediction) and top_k > 1:
+        out["top_k"] = r.top_k(top_k, classes)
+    return out
+
+
+def save_preprocessed(results: Sequence[Result], folder: str | os.PathLike) -> list[Path]:
+    """Write the 28×28 images the model saw as PNGs (`name.png`, or `name.K.png` per digit)."""
+    from PIL import Image
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for r in results:
+        if isinstance(r, tuple):
+            continue
+        stem = Path(r.source).stem or "image"
+        parts = [(f"{stem}.png", r)] if isinstance(r, Prediction) else \
+            [(f"{stem}.{k}.png", d) for k, d in enumerate(r.digits)]
+        for name, d in parts:
+            tmp = folder / f".{name}.tmp"
+            Image.fromarray((d.preprocessed * 255).round().astype(np.uint8)).save(tmp, format="PNG")
+            os.replace(tmp, folder / name)
+            written.append(folder / name)
+    return written
