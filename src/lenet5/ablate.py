@@ -93,16 +93,25 @@ def ablate(variants: list[str] | None = None, seeds: int = 3, out: str | os.Path
     log(f"{len(plan)} runs: {len(plan) - len(todo)} already finished, {len(todo)} to run, {jobs} at a time")
     threads = max(1, (os.cpu_count() or 1) // jobs)
     started = time.perf_counter()
-    if todo:
+
+    def report(v: str, s: int, folder: Path) -> None:
+        final = read_metrics_csv(folder / "metrics.csv")[-1]
+        log(f"{v} seed {s}: final test accuracy {final['test_acc']:.4f} "
+            f"({time.perf_counter() - started:.0f} s into the ablation)")
+
+    if jobs == 1:  # in this process: no spawning, so it also works from a notebook or a bare script
+        for v, s, cfg, folder, status in todo:
+            train(cfg, folder, resume=status == "resume", data_dir=data_dir, device="cpu", log=None)
+            report(v, s, folder)
+    elif todo:
+        # Separate processes (spawned: safe with torch's threads); scripts calling this with jobs > 1
+        # need the usual `if __name__ == "__main__":` guard.
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
             futures = {pool.submit(_run_one, cfg, str(folder), status == "resume", data_dir, threads): (v, s, folder)
                        for v, s, cfg, folder, status in todo}
             for fut in as_completed(futures):
-                v, s, folder = futures[fut]
                 fut.result()
-                final = read_metrics_csv(folder / "metrics.csv")[-1]
-                log(f"{v} seed {s}: final test accuracy {final['test_acc']:.4f} "
-                    f"({time.perf_counter() - started:.0f} s into the ablation)")
+                report(*futures[fut])
     runs: dict[str, list[list[dict[str, Any]]]] = {}
     for v, s, cfg, folder, _ in plan:
         runs.setdefault(v, []).append(read_metrics_csv(folder / "metrics.csv"))

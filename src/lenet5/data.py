@@ -109,6 +109,14 @@ def find_file(root: Path, spec: DatasetSpec, f: FileSpec) -> Path | None:
     return None
 
 
+def require_file(root: Path, spec: DatasetSpec, f: FileSpec) -> Path:
+    path = find_file(root, spec, f)
+    if path is None:
+        raise DataError(f"{spec.name}: {f.name}(.gz) not found in {root} or {root / spec.name}; "
+                        f"run `lenet5 data download --dataset {spec.name}` or pass --data-dir")
+    return path
+
+
 # ---------------------------------------------------------------- parsing and verifying
 
 def _decompress(blob: bytes, where: str) -> bytes:
@@ -222,10 +230,7 @@ def check(dataset: str = "mnist", data_dir: str | os.PathLike | None = None) -> 
     root = resolve_data_dir(data_dir)
     out = []
     for f in spec.all_files():
-        path = find_file(root, spec, f)
-        if path is None:
-            raise DataError(f"{spec.name}: {f.name}(.gz) not found in {root} or {root / spec.name}; "
-                            f"run `lenet5 data download --dataset {spec.name}` or pass --data-dir")
+        path = require_file(root, spec, f)
         read_idx(path, f)
         out.append((path, "ok"))
     return out
@@ -256,11 +261,7 @@ def load_arrays(dataset: str, split: str, data_dir: str | os.PathLike | None = N
         download(dataset, root, mirrors)
     arrays = []
     for f in (fimg, flab):
-        path = find_file(root, spec, f)
-        if path is None:
-            raise DataError(f"{spec.name}: {f.name}(.gz) not found in {root} or {root / spec.name}; "
-                            f"run `lenet5 data download --dataset {spec.name}` or pass --data-dir")
-        arrays.append(read_idx(path, f))
+        arrays.append(read_idx(require_file(root, spec, f), f))
     return arrays[0], arrays[1]
 
 
