@@ -81,15 +81,6 @@ def tensor_epoch(model, opt, tr, te, gen, eval_batch, sync_every_batch, channels
     return loss_and_accuracy(model, te, eval_batch)[1].item()
 
 
-def timed(fn, epochs):
-    times, accs = [], []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        accs.append(fn())
-        times.append(time.perf_counter() - t0)
-    return float(np.mean(times)), accs[-1]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", default=None)
@@ -102,62 +93,52 @@ def main():
     tr, te = data.load("mnist", "train", a.data_dir), data.load("mnist", "test", a.data_dir)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
 
-    results = []
-
-    def fresh(report_net=False):
+    def fresh(report_net=False, channels_last=False):
         torch.manual_seed(0)
         m = ReportNet() if report_net else create_model("lenet5")
-        return m, torch.optim.Adam(m.parameters(), lr=0.01)
+        if channels_last:
+            m = m.to(memory_format=torch.channels_last)
+        return m, torch.optim.Adam(m.parameters(), lr=0.01), torch.Generator().manual_seed(0)
 
-    # 1. The report: DataLoader over a torchvision-style dataset (PIL + ToTensor per image).
-    m, opt = fresh(report_net=True)
+    def variant(**kw):
+        m, opt, gen = fresh(channels_last=kw.pop("channels_last", False))
+        if kw.pop("compile", False):
+            m = torch.compile(m)
+        return lambda: tensor_epoch(m, opt, tr, te, gen, **kw)
+
+    m0, opt0, _ = fresh(report_net=True)
     trl = torch.utils.data.DataLoader(TorchvisionLikeMNIST(xtr, ytr), batch_size=512, shuffle=True)
     tel = torch.utils.data.DataLoader(TorchvisionLikeMNIST(xte, yte), batch_size=512, shuffle=True)
-    results.append(("report: DataLoader + PIL/ToTensor per image", *timed(lambda: report_epoch(m, opt, trl, tel), a.epochs)))
-
-    # 2. Whole set in memory as one tensor; slices of a seeded permutation; same per-batch syncs.
-    m, opt = fresh()
-    gen = torch.Generator().manual_seed(0)
-    results.append(("in-memory tensors, eval batch 512, .item() per batch",
-                    *timed(lambda: tensor_epoch(m, opt, tr, te, gen, 512, True), a.epochs)))
-
-    # 3. No per-batch host reads; evaluation in batches of 2000.
-    m, opt = fresh()
-    gen = torch.Generator().manual_seed(0)
-    results.append(("+ no per-batch syncs, eval batch 2000",
-                    *timed(lambda: tensor_epoch(m, opt, tr, te, gen, 2000, False), a.epochs)))
-
-    # 4. Evaluation as one batch of 10,000.
-    m, opt = fresh()
-    gen = torch.Generator().manual_seed(0)
-    results.append(("+ eval batch 10000", *timed(lambda: tensor_epoch(m, opt, tr, te, gen, 10000, False), a.epochs)))
-
-    # 5. channels_last memory format.
-    m, opt = fresh()
-    m = m.to(memory_format=torch.channels_last)
-    gen = torch.Generator().manual_seed(0)
-    results.append(("eval 2000 + channels_last", *timed(lambda: tensor_epoch(m, opt, tr, te, gen, 2000, False, True), a.epochs)))
-
-    # 6. torch.compile (Inductor, C++ on the CPU); compile time lands in the first epoch.
+    steps = {
+        "report: DataLoader + PIL/ToTensor per image": lambda: report_epoch(m0, opt0, trl, tel),
+        "in-memory tensors, slices of a seeded permutation (eval batch 512, .item() per batch)":
+            variant(eval_batch=512, sync_every_batch=True),
+        "+ no per-batch host syncs, eval batch 2000": variant(eval_batch=2000, sync_every_batch=False),
+        "+ eval batch 10000 (one pass)": variant(eval_batch=10000, sync_every_batch=False),
+        "eval batch 2000 + channels_last": variant(eval_batch=2000, sync_every_batch=False, channels_last=True),
+    }
     if not a.skip_compile:
-        m, opt = fresh()
-        cm = torch.compile(m)
-        gen = torch.Generator().manual_seed(0)
-        t0 = time.perf_counter()
-        tensor_epoch(cm, opt, tr, te, gen, 2000, False)
-        first = time.perf_counter() - t0
-        results.append((f"eval 2000 + torch.compile (first epoch incl. compile {first:.1f}s)",
-                        *timed(lambda: tensor_epoch(cm, opt, tr, te, gen, 2000, False), a.epochs)))
-
-    # 7. lenet5's own train(): what `lenet5 train` runs (with checkpoints and metrics.csv per epoch).
-    with tempfile.TemporaryDirectory() as tmp:
+        steps["eval batch 2000 + channels_last + torch.compile (after a compiling epoch)"] = variant(
+            eval_batch=2000, sync_every_batch=False, channels_last=True, compile=True)
+    if not a.skip_compile:
+        steps["eval batch 2000 + channels_last + torch.compile (after a compiling epoch)"]()  # compile, untimed
+    times = {name: [] for name in steps}
+    accs = {}
+    for _ in range(a.epochs):  # interleaved, so a slow spell of the machine hits every variant alike
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            accs[name] = step()
+            times[name].append(time.perf_counter() - t0)
+    with tempfile.TemporaryDirectory() as run:
         cfg = config.resolve("classic", {"train": {"epochs": a.epochs}})
-        rows = train.train(cfg, tmp, data_dir=a.data_dir, device="cpu", log=None)
-        results.append(("lenet5 train (classic preset, as shipped)",
-                        float(np.mean([r["seconds"] for r in rows])), rows[-1]["test_acc"]))
+        rows = train.train(cfg, run, data_dir=a.data_dir, device="cpu", log=None)
+    results = [(name, float(np.median(times[name])), accs[name]) for name in steps]
+    results.append(("lenet5 train, classic preset as shipped (its own seconds column; checkpoints included)",
+                    float(np.median([r["seconds"] for r in rows])), rows[-1]["test_acc"]))
 
     base = results[0][1]
-    print(f"\n| pipeline | s/epoch (train + eval) | speed-up vs report | test acc after {a.epochs} epochs |")
+    print(f"\nmedian of {a.epochs} interleaved epochs per variant\n")
+    print(f"| pipeline | s/epoch (train + eval) | speed-up vs report | test acc after {a.epochs} epochs |")
     print("|---|---:|---:|---:|")
     for name, sec, acc in results:
         print(f"| {name} | {sec:.2f} | {base / sec:.2f}× | {acc:.4f} |")

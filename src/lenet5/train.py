@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -177,7 +178,9 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
     if cfg.data.normalize:
         model.input_mean.fill_(train_set.images.mean().item())
         model.input_std.fill_(train_set.images.std().item())
-    model.to(dev)
+    layout = torch.channels_last if t.channels_last else torch.contiguous_format
+    model.to(dev, memory_format=layout)
+    test_set = dataclasses.replace(test_set, images=test_set.images.contiguous(memory_format=layout))
     n_train = min(len(train_set), cfg.data.train_subset or len(train_set))
     steps = math.ceil(n_train / t.batch_size)
     opt = make_optimizer(model, t)
@@ -217,7 +220,7 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
         for i, (x, y) in enumerate(data_mod.batches(train_set, t.batch_size, gen, cfg.data.train_subset), 1):
             if cfg.data.augment:
                 x = data_mod.augment(x, gen)
-            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            x, y = x.to(dev, memory_format=layout, non_blocking=True), y.to(dev, non_blocking=True)
             out_logits = model(x)
             loss = F.cross_entropy(out_logits, y, label_smoothing=t.label_smoothing)
             opt.zero_grad(set_to_none=True)
