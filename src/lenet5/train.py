@@ -205,8 +205,8 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
         log(f"resuming {out} after epoch {len(rows) - 1}")
     else:
         out.mkdir(parents=True, exist_ok=True)
-        meta = {**cfg.to_dict(), "device": str(dev), "versions": _versions(),
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        meta = {**cfg.to_dict(), "device": str(dev), "threads": torch.get_num_threads(),
+                "versions": _versions(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         write_text_atomic(out / "config.json", json.dumps(meta, indent=2) + "\n")
 
     best_acc = max((r["test_acc"] for r in rows), default=-1.0)
