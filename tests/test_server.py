@@ -189,3 +189,11 @@ def test_no_json_body_ever_yields_a_5xx(server, body, features):
 def test_no_uploaded_bytes_ever_yield_a_5xx(server, payload, query):
     r = httpx.post(server + "/api/predict" + query, files={"file": ("f.png", payload, "image/png")})
     assert r.status_code < 500, r.text
+
+
+def test_a_taken_port_is_a_one_line_usage_error(trained_run, server):
+    port = server.rsplit(":", 1)[1]
+    r = subprocess.run([sys.executable, "-m", "lenet5", "serve", str(trained_run), "--port", port],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.startswith("lenet5: error: cannot listen on 127.0.0.1:")
+    assert r.stderr.count("\n") == 1

@@ -221,8 +221,15 @@ def _pixels(value) -> np.ndarray:
 def serve(run_dir: str | os.PathLike, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
           max_body: int = DEFAULT_MAX_BODY, log_level: str = "info") -> None:
     """Run the app with uvicorn until interrupted."""
+    import socket
+
     import torch
     import uvicorn
+    try:  # a taken port is the user's to fix: say so in one line instead of uvicorn's log and exit 3
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        raise UserError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port or --host") from None
     torch.set_num_threads(1)  # one small image per request: threads cost more than they give
     app = create_app(run_dir, max_body)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
