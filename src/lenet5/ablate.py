@@ -25,7 +25,8 @@ from . import checkpoint as ckpt_mod
 from . import config as config_mod
 from .errors import UserError
 from .reference import LAB_REPORT_FINAL_ACC
-from .train import CHANCE_FACTOR, read_metrics_csv, train, write_text_atomic
+from .files import write_text_atomic
+from .train import CHANCE_FACTOR, read_metrics_csv, train
 
 # name -> (preset, overrides on it). Single changes sit on top of `classic`, so each row answers
 # "what does this one change buy the report's recipe?".

@@ -23,7 +23,6 @@ readable with `torch.load(weights_only=True)`. Format version 1 holds:
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from torch import nn
 from . import config as config_mod
 from .data import get_spec
 from .errors import UserError
+from .files import atomic_path
 from .models import create_model
 
 FORMAT_VERSION = 1
@@ -48,15 +48,8 @@ def build_model(cfg: config_mod.RunConfig) -> nn.Module:
 
 def save(state: dict[str, Any], path: Path) -> None:
     """Write `state` to `path` via a temp file and rename, so a kill never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def checkpoint_path(run_dir: str | os.PathLike, which: str = "last") -> Path:

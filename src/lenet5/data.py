@@ -16,7 +16,6 @@ import gzip
 import math
 import hashlib
 import os
-import tempfile
 import urllib.request
 import zlib
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import DataError, UserError
+from .files import write_bytes_atomic
 
 DATA_DIR_ENV = "LENET5_DATA_DIR"
 MIRRORS_ENV = "LENET5_MIRRORS"  # comma-separated base URLs tried before none else: a local or corporate mirror
@@ -166,20 +166,6 @@ def _urlopen(url: str) -> bytes:
         return r.read()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def download(dataset: str = "mnist", data_dir: str | os.PathLike | None = None,
              mirrors: Sequence[str] | None = None, fetch: Fetch = _urlopen) -> list[Path]:
     """Fetch every missing file of `dataset` into DATA_DIR/<dataset>/, verified; return all paths.
@@ -210,7 +196,7 @@ def download(dataset: str = "mnist", data_dir: str | os.PathLike | None = None,
                 failures.append(f"{url}: {e}")
                 continue
             target = root / spec.name / (f.name + ".gz")
-            _write_atomic(target, gz)
+            write_bytes_atomic(target, gz)
             paths.append(target)
             break
         else:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from . import data as data_mod
 from .checkpoint import load_model
 from .errors import UserError
 from .evaluate import predict_logits
+from .files import atomic_path
 from .predict import ONNX_META_KEY
 
 ONNX_OPSET = 17
@@ -40,13 +40,6 @@ def _meta(ckpt, model) -> dict:
             "parameters": sum(p.numel() for p in model.parameters()), "config": cfg.to_dict()}
 
 
-def _atomic_target(out: Path):
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    return Path(tmp)
-
-
 def export(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike | None = None,
            data_dir: str | os.PathLike | None = None, check: bool = True) -> tuple[Path, float | None]:
     """Write the model in `fmt`; with `check`, compare with PyTorch on the whole test set."""
@@ -55,9 +48,8 @@ def export(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike
     model, ckpt = load_model(run_dir)
     meta = _meta(ckpt, model)
     target = Path(out) if out is not None else Path(run_dir) / "export" / FORMATS[fmt]
-    tmp = _atomic_target(target)
     example = torch.zeros(2, 1, 28, 28)
-    try:
+    with atomic_path(target) as tmp:
         if fmt == "onnx":
             _write_onnx(model, example, tmp, meta)
         else:
@@ -66,9 +58,6 @@ def export(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike
         diff = parity(model, tmp, fmt, meta["dataset"], data_dir) if check else None
         if diff is not None and diff > PARITY_TOLERANCE:
             raise UserError(f"exported {fmt} model differs from PyTorch by {diff:.2e} (> {PARITY_TOLERANCE}); not saved")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target, diff
 
 

@@ -26,6 +26,7 @@ from . import config as config_mod
 from .checkpoint import load_model
 from .data import get_spec
 from .errors import UserError
+from .files import atomic_path
 from .preprocess import FIELD, IMAGE_EXTENSIONS, ImageError, preprocess, split_digits
 
 ONNX_META_KEY = "lenet5"  # metadata_props key holding {"classes", "config", "metrics"} as JSON
@@ -215,7 +216,6 @@ def save_preprocessed(results: Sequence[Result], folder: str | os.PathLike) -> l
     """Write the 28×28 images the model saw as PNGs (`name.png`, or `name.K.png` per digit)."""
     from PIL import Image
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     written = []
     for r in results:
         if isinstance(r, tuple):
@@ -224,8 +224,7 @@ def save_preprocessed(results: Sequence[Result], folder: str | os.PathLike) -> l
         parts = [(f"{stem}.png", r)] if isinstance(r, Prediction) else \
             [(f"{stem}.{k}.png", d) for k, d in enumerate(r.digits)]
         for name, d in parts:
-            tmp = folder / f".{name}.tmp"
-            Image.fromarray((d.preprocessed * 255).round().astype(np.uint8)).save(tmp, format="PNG")
-            os.replace(tmp, folder / name)
+            with atomic_path(folder / name) as tmp:
+                Image.fromarray((d.preprocessed * 255).round().astype(np.uint8)).save(tmp, format="PNG")
             written.append(folder / name)
     return written

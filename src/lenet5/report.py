@@ -21,7 +21,8 @@ from .checkpoint import load_model
 from .evaluate import evaluate_run
 from .models import count_parameters, format_summary, summary
 from .reference import LAB_REPORT_POINTS
-from .train import read_metrics_csv, write_text_atomic
+from .files import write_text_atomic
+from .train import read_metrics_csv
 from .viz import visualize
 
 # A report is a list of blocks, rendered to both Markdown and HTML.
@@ -85,6 +86,9 @@ def build_blocks(run: Path, data_dir, figures: dict[str, Path], out: Path) -> tu
     ev = evaluate_run(run, data_dir)
     final, best = rows[-1], max(rows, key=lambda r: r["test_acc"])
     rel = lambda p: os.path.relpath(p, out)
+    layers = summary(model)
+    shape = {name: out_shape for name, _, out_shape, _ in layers}
+    (c1, h1, w1), (c2, h2, w2) = shape["pool1"], shape["pool2"]
     title = f"LeNet-5 on {cfg.data.dataset}: {cfg.preset} run {run.name}"
     worst = min(range(len(ev["classes"])), key=lambda i: ev["per_class_accuracy"][i])
     cm = ev["confusion_matrix"]
@@ -109,7 +113,7 @@ def build_blocks(run: Path, data_dir, figures: dict[str, Path], out: Path) -> tu
               f"{', batch norm' if cfg.model.batch_norm else ''}"
               f"{f', dropout {cfg.model.dropout}' if cfg.model.dropout else ''}: "
               f"{count_parameters(model):,} parameters."),
-        ("pre", format_summary(summary(model))),
+        ("pre", format_summary(layers)),
         ("h", 2, "4. Training setup"),
         ("p", f"{cfg.train.optimizer} with learning rate {cfg.train.lr} ({cfg.train.schedule} schedule), batch "
               f"{cfg.train.batch_size}, {cfg.train.epochs} epochs, cross-entropy loss, seed {cfg.train.seed}, "
@@ -138,9 +142,9 @@ def build_blocks(run: Path, data_dir, figures: dict[str, Path], out: Path) -> tu
         ("h", 2, "6. Feature maps"),
         ("img", rel(figures["feature_maps"]), "Test digits, their conv1 maps after pooling and their conv2 maps "
          "after pooling, each summed over channels (the lab report's figure 3)"),
-        ("p", f"The first layer keeps the digit's shape: its {summary(model)[0][2][0]} maps of 14×14 are blurred, "
-              f"edge-sensitive copies of the strokes, still readable as the digit. The second layer's 16 maps of "
-              f"5×5 no longer look like the digit: each cell says whether a stroke pattern occurs in a region, "
+        ("p", f"The first layer keeps the digit's shape: its {c1} maps of {h1}×{w1} are blurred, "
+              f"edge-sensitive copies of the strokes, still readable as the digit. The second layer's {c2} maps of "
+              f"{h2}×{w2} no longer look like the digit: each cell says whether a stroke pattern occurs in a region, "
               f"an abstract code the fully connected layers classify."),
         ("img", rel(figures["channels"]), "One test digit: every conv1 and conv2 channel and the six learned 5×5 "
          "conv1 kernels (each group on one shared colour scale)"),

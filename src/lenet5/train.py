@@ -38,6 +38,7 @@ from . import config as config_mod
 from . import data as data_mod
 from .errors import TrainingDiverged, UserError
 from .evaluate import loss_and_accuracy
+from .files import write_text_atomic
 
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
 CHANCE_FACTOR = 2.0  # "still at chance": test accuracy below twice the 1/classes guess rate
@@ -104,12 +105,6 @@ def read_metrics_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
     if not rows:
         raise UserError(f"{path} has no epochs yet: train (or resume) the run first")
     return rows
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def format_epoch(r: dict[str, Any]) -> str:

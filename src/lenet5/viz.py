@@ -23,6 +23,7 @@ from . import data as data_mod
 from .checkpoint import load_model
 from .errors import UserError
 from .evaluate import metrics_from_logits, predict_logits
+from .files import atomic_path
 from .models import FEATURE_LAYERS
 from .reference import LAB_REPORT_POINTS
 from .train import read_metrics_csv
@@ -41,11 +42,9 @@ def pyplot():
 
 
 def save_figure(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
     pyplot().close(fig)
-    os.replace(tmp, path)
     return path
 
 

@@ -1,0 +1,43 @@
+"""Writing files so that a kill or an error never leaves half of one under the real name.
+
+    with atomic_path(run / "metrics.csv") as tmp:
+        tmp.write_text(text)            # renamed onto metrics.csv only if the block succeeds
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside `path`: renamed onto it when the block succeeds, removed when it fails.
+
+    The temporary name keeps no extension of its own, so writers that guess a format from the name
+    must be told the format.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: parallel writers never collide
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Bytes flushed to disk before the rename (a download must survive a power cut whole or not at all)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
