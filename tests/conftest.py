@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+TRAINED_EPOCHS = 3  # the issue's bar: `modern` must pass the report's 98.85% within 3 epochs
 DATA_DIR = Path(os.environ.get("LENET5_DATA_DIR") or ROOT.parent / "shared" / "data").resolve()
 
 
@@ -19,11 +20,11 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, data_dir) -> Path:
-    """A real `modern` run: 2 full epochs of MNIST (~98.5% test accuracy), shared by later tests."""
+    """A real `modern` run: 3 full epochs of MNIST (~99% test accuracy), shared by later tests."""
     from lenet5.config import resolve
     from lenet5.train import train
     out = tmp_path_factory.mktemp("runs") / "modern"
-    train(resolve("modern", {"train": {"epochs": 2}}), out, data_dir=data_dir, device="cpu", log=None)
+    train(resolve("modern", {"train": {"epochs": TRAINED_EPOCHS}}), out, data_dir=data_dir, device="cpu", log=None)
     return out
 
 

@@ -26,10 +26,12 @@ def test_classic_feature_maps_have_the_reports_shapes():
 
 
 def test_feature_maps_come_from_the_models_own_layers_for_every_preset(trained_run):
-    model, _ = load_model(trained_run)  # relu + max-pool
+    model, _ = load_model(trained_run)  # relu + max-pool, standardised input
     x = torch.rand(2, 1, 28, 28)
     maps, _ = viz.feature_maps(model, x)
-    expected = model.pool1(model.act1(model.bn1(model.conv1(x))))
+    assert model.normalize and model.input_std.item() != 1.0
+    standardised = (x - model.input_mean) / model.input_std
+    expected = model.pool1(model.act1(model.bn1(model.conv1(standardised))))
     assert torch.allclose(maps["pool1"], expected)
 
 

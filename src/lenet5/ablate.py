@@ -36,12 +36,23 @@ VARIANTS: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
     "maxpool": ("classic", {"model": {"pooling": "max"}}),
     "lrdecay": ("classic", {"train": {"schedule": "cosine"}}),  # cosine to zero over the run, per step
     "dropout": ("classic", {"model": {"dropout": 0.2}}),
-    "modern": ("modern", {}),
+    # Beyond the report, still one change on `classic`.
     "batchnorm": ("classic", {"model": {"batch_norm": True}}),
     "normalize": ("classic", {"data": {"normalize": True}}),
     "augment": ("classic", {"data": {"augment": True}}),
+    "ema": ("classic", {"train": {"ema": 0.999}}),  # evaluate an average of the weights (decay per step)
+    "modern": ("modern", {}),
+    # `modern` with one of its changes taken back: what each is worth in combination.
+    "modern-no-relu": ("modern", {"model": {"activation": "sigmoid"}}),
+    "modern-no-maxpool": ("modern", {"model": {"pooling": "avg"}}),
+    "modern-no-lrdecay": ("modern", {"train": {"schedule": "constant"}}),
+    "modern-no-dropout": ("modern", {"model": {"dropout": 0.0}}),
+    "modern-no-normalize": ("modern", {"data": {"normalize": False}}),
+    "modern-no-ema": ("modern", {"train": {"ema": 0.0}}),
     "best": ("best", {}),
 }
+PANEL_TITLES = {"classic": "one change on the report's recipe",
+                "combined": "combined: modern, modern less one change, best"}
 TARGETS = (LAB_REPORT_FINAL_ACC, 0.99)  # the report's final accuracy, and 99%
 SUMMARY_FIELDS = ("variant", "runs", "final_acc_mean", "final_acc_std", "best_acc_mean", "best_acc_std",
                   "stalled", "epochs_to_9885", "seconds_to_9885", "reached_9885", "epochs_to_99",
@@ -199,27 +210,39 @@ def write_outputs(out: Path, summary: list[dict[str, Any]], runs: dict[str, list
 
 
 def plot_ablation(runs: dict[str, list[list[dict[str, Any]]]], path: Path) -> Path:
-    """Test accuracy per epoch: the mean of each variant's non-stalled runs, with a min–max band."""
+    """Test accuracy per epoch: the mean of each variant's non-stalled runs, with a min–max band.
+
+    Left, one change on the report's recipe; right, `modern`, `modern` less one change, and `best`
+    (their curves sit within half a point of each other and need their own scale).
+    """
     import numpy as np
 
     from .viz import pyplot, save_figure
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(11, 6))
-    low = 100.0
-    for v, rs in runs.items():
-        ok = [rs_ for rs_ in rs if not stalled(rs_)]
-        if not ok:
-            continue
-        n = min(len(r) for r in ok)
-        acc = 100 * np.array([[r["test_acc"] for r in rows[:n]] for rows in ok])
-        epochs = np.arange(1, n + 1)
-        note = f" ({len(rs) - len(ok)} stalled run(s) left out)" if len(ok) < len(rs) else ""
-        line, = ax.plot(epochs, acc.mean(0), lw=1.8, label=f"{v}: {acc[:, -1].mean():.2f}%{note}")
-        ax.fill_between(epochs, acc.min(0), acc.max(0), color=line.get_color(), alpha=0.15)
-        low = min(low, float(acc.mean(0)[min(2, n - 1)]))
-    ax.axhline(100 * LAB_REPORT_FINAL_ACC, color="k", ls="--", lw=1, label="lab report final (98.85%)")
-    ax.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(max(90.0, low - 0.5), 99.9),
-           title="Test accuracy per epoch: mean over seeds, band = min–max")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    panels: dict[str, list[str]] = {k: [] for k in PANEL_TITLES}
+    for v in runs:
+        panels["classic" if VARIANTS.get(v, ("classic",))[0] == "classic" else "combined"].append(v)
+    shown = [(k, vs) for k, vs in panels.items() if vs]
+    fig, axes = plt.subplots(1, len(shown), figsize=(9 * len(shown), 6), squeeze=False)
+    for ax, (panel, names) in zip(axes[0], shown):
+        low = 100.0
+        for v in names:
+            rs = runs[v]
+            ok = [rs_ for rs_ in rs if not stalled(rs_)]
+            if not ok:
+                continue
+            n = min(len(r) for r in ok)
+            acc = 100 * np.array([[r["test_acc"] for r in rows[:n]] for rows in ok])
+            epochs = np.arange(1, n + 1)
+            note = f" ({len(rs) - len(ok)} stalled run(s) left out)" if len(ok) < len(rs) else ""
+            base = v == names[0]  # classic / modern: what the panel's other curves change, drawn on top
+            line, = ax.plot(epochs, acc.mean(0), lw=3.0 if base else 1.6, zorder=3 if base else 2,
+                            label=f"{v}: {acc[:, -1].mean():.2f}%{note}")
+            ax.fill_between(epochs, acc.min(0), acc.max(0), color=line.get_color(), alpha=0.15)
+            low = min(low, float(acc.mean(0)[min(2, n - 1)]))
+        ax.axhline(100 * LAB_REPORT_FINAL_ACC, color="k", ls="--", lw=1, label="lab report final (98.85%)")
+        ax.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(max(90.0, low - 0.5), 99.9), title=PANEL_TITLES[panel])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("Test accuracy per epoch: mean over seeds, band = min–max")
     return save_figure(fig, path)

@@ -10,6 +10,7 @@ import argparse
 import json
 import signal
 import sys
+import textwrap
 from pathlib import Path
 
 from .errors import TrainingDiverged, UserError
@@ -17,7 +18,16 @@ from .errors import TrainingDiverged, UserError
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+class _Help(argparse.HelpFormatter):
+    def _split_lines(self, text: str, width: int) -> list[str]:  # keep names like modern-no-relu whole
+        return textwrap.wrap(text, width, break_on_hyphens=False)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # argparse prints usage and exits; we want one line
         raise UserError(f"{message} (see `{self.prog} --help`)")
 
@@ -97,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ab = sub.add_parser("ablate", help="each future-work change over seeds, then a summary table and plot")
     ab.add_argument("--variants", default=None, help="comma-separated (default: all): " + ", ".join(
-        ["classic", "relu", "maxpool", "lrdecay", "dropout", "modern", "batchnorm", "normalize", "augment", "best"]))
+        ["classic", "relu", "maxpool", "lrdecay", "dropout", "batchnorm", "normalize", "augment", "ema", "modern",
+         "modern-no-relu", "modern-no-maxpool", "modern-no-lrdecay", "modern-no-dropout", "modern-no-normalize",
+         "modern-no-ema", "best"]))
     ab.add_argument("--seeds", type=positive_int, default=3)
     ab.add_argument("--classic-seeds", type=positive_int, help="seeds for classic (default --seeds): it stalls for some")
     ab.add_argument("--epochs", type=positive_int, help="override every variant's epochs")
