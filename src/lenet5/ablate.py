@@ -10,8 +10,6 @@ unfinished ones and skips the finished ones.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import statistics
@@ -25,7 +23,7 @@ from . import checkpoint as ckpt_mod
 from . import config as config_mod
 from .errors import UserError
 from .reference import LAB_REPORT_FINAL_ACC
-from .files import write_text_atomic
+from .files import write_csv_atomic, write_text_atomic
 from .train import CHANCE_FACTOR, read_metrics_csv, train
 
 # name -> (preset, overrides on it). Single changes sit on top of `classic`, so each row answers
@@ -189,12 +187,7 @@ def markdown_table(summary: list[dict[str, Any]]) -> str:
 
 def write_outputs(out: Path, summary: list[dict[str, Any]], runs: dict[str, list[list[dict[str, Any]]]]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
-    w.writeheader()
-    for r in summary:
-        w.writerow({k: (f"{r[k]:.6f}" if isinstance(r[k], float) else r[k]) for k in SUMMARY_FIELDS})
-    write_text_atomic(out / "ablation.csv", buf.getvalue())
+    write_csv_atomic(out / "ablation.csv", SUMMARY_FIELDS, summary)
     per_run = ["| run | final acc % | best acc % | epochs |", "|---|---:|---:|---:|"]
     for v, rs in runs.items():
         for s, rows in enumerate(rs):

@@ -33,7 +33,7 @@ from . import config as config_mod
 from .data import get_spec
 from .errors import UserError
 from .files import atomic_path
-from .models import create_model
+from .models import count_parameters, create_model
 
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = "checkpoints"
@@ -85,3 +85,15 @@ def load_model(run_or_file: str | os.PathLike, which: str = "last") -> tuple[nn.
     model = build_model(cfg)
     model.load_state_dict(ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"])
     return model.eval(), ckpt
+
+
+def model_info(ckpt: dict[str, Any], model: nn.Module) -> dict[str, Any]:
+    """What an exported or served model says about itself.
+
+        model, ckpt = load_model("runs/classic-mnist-s0")
+        model_info(ckpt, model)["test_accuracy"]     # the last epoch's, e.g. 0.9884
+    """
+    cfg = config_mod.from_dict(ckpt["config"])
+    last = ckpt["metrics"][-1] if ckpt["metrics"] else {}
+    return {"preset": cfg.preset, "dataset": cfg.data.dataset, "epoch": ckpt["epoch"],
+            "test_accuracy": last.get("test_acc"), "parameters": count_parameters(model), "config": cfg.to_dict()}

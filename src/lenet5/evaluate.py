@@ -17,6 +17,7 @@ from torch import nn
 from . import config as config_mod
 from . import data as data_mod
 from .checkpoint import load_model
+from .models import evaluating
 
 DEFAULT_EVAL_BATCH = 2000  # no gradients: large batches cost little memory and run faster
 
@@ -25,13 +26,9 @@ DEFAULT_EVAL_BATCH = 2000  # no gradients: large batches cost little memory and 
 def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = DEFAULT_EVAL_BATCH,
                    device: torch.device | str = "cpu") -> torch.Tensor:
     """Logits for every image, in eval mode (restoring the model's mode afterwards), on the CPU."""
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         outs = [model(images[i:i + batch_size].to(device, non_blocking=True)).float()
                 for i in range(0, len(images), batch_size)]
-    finally:
-        model.train(was_training)
     return torch.cat(outs).cpu()
 
 
@@ -39,19 +36,15 @@ def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = DEF
 def loss_and_accuracy(model: nn.Module, split: data_mod.Split, batch_size: int = DEFAULT_EVAL_BATCH,
                       device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cross-entropy per image and accuracy, as 0-d tensors (no host sync until read)."""
-    was_training = model.training
-    model.eval()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
-    try:
+    with evaluating(model):
         for i in range(0, len(split), batch_size):
             x = split.images[i:i + batch_size].to(device, non_blocking=True)
             y = split.labels[i:i + batch_size].to(device, non_blocking=True)
             out = model(x)
             loss_sum += F.cross_entropy(out, y, reduction="sum")
             correct += (out.argmax(1) == y).sum()
-    finally:
-        model.train(was_training)
     return loss_sum / len(split), correct.double() / len(split)
 
 

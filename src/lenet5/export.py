@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import config as config_mod
 from . import data as data_mod
-from .checkpoint import load_model
+from .checkpoint import load_model, model_info
 from .errors import UserError
-from .evaluate import predict_logits
+from .evaluate import DEFAULT_EVAL_BATCH, predict_logits
 from .files import atomic_path
 from .predict import ONNX_META_KEY
 
@@ -32,21 +31,14 @@ PARITY_TOLERANCE = 1e-5  # max |logit difference| accepted between the export an
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
 
 
-def _meta(ckpt, model) -> dict:
-    cfg = config_mod.from_dict(ckpt["config"])
-    last = ckpt["metrics"][-1] if ckpt["metrics"] else {}
-    return {"classes": list(data_mod.get_spec(cfg.data.dataset).classes), "preset": cfg.preset,
-            "dataset": cfg.data.dataset, "epoch": ckpt["epoch"], "test_accuracy": last.get("test_acc"),
-            "parameters": sum(p.numel() for p in model.parameters()), "config": cfg.to_dict()}
-
-
 def export(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike | None = None,
            data_dir: str | os.PathLike | None = None, check: bool = True) -> tuple[Path, float | None]:
     """Write the model in `fmt`; with `check`, compare with PyTorch on the whole test set."""
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; use {' or '.join(FORMATS)}")
     model, ckpt = load_model(run_dir)
-    meta = _meta(ckpt, model)
+    info = model_info(ckpt, model)
+    meta = {"classes": list(data_mod.get_spec(info["dataset"]).classes), **info}
     target = Path(out) if out is not None else Path(run_dir) / "export" / FORMATS[fmt]
     example = torch.zeros(2, 1, 28, 28)
     with atomic_path(target) as tmp:
@@ -84,10 +76,8 @@ def parity(model, path: Path, fmt: str, dataset: str, data_dir=None) -> float:
     if fmt == "onnx":
         import onnxruntime as ort
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        got = np.concatenate([session.run(None, {"image": images[i:i + 2000].numpy()})[0]
-                              for i in range(0, len(images), 2000)])
+        got = np.concatenate([session.run(None, {"image": images[i:i + DEFAULT_EVAL_BATCH].numpy()})[0]
+                              for i in range(0, len(images), DEFAULT_EVAL_BATCH)])
     else:
-        loaded = torch.jit.load(str(path))
-        with torch.no_grad():
-            got = torch.cat([loaded(images[i:i + 2000]) for i in range(0, len(images), 2000)]).numpy()
+        got = predict_logits(torch.jit.load(str(path)), images).numpy()
     return float(np.abs(got - expected.numpy()).max())

@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 
 @contextmanager
@@ -32,6 +34,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def write_csv_atomic(path: str | os.PathLike, fields: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+    """A CSV of `fields` per row; floats with 6 decimals (metrics, not bits, are what a reader compares)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{r[k]:.6f}" if isinstance(r[k], float) else r[k]) for k in fields})
+    write_text_atomic(path, buf.getvalue())
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -109,6 +110,21 @@ class LeNet5(nn.Module):
         return format_summary(summary(self))
 
 
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode inside the block, the model's previous mode after it, even on an error.
+
+        with evaluating(model), torch.no_grad():
+            logits = model(x)          # dropout off, batch-norm statistics untouched
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -125,14 +141,10 @@ def summary(model: nn.Module, input_shape: tuple[int, ...] = INPUT_SHAPE) -> lis
         params = sum(p.numel() for p in module.parameters(recurse=False))
         hooks.append(module.register_forward_hook(
             lambda m, i, o, name=name, params=params: rows.append((name, type(m).__name__, tuple(o.shape[1:]), params))))
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
-            device = next(model.parameters()).device
-            model(torch.zeros(1, *input_shape, device=device))
+        with evaluating(model), torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=next(model.parameters()).device))
     finally:
-        model.train(was_training)
         for h in hooks:
             h.remove()
     return rows

@@ -22,8 +22,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
-from . import config as config_mod
-from .checkpoint import load_model
+from .checkpoint import load_model, model_info
 from .data import get_spec
 from .errors import UserError
 from .files import atomic_path
@@ -140,12 +139,8 @@ def load(model_path: str | os.PathLike, backend: str = "torch", which: str = "la
             raise UserError(f"no ONNX model at {onnx_path}; make one with `lenet5 export {path} --format onnx`")
         return _load_onnx(onnx_path)
     model, ckpt = load_model(path, which)
-    cfg = config_mod.from_dict(ckpt["config"])
-    metrics = ckpt["metrics"][-1] if ckpt["metrics"] else {}
-    info = {"preset": cfg.preset, "dataset": cfg.data.dataset, "epoch": ckpt["epoch"],
-            "test_accuracy": metrics.get("test_acc"), "parameters": sum(p.numel() for p in model.parameters()),
-            "config": cfg.to_dict()}
-    return Predictor(model, get_spec(cfg.data.dataset).classes, info, "torch")
+    info = model_info(ckpt, model)
+    return Predictor(model, get_spec(info["dataset"]).classes, info, "torch")
 
 
 def _load_onnx(path: Path) -> Predictor:

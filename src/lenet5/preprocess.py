@@ -156,11 +156,11 @@ def fit_to_field(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
         r = int(round((TARGET_STROKE - width) / scale / 2))
         if r >= 1:
             pad = np.pad(crop, r)
-            crop = ndimage.grey_dilation(pad, footprint=_disk(r))
+            crop = ndimage.grey_dilation(pad, footprint=disk(r))
     elif width > THICK_STROKE and scale < 1:
         r = int(round((width - THICK_STROKE) / scale / 2))
         if r >= 1:
-            crop = ndimage.grey_erosion(crop, footprint=_disk(r))
+            crop = ndimage.grey_erosion(crop, footprint=disk(r))
     h, w = crop.shape
     scale = BOX / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -176,7 +176,8 @@ def fit_to_field(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return field
 
 
-def _disk(r: int) -> np.ndarray:
+def disk(r: int) -> np.ndarray:
+    """A round footprint of radius r pixels, for growing or shrinking strokes."""
     y, x = np.ogrid[-r:r + 1, -r:r + 1]
     return x * x + y * y <= r * r
 

@@ -14,16 +14,16 @@ import html
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from . import config as config_mod
 from . import data as data_mod
 from .checkpoint import load_model
-from .evaluate import evaluate_run
 from .models import count_parameters, format_summary, summary
 from .reference import LAB_REPORT_POINTS
 from .files import write_text_atomic
 from .train import read_metrics_csv
-from .viz import visualize
+from .viz import draw_run
 
 # A report is a list of blocks, rendered to both Markdown and HTML.
 # ("h", level, text) | ("p", text) | ("pre", text) | ("table", header, rows) | ("img", file, caption)
@@ -76,14 +76,14 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
 
-def build_blocks(run: Path, data_dir, figures: dict[str, Path], out: Path) -> tuple[list, str]:
+def build_blocks(run: Path, data_dir, figures: dict[str, Path], ev: dict[str, Any], out: Path) -> tuple[list, str]:
+    """The report's blocks; `ev` is the test-set evaluation the figures came from (`viz.draw_run`)."""
     rows = read_metrics_csv(run / "metrics.csv")
     model, ckpt = load_model(run)
     cfg = config_mod.from_dict(ckpt["config"])
     meta = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
     checked = data_mod.check(cfg.data.dataset, data_dir)
     spec = data_mod.get_spec(cfg.data.dataset)
-    ev = evaluate_run(run, data_dir)
     final, best = rows[-1], max(rows, key=lambda r: r["test_acc"])
     rel = lambda p: os.path.relpath(p, out)
     layers = summary(model)
@@ -168,8 +168,8 @@ def write_report(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None 
     run = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else run
     out.mkdir(parents=True, exist_ok=True)
-    figures = visualize(run, data_dir, out / "figures")
-    blocks, title = build_blocks(run, data_dir, figures, out)
+    figures, ev = draw_run(run, data_dir, out / "figures")
+    blocks, title = build_blocks(run, data_dir, figures, ev, out)
     md, page = out / "report.md", out / "report.html"
     write_text_atomic(md, _md(blocks))
     write_text_atomic(page, _html(blocks, out, title))

@@ -15,12 +15,9 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from .preprocess import disk
+
 MAX_ROTATE_DEG = 12.0
-
-
-def _disk(r: int) -> np.ndarray:
-    y, x = np.ogrid[-r:r + 1, -r:r + 1]
-    return x * x + y * y <= r * r
 
 
 def _on_paper(ink: np.ndarray, rng: np.random.Generator) -> Image.Image:
@@ -42,9 +39,9 @@ def _restroke(ink: np.ndarray, rng: np.random.Generator, scale: float) -> np.nda
     """Thicker or thinner strokes, by up to about one MNIST pixel either way."""
     r = int(round(rng.uniform(-0.6, 1.0) * scale))
     if r > 0:
-        return ndimage.grey_dilation(ink, footprint=_disk(r))
+        return ndimage.grey_dilation(ink, footprint=disk(r))
     if r < 0:
-        return ndimage.grey_erosion(ink, footprint=_disk(-r))
+        return ndimage.grey_erosion(ink, footprint=disk(-r))
     return ink
 
 

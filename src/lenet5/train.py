@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
-import io
 import json
 import math
 import os
@@ -38,7 +37,7 @@ from . import config as config_mod
 from . import data as data_mod
 from .errors import TrainingDiverged, UserError
 from .evaluate import loss_and_accuracy
-from .files import write_text_atomic
+from .files import write_csv_atomic, write_text_atomic
 
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
 CHANCE_FACTOR = 2.0  # "still at chance": test accuracy below twice the 1/classes guess rate
@@ -84,15 +83,6 @@ def make_scheduler(opt: torch.optim.Optimizer, t: config_mod.TrainConfig, steps_
     if t.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t.lr, total_steps=total)
     return None
-
-
-def write_metrics_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{r[k]:.6f}" if isinstance(r[k], float) else r[k]) for k in METRIC_FIELDS})
-    write_text_atomic(path, buf.getvalue())
 
 
 def read_metrics_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -249,7 +239,7 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
         if row["test_acc"] > best_acc:
             best_acc = row["test_acc"]
             ckpt_mod.save(state, ckpt_mod.checkpoint_path(out, "best"))
-        write_metrics_csv(out / "metrics.csv", rows)
+        write_csv_atomic(out / "metrics.csv", METRIC_FIELDS, rows)
         log(format_epoch(row))
         if epoch + 1 == t.plateau_epochs and row["test_acc"] < chance:
             log(f"warning: test accuracy is still {row['test_acc']:.2%} after {epoch + 1} epochs, the chance "

@@ -24,7 +24,7 @@ from .checkpoint import load_model
 from .errors import UserError
 from .evaluate import metrics_from_logits, predict_logits
 from .files import atomic_path
-from .models import FEATURE_LAYERS
+from .models import FEATURE_LAYERS, evaluating
 from .reference import LAB_REPORT_POINTS
 from .train import read_metrics_csv
 
@@ -59,12 +59,10 @@ def feature_maps(model: nn.Module, images: torch.Tensor, layers: Sequence[str] =
     captured: dict[str, torch.Tensor] = {}
     hooks = [modules[name].register_forward_hook(
         lambda m, i, o, name=name: captured.__setitem__(name, o.detach().cpu())) for name in layers]
-    was_training = model.training
-    model.eval()
     try:
-        logits = model(images)
+        with evaluating(model):
+            logits = model(images)
     finally:
-        model.train(was_training)
         for h in hooks:
             h.remove()
     return captured, logits
@@ -218,6 +216,14 @@ def visualize(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = N
               out_dir: str | os.PathLike | None = None, n_images: int = 5,
               indices: Sequence[int] | None = None, which: str = "last") -> dict[str, Path]:
     """Draw every figure of a run into out_dir (default RUN/figures); return {name: path}."""
+    return draw_run(run_dir, data_dir, out_dir, n_images, indices, which)[0]
+
+
+def draw_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
+             out_dir: str | os.PathLike | None = None, n_images: int = 5,
+             indices: Sequence[int] | None = None, which: str = "last") -> tuple[dict[str, Path], dict[str, Any]]:
+    """`visualize`, also returning the test-set evaluation the figures were drawn from
+    (classes, loss, accuracy, per_class_accuracy, confusion_matrix), so a report need not run it again."""
     run = Path(run_dir)
     rows = read_metrics_csv(run / "metrics.csv")
     model, ckpt = load_model(run, which)
@@ -251,4 +257,4 @@ def visualize(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = N
                                         out / "confusion.png")
     paths["mistakes"] = plot_mistakes(test.images, test.labels, all_logits.softmax(1), test.classes,
                                       out / "mistakes.png")
-    return paths
+    return paths, {"classes": list(test.classes), **m}
