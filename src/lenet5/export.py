@@ -27,7 +27,11 @@ from .files import atomic_path
 from .predict import ONNX_META_KEY
 
 ONNX_OPSET = 17
-PARITY_TOLERANCE = 1e-5  # max |logit difference| accepted between the export and PyTorch
+PARITY_TOLERANCE = 1e-5  # max |logit difference| accepted between the export and PyTorch...
+# ...or this many float32 steps of the image's largest |logit|, where 1e-5 is finer than float32
+# holds at that scale (16 and up): a trained `modern` model has logits near 40, where PyTorch's own
+# float32 result is 4 steps (1.5e-5) from the exact float64 one and onnxruntime's 4 the other way.
+PARITY_ULPS = 8
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
 
 
@@ -47,9 +51,10 @@ def export(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike
         else:
             traced = torch.jit.trace(model, example)
             torch.jit.save(traced, str(tmp), _extra_files={"lenet5.json": json.dumps(meta)})
-        diff = parity(model, tmp, fmt, meta["dataset"], data_dir) if check else None
-        if diff is not None and diff > PARITY_TOLERANCE:
-            raise UserError(f"exported {fmt} model differs from PyTorch by {diff:.2e} (> {PARITY_TOLERANCE}); not saved")
+        diff, excess = parity(model, tmp, fmt, meta["dataset"], data_dir) if check else (None, 0.0)
+        if excess > 1:
+            raise UserError(f"exported {fmt} model differs from PyTorch by {diff:.2e} (more than {PARITY_TOLERANCE}, "
+                            f"or {PARITY_ULPS} float32 steps of the image's largest logit); not saved")
     return target, diff
 
 
@@ -69,8 +74,16 @@ def _write_onnx(model, example, path: Path, meta: dict) -> None:
     onnx.save(proto, str(path))
 
 
-def parity(model, path: Path, fmt: str, dataset: str, data_dir=None) -> float:
-    """Max absolute logit difference between PyTorch and the exported file over the test set."""
+def parity_allowance(expected: np.ndarray) -> np.ndarray:
+    """(N, 1): the largest |logit difference| accepted for each image of (N, classes) logits:
+    1e-5, or 8 float32 steps of the image's largest |logit| where that is coarser."""
+    scale = np.abs(expected).max(1, keepdims=True).astype(np.float32)
+    return np.maximum(PARITY_TOLERANCE, PARITY_ULPS * np.spacing(scale))
+
+
+def parity(model, path: Path, fmt: str, dataset: str, data_dir=None) -> tuple[float, float]:
+    """(max |logit difference|, max of difference / allowance) between PyTorch and the exported file
+    over the test set; the export is faithful when the second is at most 1."""
     images = data_mod.load(dataset, "test", data_dir).images
     expected = predict_logits(model, images)
     if fmt == "onnx":
@@ -80,4 +93,5 @@ def parity(model, path: Path, fmt: str, dataset: str, data_dir=None) -> float:
                               for i in range(0, len(images), DEFAULT_EVAL_BATCH)])
     else:
         got = predict_logits(torch.jit.load(str(path)), images).numpy()
-    return float(np.abs(got - expected.numpy()).max())
+    diff = np.abs(got - expected.numpy())
+    return float(diff.max()), float((diff / parity_allowance(expected.numpy())).max())
