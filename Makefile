@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 RUN ?= runs/classic-mnist-s0
 
-.PHONY: reproduce test setup bench clean-venv
+.PHONY: reproduce test setup bench weights clean-venv
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,13 @@ reproduce: setup
 	@if [ -f $(RUN)/checkpoints/last.pt ]; then $(BIN)/lenet5 train --out $(RUN) --resume; \
 	else $(BIN)/lenet5 train --preset classic --out $(RUN); fi
 	$(BIN)/lenet5 evaluate $(RUN)
+
+# Retrain the bundled model and replace src/lenet5/weights/robust.pt (+ robust.json: command, metrics).
+WEIGHTS_RUN ?= runs/robust-bundle
+weights: setup
+	@if [ -f $(WEIGHTS_RUN)/checkpoints/last.pt ]; then $(BIN)/lenet5 train --out $(WEIGHTS_RUN) --resume --no-report; \
+	else $(BIN)/lenet5 train --preset robust --out $(WEIGHTS_RUN) --no-report; fi
+	$(BIN)/lenet5 export $(WEIGHTS_RUN) --format pt --out src/lenet5/weights/robust.pt
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -64,8 +64,8 @@ def test_export_cli_then_predict_with_the_onnx_backend_agrees_with_torch(trained
     digit[4:24, 12:16] = 255
     from PIL import Image
     Image.fromarray(digit).save(tmp_path / "one.png")
-    a = json.loads(run_cli("predict", trained_run, tmp_path / "one.png", "--json").stdout)
-    b = json.loads(run_cli("predict", trained_run, tmp_path / "one.png", "--json", "--backend", "onnx").stdout)
+    a = json.loads(run_cli("predict", tmp_path / "one.png", "--json", "--model", trained_run).stdout)
+    b = json.loads(run_cli("predict", tmp_path / "one.png", "--json", "--backend", "onnx", "--model", trained_run).stdout)
     assert a[0]["label"] == b[0]["label"] == 1
     assert np.allclose(a[0]["probabilities"], b[0]["probabilities"], atol=1e-5)
 

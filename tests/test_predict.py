@@ -77,22 +77,23 @@ def image_folder(tmp_path_factory, test_digits):
 
 def test_a_folder_with_good_and_bad_files_predicts_the_good_and_names_each_bad(trained_run, image_folder):
     folder, labels = image_folder
-    r = run_cli("predict", trained_run, folder, "--json")
+    r = run_cli("predict", folder, "--json", "--model", trained_run)
     assert r.returncode == 1  # some files failed
     out = {__import__("pathlib").Path(o["file"]).name: o for o in json.loads(r.stdout)}
     assert "notes.txt" not in out
     assert [out[f"good{k}.jpg"]["label"] for k in range(3)] == labels
     expected = {"empty.png": "empty file", "text.png": "not an image", "truncated.png": "truncated",
-                "bomb.png": "too large", "blank.png": "blank image"}
+                "bomb.png": "too large"}
     for name, needle in expected.items():
         assert needle in out[name]["error"], out[name]
+    assert out["blank.png"] == {"file": str(folder / "blank.png"), "label": None, "class_name": None, "reason": "blank"}
     assert "Traceback" not in r.stderr
 
 
 def test_predict_cli_text_output_top_k_and_saved_preprocessed_images(trained_run, image_folder, tmp_path):
     folder, labels = image_folder
-    r = run_cli("predict", trained_run, folder / "good0.jpg", folder / "good1.jpg", "--top-k", "3",
-                "--save-preprocessed", tmp_path)
+    r = run_cli("predict", folder / "good0.jpg", folder / "good1.jpg", "--top-k", "3",
+                "--save-preprocessed", tmp_path, "--model", trained_run)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 2 and lines[0].split(": ")[1].startswith(f"{labels[0]} (") and lines[0].count("%") == 3
@@ -102,7 +103,7 @@ def test_predict_cli_text_output_top_k_and_saved_preprocessed_images(trained_run
 
 def test_a_named_file_that_is_not_an_image_fails_with_one_line(trained_run, image_folder):
     folder, _ = image_folder
-    r = run_cli("predict", trained_run, folder / "notes.txt")
+    r = run_cli("predict", folder / "notes.txt", "--model", trained_run)
     assert r.returncode == 1 and r.stdout == ""
     assert r.stderr.strip().count("\n") == 0 and "notes.txt: not an image" in r.stderr
 
@@ -110,12 +111,48 @@ def test_a_named_file_that_is_not_an_image_fails_with_one_line(trained_run, imag
 def test_multi_reads_a_number_from_the_cli(trained_run, test_digits, tmp_path):
     x, y = test_digits
     paper_number([x[i] for i in range(4)], np.random.default_rng(4)).save(tmp_path / "n.png")
-    r = run_cli("predict", trained_run, tmp_path / "n.png", "--multi", "--json")
+    r = run_cli("predict", tmp_path / "n.png", "--multi", "--json", "--model", trained_run)
     assert r.returncode == 0, r.stderr
     [reading] = json.loads(r.stdout)
     assert reading["number"] == "".join(map(str, y[:4])) and len(reading["digits"]) == 4
 
 
 def test_a_missing_model_is_a_usage_error(tmp_path):
-    r = run_cli("predict", tmp_path / "nope", tmp_path)
+    r = run_cli("predict", tmp_path, "--model", tmp_path / "nope")
     assert r.returncode == 2 and "no such run folder" in r.stderr
+
+
+def test_a_run_folder_given_as_images_says_to_pass_it_as_model(trained_run):
+    r = run_cli("predict", trained_run, "--json", "--model", trained_run)
+    assert r.returncode == 1 and f"pass it as --model {trained_run}" in r.stderr
+
+
+def test_saving_preprocessed_images_onto_a_file_is_refused_before_any_work(trained_run, image_folder, tmp_path):
+    (tmp_path / "taken").write_text("keep me")
+    r = run_cli("predict", image_folder[0] / "good0.jpg", "--save-preprocessed", tmp_path / "taken", "--model", trained_run)
+    assert r.returncode == 2 and "is not a folder" in r.stderr and (tmp_path / "taken").read_text() == "keep me"
+
+
+def test_same_named_inputs_keep_one_preprocessed_image_each(trained_run, image_folder, tmp_path):
+    folder = image_folder[0]
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    (twin / "good0.jpg").write_bytes((folder / "good1.jpg").read_bytes())
+    r = run_cli("predict", folder / "good0.jpg", twin / "good0.jpg", "--save-preprocessed", tmp_path / "seen",
+                "--model", trained_run)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "seen").iterdir()) == ["good0-2.png", "good0.png"]
+
+
+def test_a_large_folder_is_read_in_parallel_with_the_same_answers_in_order(predictor, test_digits, tmp_path):
+    from lenet5.predict import POOL_MIN_FILES, predict_files
+    x, _ = test_digits
+    n = POOL_MIN_FILES + 6
+    for k in range(n):  # dark ink on white, 28 to 140 px: small files as a scanner folder holds them
+        side = 28 + 4 * k
+        Image.fromarray(255 - x[k]).resize((side, side)).save(tmp_path / f"{k:03d}.png")
+    results = predict_files(predictor, [tmp_path])
+    one_by_one = [predictor.predict_one(tmp_path / f"{k:03d}.png") for k in range(n)]
+    assert [r.source for r in results] == [str(tmp_path / f"{k:03d}.png") for k in range(n)]
+    assert [r.label for r in results] == [r.label for r in one_by_one]
+    assert np.allclose([r.probabilities for r in results], [r.probabilities for r in one_by_one], atol=1e-5)

@@ -1,15 +1,20 @@
 """Each preprocessing step on its own, and the whole pipeline against MNIST's own construction."""
 
 import io
+import os
+import subprocess
+import sys
+import threading
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageOps
 from scipy import ndimage
 
 from lenet5 import data
-from lenet5.preprocess import (BOX, BlankImageError, ImageError, clean, ink_map, naive_resize, open_image,
-                               otsu_threshold, preprocess, segment, split_digits, stroke_width)
+from lenet5 import preprocess as pp
+from lenet5.preprocess import (BOX, SCAN_SIDE, BlankImageError, ImageError, clean, disk, ink_map, naive_resize,
+                               open_image, otsu_threshold, preprocess, segment, split_digits, stroke_width)
 
 
 def canvas(h=200, w=160, paper=235, ink=30):
@@ -141,3 +146,148 @@ def test_touching_digits_are_cut_apart():
 
 def test_naive_resize_is_what_the_comparison_says():
     assert naive_resize(canvas()).shape == (28, 28)
+
+
+# ---------------------------------------------------------------- large images at a working resolution
+
+def strokes(size, width, digits="7"):
+    """White strokes on black (an L image): a "7", "2" or "1" per character, side by side."""
+    img = Image.new("L", size, 0)
+    d = ImageDraw.Draw(img)
+    cell = size[0] / len(digits)
+    for i, c in enumerate(digits):
+        x0, x1, y0, y1 = cell * (i + 0.25), cell * (i + 0.75), size[1] * 0.2, size[1] * 0.8
+        if c == "7":
+            d.line((x0, y0, x1, y0, x0 + (x1 - x0) * 0.3, y1), fill=255, width=width, joint="curve")
+        elif c == "2":
+            d.arc((x0, y0, x1, (y0 + y1) / 2), 180, 30, fill=255, width=width)
+            d.line((x1 - (x1 - x0) * 0.07, y0 + (y1 - y0) * 0.35, x0, y1, x1, y1), fill=255, width=width)
+        else:
+            d.line(((x0 + x1) / 2, y0, (x0 + x1) / 2, y1), fill=255, width=width)
+    return img
+
+
+def photo(ink, seed=0):
+    """Ink (an L image of strokes) as dark pen on light, unevenly lit, slightly noisy paper (RGB)."""
+    a = np.asarray(ink, np.float32) / 255
+    h, w = a.shape
+    yy, xx = np.ogrid[0:h, 0:w]
+    paper = 0.92 - 0.12 * xx / w - 0.3 * (yy / h - 0.5) ** 2 + np.random.default_rng(seed).normal(0, 0.012, (h, w))
+    gray = np.clip(paper * (1 - a) + 0.15 * a, 0, 1) * 255
+    return Image.fromarray(np.stack([gray, gray * 0.97, gray * 0.9], -1).astype(np.uint8), "RGB")
+
+
+def jpeg(img, **kw):
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=90, **kw)
+    return buf.getvalue()
+
+
+def test_a_large_photo_is_read_at_a_working_resolution(monkeypatch):
+    big = photo(strokes((2400, 1800), 60))
+    reference = preprocess(big.resize((300, 225), Image.Resampling.BOX))  # the same photo, small
+    seen = []
+    real_clean = pp.clean
+    monkeypatch.setattr(pp, "clean", lambda ink: seen.append(ink.shape) or real_clean(ink))
+    x = preprocess(jpeg(big))
+    assert seen and max(max(shape) for shape in seen) <= 2 * SCAN_SIDE  # never the 2400×1800 pixels
+    assert np.abs(x - reference).mean() < 0.03
+
+
+def test_thin_strokes_on_a_large_image_survive_the_working_resolution():
+    a = 255 - np.asarray(strokes((3000, 3000), 8))  # an 8-px pen on 3000 px: 1 px when seen at 1/8
+    x = preprocess(a)
+    assert (x > 0.5).sum() > 2 * BOX  # a "7" drawn ~2 px wide (69 px of ink), not a hairline (13 px) or nothing
+    small = preprocess(np.asarray(Image.fromarray(a).reduce(6)))
+    assert np.abs(x - small).mean() < 0.03
+
+
+def test_a_large_photo_of_a_number_is_split_like_a_small_one():
+    big = photo(strokes((3600, 1200), 50, "727"))
+    digits = split_digits(jpeg(big))
+    small = split_digits(big.resize((450, 150), Image.Resampling.BOX))
+    assert len(digits) == len(small) == 3
+    assert max(np.abs(a - b).mean() for a, b in zip(digits, small)) < 0.03
+
+
+def test_exif_orientation_is_applied_to_large_photos_too():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored on its side: "turn 90° clockwise to view"
+    raw = jpeg(photo(strokes((1800, 2400), 60)).transpose(Image.Transpose.ROTATE_90), exif=exif.tobytes())
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(raw))))
+    assert np.abs(preprocess(raw) - preprocess(upright)).mean() < 0.01
+
+
+def test_a_large_blank_photo_is_reported_as_blank_like_a_small_one():
+    h, w = 1800, 2400
+    paper = 0.85 + 0.1 * np.arange(w) / w + np.random.default_rng(0).normal(0, 0.03, (h, w))  # grainy, lit unevenly
+    big = Image.fromarray((np.clip(paper, 0, 1) * 255).astype(np.uint8))
+    for image in (jpeg(big), big.resize((300, 225), Image.Resampling.BOX)):
+        with pytest.raises(BlankImageError, match="blank image"):
+            preprocess(image)
+
+
+@pytest.mark.parametrize("r", [1, 2, 5, 9])
+def test_stroke_evening_gives_what_a_full_disk_footprint_gives(r):
+    a = np.random.default_rng(r).random((40, 31)).astype(np.float32)
+    assert np.array_equal(pp._disk_filter(a, r, dilate=True), ndimage.grey_dilation(a, footprint=disk(r)))
+    assert np.array_equal(pp._disk_filter(a, r, dilate=False), ndimage.grey_erosion(a, footprint=disk(r)))
+
+
+def test_a_fifo_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "digit.png"
+    os.mkfifo(fifo)
+    errors = []
+
+    def attempt():
+        try:
+            preprocess(fifo)
+        except ImageError as e:
+            errors.append(str(e))
+
+    t = threading.Thread(target=attempt, daemon=True)
+    t.start()
+    t.join(10)
+    if t.is_alive():  # blocked in open(), waiting for a writer: give it one, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("preprocess waited on a FIFO")
+    assert errors == [f"{fifo}: not a regular file"]
+
+
+PEAK_RSS_GROWTH = """
+import sys
+from lenet5.preprocess import preprocess
+
+def peak_mb():  # this process's own peak (ru_maxrss also counts the parent's, kept across exec)
+    return int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024
+
+preprocess(sys.argv[2])  # imports and Pillow plugins loaded first: they are not the image's
+before = peak_mb()
+preprocess(sys.argv[1])
+print(peak_mb() - before)
+"""
+
+
+def peak_growth_mb(path, tmp_path):
+    warm = tmp_path / "small.png"
+    Image.fromarray(255 - np.asarray(strokes((60, 80), 6))).save(warm)
+    out = subprocess.run([sys.executable, "-c", PEAK_RSS_GROWTH, str(path), str(warm)], capture_output=True,
+                         text=True, timeout=120, check=True)
+    return float(out.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="peak RSS read from Linux's /proc")
+def test_a_huge_one_bit_png_stays_within_the_memory_budget(tmp_path):
+    path = tmp_path / "scan.png"
+    strokes((6300, 6300), 500).point(lambda v: 255 - v).convert("1").save(path)  # 39.7 MP, ~40 KB
+    assert peak_growth_mb(path, tmp_path) < 300  # it was 1.4 GB when worked on at full size
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="peak RSS read from Linux's /proc")
+def test_the_largest_accepted_rgba_image_stays_within_the_memory_budget(tmp_path):
+    path = tmp_path / "cutout.png"
+    img = Image.new("RGBA", (6300, 6300), (255, 255, 255, 0))  # 4 bytes a pixel: 160 MB decoded
+    img.putalpha(strokes(img.size, 500))
+    img.save(path, compress_level=1)
+    del img
+    assert peak_growth_mb(path, tmp_path) < 300

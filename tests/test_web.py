@@ -1,105 +1,397 @@
-"""The drawing page in a real headless Chromium (Debian's), driven by Playwright."""
+"""The drawing page in a real headless Chromium (Debian's), driven by Playwright.
 
+The page is left alone while it works: tests wait on promises the page resolves itself
+(`lenet5.waitFinals`), never on frame-by-frame polling, which would keep a real browser busier than
+a person's. Pen-up-to-answer times are measured in the page (performance.now() from pointerup to
+the frame that shows the answer) and written to artifacts/pen-up-latency.json.
+"""
+
+import json
 import math
 import os
+import re
 import shutil
+import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
-from test_server import start_server
+from test_server import phone_photo, start_server, stop
 
 CHROMIUM = os.environ.get("LENET5_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
-SCREENSHOTS = ROOT / "artifacts"
+# axe-core from npm (.ci/run installs it): `npm install --prefix build axe-core@4.14`
+AXE = Path(os.environ.get("LENET5_AXE") or ROOT / "build" / "node_modules" / "axe-core" / "axe.min.js")
+ARTIFACTS = ROOT / "artifacts"
+MAX_BODY = 8_000_000
+PEN_UP_MS = 100  # the issue's target, from pen-up to the answer on screen
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 3}
 
 pytestmark = pytest.mark.slow
 
 
+def arc(cx, cy, rx, ry, a0, a1, n=24):
+    """Points on an ellipse from angle a0 to a1 (degrees, 0 = right, 90 = down), pad coordinates (280²)."""
+    return [(cx + rx * math.cos(math.radians(a0 + (a1 - a0) * i / n)),
+             cy + ry * math.sin(math.radians(a0 + (a1 - a0) * i / n))) for i in range(n + 1)]
+
+
+def line(x0, y0, x1, y1, n=12):
+    return [(x0 + (x1 - x0) * i / n, y0 + (y1 - y0) * i / n) for i in range(n + 1)]
+
+
+DIGITS = {  # strokes of each digit as a person draws it
+    0: [arc(140, 140, 62, 95, -90, 275, 40)],
+    1: [line(145, 45, 140, 235, 20)],
+    2: [arc(140, 95, 55, 50, 200, 380, 20) + line(192, 110, 85, 230, 16) + line(85, 230, 200, 230, 10)],
+    3: [arc(135, 92, 55, 47, 200, 450, 24) + arc(135, 185, 60, 50, -90, 160, 24)],
+    4: [line(165, 45, 80, 165, 14) + line(80, 165, 205, 165, 12), line(170, 105, 170, 240, 14)],
+    5: [line(195, 50, 100, 50, 10) + line(100, 50, 92, 130, 8) + arc(140, 175, 60, 55, -140, 150, 26)],
+    6: [arc(190, 150, 95, 105, -100, -175, 12) + arc(140, 180, 48, 50, 180, 540, 30)],
+    7: [line(80, 50, 200, 50, 12) + line(200, 50, 120, 235, 18)],
+    8: [arc(140, 92, 45, 47, 90, 450, 30) + arc(140, 182, 55, 53, -90, 270, 30)],
+    9: [arc(140, 95, 52, 50, 0, 360, 30) + line(192, 95, 180, 240, 14)],
+}
+BAR = [line(60, 150, 220, 150, 16)]  # a cross-bar over a 1 makes it something else
+
+
 @pytest.fixture(scope="module")
-def page(trained_run):
+def served(trained_run, tmp_path_factory):
+    proc, base = start_server(trained_run, "--max-body", str(MAX_BODY),
+                              log=tmp_path_factory.mktemp("web") / "server.log")
+    yield base
+    stop(proc)
+
+
+@pytest.fixture(scope="module")
+def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (.ci/run does)")
-    proc, base = start_server(trained_run)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
-        pg.goto(base + "/")
-        pg.wait_for_function("document.getElementById('model-facts').textContent.includes('parameters')")
-        pg.errors = errors
-        yield pg
-        browser.close()
-    proc.terminate()
-    proc.wait(timeout=10)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
 
 
-def stroke(page, points):
+def open_page(browser, base, **context):
+    """A fresh page on the app, with its errors and any non-loopback request recorded."""
+    pg = browser.new_context(**(context or DESKTOP)).new_page()
+    pg.errors, pg.outside = [], []
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    pg.on("request", lambda r: None if is_loopback(r.url) else pg.outside.append(r.url))
+    pg.goto(base + "/")
+    pg.wait_for_function("document.getElementById('model-facts').textContent.includes('parameters')")
+    return pg
+
+
+@pytest.fixture
+def page(browser, served):
+    pg = open_page(browser, served)
+    yield pg
+    pg.context.close()
+
+
+def is_loopback(url: str) -> bool:
+    return urlparse(url).hostname in ("127.0.0.1", "localhost", "::1") or url.startswith(("data:", "blob:"))
+
+
+def draw(page, strokes):
+    """Each stroke with the mouse; returns how many pen-ups the page has answered so far, after each."""
     box = page.locator("#pad").bounding_box()
     to = lambda x, y: (box["x"] + x * box["width"] / 280, box["y"] + y * box["height"] / 280)
-    page.mouse.move(*to(*points[0]))
-    page.mouse.down()
-    for x, y in points[1:]:
-        page.mouse.move(*to(x, y), steps=2)
-    page.mouse.up()
+    finals = []
+    for s in strokes:
+        page.mouse.move(*to(*s[0]))
+        page.mouse.down()
+        for x, y in s[1:]:
+            page.mouse.move(*to(x, y))
+        n = page.evaluate("lenet5.finals.length") + 1
+        page.mouse.up()
+        finals = wait_finals(page, n)
+    return finals[-1]
 
 
-def prediction_becomes(page, text):
-    page.wait_for_function(f"document.querySelector('[data-testid=prediction]').textContent === {text!r}",
-                           timeout=15_000)
+def wait_finals(page, n):
+    """The first n answers to pen-ups (and undo/redo), awaited in the page: no polling."""
+    return page.evaluate("n => lenet5.waitFinals(n)", n)
 
 
-def test_the_page_shows_the_model_and_works_offline(page):
+def prediction(page) -> str:
+    return page.locator("[data-testid=prediction]").text_content()
+
+
+def test_the_page_loads_with_a_favicon_and_asks_nothing_outside(page):
     facts = page.locator("#model-facts").text_content()
     assert "preset modern" in facts and "61,706 parameters" in facts and "test accuracy" in facts
-    assert not page.errors  # every asset came from the server, nothing from a CDN
-    assert page.locator(".bar").count() == 10
+    assert page.locator(".bar").count() == 10 and prediction(page) == "draw a digit"
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert page.evaluate("u => Promise.all([fetch(u), fetch('/favicon.ico')]).then(rs => rs.map(r => r.status))",
+                         icon) == [200, 200]
+    assert not page.errors and not page.outside
 
 
-def test_drawing_a_1_and_then_a_0_shows_1_and_0_with_maps_and_the_seen_image(page):
-    stroke(page, [(140, 40 + 4 * i) for i in range(51)])  # a vertical stroke
-    prediction_becomes(page, "1")
-    assert page.locator("#conv1 canvas").count() == 6 and page.locator("#conv2 canvas").count() == 16
-    seen_lit = page.evaluate("""() => { const c = document.getElementById('seen');
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] > 128; return n; }""")
-    assert seen_lit > 20
-    page.screenshot(path=str(_shot("web-one.png")), full_page=True)
-
+def test_ten_digits_each_answered_within_100_ms_of_pen_up_with_the_page_left_alone(page):
+    draw(page, DIGITS[1])  # the first answer warms the server's caches; it is not counted
     page.click("#clear")
-    prediction_becomes(page, "?")
-    loop = [(140 + 60 * math.sin(2 * math.pi * t / 60), 140 - 90 * math.cos(2 * math.pi * t / 60)) for t in range(62)]
-    stroke(page, loop)
-    prediction_becomes(page, "0")
-    page.screenshot(path=str(_shot("web-zero.png")), full_page=True)
-    assert not page.errors
+    seen, times = [], []
+    for digit, strokes in DIGITS.items():
+        page.click("#clear")
+        final = draw(page, strokes)
+        seen.append(final["text"])
+        times.append(round(final["ms"], 1))
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "pen-up-latency.json").write_text(json.dumps({"digits": seen, "ms": times}, indent=1))
+    print(f"pen-up to answer, ms: {times}", file=sys.stderr)
+    assert seen == [str(d) for d in DIGITS]
+    assert max(times) <= PEN_UP_MS, times
+    page.screenshot(path=str(shot("web-nine.png")), full_page=True)
+    assert not page.errors and not page.outside
 
 
-def test_undo_removes_the_last_stroke(page):
+def test_the_answer_updates_while_the_pen_moves(page):
+    box = page.locator("#pad").bounding_box()
+    stroke = DIGITS[1][0]
+    page.mouse.move(box["x"] + stroke[0][0] * box["width"] / 280, box["y"] + stroke[0][1] * box["height"] / 280)
+    page.mouse.down()
+    for x, y in stroke[1:]:
+        page.mouse.move(box["x"] + x * box["width"] / 280, box["y"] + y * box["height"] / 280)
+        page.wait_for_timeout(40)  # a person's pace: the stroke takes about a second
+    assert prediction(page) == "1" and page.evaluate("lenet5.finals.length") == 0  # answered before pen-up
+    page.mouse.up()
+    assert wait_finals(page, 1)[0]["text"] == "1"
+
+
+def test_clear_during_a_request_leaves_an_empty_result(page):
+    held = []
+    page.route("**/api/predict*", lambda route: held.append(route))  # the answer is late: hold it
+    box = page.locator("#pad").bounding_box()
+    page.mouse.move(box["x"] + 140, box["y"] + 40)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 140, box["y"] + 240, steps=5)
+    page.mouse.up()
+    page.wait_for_function("() => true")  # one round trip: the pen-up's request has been sent
+    assert held
     page.click("#clear")
-    stroke(page, [(140, 40 + 4 * i) for i in range(51)])
-    prediction_becomes(page, "1")
-    stroke(page, [(60 + 4 * i, 150) for i in range(40)])  # a cross-bar changes the answer
-    page.wait_for_function("document.querySelector('[data-testid=prediction]').textContent !== '1'", timeout=15_000)
+    for route in held:  # now the answers come, too late
+        try:
+            route.continue_()
+        except Exception:  # already aborted by Clear: that is the point
+            pass
+    page.unroute("**/api/predict*")
+    page.wait_for_timeout(500)
+    assert prediction(page) == "draw a digit" and page.locator("#result").get_attribute("data-state") == "empty"
+    assert page.evaluate("lenet5.finals.length") == 0
+    assert page.evaluate("[...document.querySelectorAll('.bar .fill')].every(f => parseFloat(f.style.width) === 0)")
+
+
+def test_undo_and_redo_by_button_and_by_ctrl_z(page):
+    assert draw(page, DIGITS[1])["text"] == "1"
+    crossed = draw(page, BAR)["text"]
+    assert crossed != "1"
+    page.keyboard.press("Control+z")
+    assert wait_finals(page, 3)[-1]["text"] == "1"
+    page.keyboard.press("Control+Shift+z")
+    assert wait_finals(page, 4)[-1]["text"] == crossed
     page.click("#undo")
-    prediction_becomes(page, "1")
+    assert wait_finals(page, 5)[-1]["text"] == "1"
+    page.click("#undo")
+    assert prediction(page) == "draw a digit"
 
 
-def test_choosing_an_image_file_predicts_it(page, tmp_path, data_dir):
-    import numpy as np
+def test_the_keyboard_reaches_every_control_and_the_live_region_speaks_the_answer(page, tmp_path):
+    order = []
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
+    assert order[:4] == ["undo", "redo", "clear", "choose"], order
+    page.locator("#choose").focus()
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 13:15] = 255
+    path = tmp_path / "one.png"
+    from PIL import Image
+    Image.fromarray(255 - np.kron(digit, np.ones((10, 10), np.uint8))).save(path)
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files(str(path))
+    page.wait_for_function("document.getElementById('result').dataset.state === 'answer'")
+    assert prediction(page) == "1"
+    assert re.fullmatch(r"Prediction: 1, \d+(\.\d)?%", page.locator("#announce").text_content())
+    assert page.locator("#announce").get_attribute("aria-live") == "polite"
+
+
+def test_a_phone_photo_of_several_megabytes_is_scaled_down_in_the_browser_and_read(page, tmp_path, data_dir):
     from lenet5 import data
-    from lenet5.synth import paper_digit
     x, y = data.load_arrays("mnist", "test", data_dir)
-    paper_digit(x[1], np.random.default_rng(0)).save(tmp_path / "two.jpg")
-    page.set_input_files("#file", str(tmp_path / "two.jpg"))
-    prediction_becomes(page, str(y[1]))
+    photo = tmp_path / "IMG_0001.jpg"
+    photo.write_bytes(phone_photo(x[0]))
+    assert photo.stat().st_size > 3_000_000
+    draw(page, DIGITS[1])
+    sent = []
+    page.on("request", lambda r: sent.append(len(r.post_data_buffer or b"")) if "/api/predict" in r.url else None)
+    page.set_input_files("#file", str(photo))
+    # The last answer is gone at once and progress shows, while the photo is read.
+    assert page.locator("#result").get_attribute("data-state") == "pending"
+    assert prediction(page) != "1" and page.locator("#progress").is_visible()
+    page.wait_for_function("document.getElementById('result').dataset.state !== 'pending'", timeout=30_000)
+    assert prediction(page) == str(y[0]), page.locator("#message").text_content()
+    assert len(sent) == 1 and sent[0] < 1_500_000, sent  # 4000×3000 went as at most 1024×768
+    page.screenshot(path=str(shot("web-photo.png")), full_page=True)
 
 
-def _shot(name: str) -> Path:
-    SCREENSHOTS.mkdir(exist_ok=True)
-    return SCREENSHOTS / name
+def test_errors_are_said_in_words_in_the_result_panel_never_beside_a_stale_answer(page, tmp_path):
+    draw(page, DIGITS[1])
+    notes = tmp_path / "notes.png"
+    notes.write_bytes(b"not an image at all\n" * 10)
+    page.set_input_files("#file", str(notes))
+    page.wait_for_function("document.getElementById('result').dataset.state === 'error'")
+    assert prediction(page) == "no answer"
+    assert "could not read this image" in page.locator("#message").text_content()
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(b"\x00" * (MAX_BODY + 1))  # the browser cannot decode it, so it is sent as it is: 413
+    draw(page, DIGITS[1])
+    page.set_input_files("#file", str(huge))
+    page.wait_for_function("document.getElementById('result').dataset.state === 'error'")
+    assert prediction(page) == "no answer"
+    assert "too large" in page.locator("#message").text_content()
+    assert page.evaluate("[...document.querySelectorAll('.bar .fill')].every(f => parseFloat(f.style.width) === 0)")
+    assert page.locator("#announce").text_content().startswith("No answer:")
+
+
+def canned(probabilities, label=None, reason=None, not_digit=None):
+    return json.dumps({"label": label, "class_name": None if label is None else str(label), "reason": reason,
+                       "probabilities": probabilities, "not_digit": not_digit,
+                       "preprocessed": [[0.0] * 28] * 28})
+
+
+@pytest.mark.parametrize("body, text, state, detail", [
+    (canned(None, reason="blank"), "draw a digit", "blank", "No ink found"),
+    (canned([0.05, 0, 0, 0.1, 0.6, 0, 0, 0.05, 0, 0.2], reason="not a digit", not_digit=0.93), "not a digit",
+     "not-digit", "closest: 4 60% · 9 20% · 3 10%"),
+    (canned([0, 0, 0, 0.1, 0.55, 0, 0, 0.05, 0, 0.3], label=4), "4", "unsure", "or maybe: 4 55% · 9 30% · 3 10%"),
+    (canned([0, 0, 0, 0, 0.99, 0, 0, 0, 0, 0.01], label=4), "4", "answer", "99% sure"),
+])
+def test_blank_not_a_digit_and_unsure_answers_are_shown_as_such(page, body, text, state, detail):
+    """The served test model has no "not a digit" output, so the server's answers are played back here."""
+    page.route("**/api/predict*", lambda route: route.fulfill(status=200, content_type="application/json", body=body))
+    draw(page, DIGITS[1])
+    assert prediction(page) == text and page.locator("#result").get_attribute("data-state") == state
+    assert detail in page.locator("#result").text_content()
+
+
+def touch_stroke(page, points):
+    """A finger on a touch screen (CDP touch events: what a phone's browser receives)."""
+    cdp = page.context.new_cdp_session(page)
+    box = page.locator("#pad").bounding_box()
+    at = [{"x": box["x"] + x * box["width"] / 280, "y": box["y"] + y * box["height"] / 280} for x, y in points]
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [at[0]]})
+    for p in at[1:]:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [p]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def test_a_touch_drawing_works_on_a_phone_and_everything_fits(browser, served):
+    page = open_page(browser, served, **PHONE)
+    try:
+        pad = page.locator("#pad").bounding_box()
+        assert abs(pad["width"] - 0.9 * 390) < 2 and abs(pad["height"] - pad["width"]) < 2
+        touch_stroke(page, DIGITS[1][0])
+        assert wait_finals(page, 1)[0]["text"] == "1"
+        for button in page.locator("button").all():
+            b = button.bounding_box()
+            assert b["width"] >= 44 and b["height"] >= 44, button.text_content()
+        # The answer and every bar sit on the first screen, under the pad; nothing scrolls sideways.
+        assert page.locator("#digit").bounding_box()["y"] + 40 < 844
+        last_bar = page.locator(".bar").last.bounding_box()
+        assert last_bar["y"] + last_bar["height"] <= 844
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        labels = [f.bounding_box() for f in page.locator("#conv2 figure").all()]
+        for a, b in zip(labels, labels[1:]):  # the conv2 labels do not overlap
+            assert a["x"] + a["width"] <= b["x"] + 0.5 or a["y"] + a["height"] <= b["y"] + 0.5
+        page.screenshot(path=str(shot("web-phone.png")))
+        assert not page.errors
+    finally:
+        page.context.close()
+
+
+@pytest.mark.parametrize("context, scheme", [(DESKTOP, "light"), (DESKTOP, "dark"), (PHONE, "light")])
+def test_axe_finds_no_serious_or_critical_accessibility_violation(browser, served, context, scheme):
+    if not AXE.is_file():
+        pytest.fail(f"axe-core not found at {AXE}: npm install --prefix build axe-core@4.14 (.ci/run does)")
+    page = open_page(browser, served, **context, color_scheme=scheme)
+    try:
+        draw(page, DIGITS[7])  # with an answer, bars and feature maps on the page
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+               if v["impact"] in ("serious", "critical")]
+        assert not bad, bad
+    finally:
+        page.context.close()
+
+
+CONTRAST = """([a, b]) => {  // WCAG contrast ratio of two computed colours
+  const lum = c => { const [r, g, bl] = c.match(/[\\d.]+/g).slice(0, 3).map(v => v / 255)
+      .map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl; };
+  const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+  return (x + 0.05) / (y + 0.05);
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_bars_and_button_outlines_have_3_to_1_contrast(browser, served, scheme):
+    """axe checks text; graphics need 3:1 against what surrounds them (WCAG 1.4.11)."""
+    page = open_page(browser, served, **DESKTOP, color_scheme=scheme)
+    try:
+        draw(page, DIGITS[7])
+        style = lambda sel, prop: page.eval_on_selector(sel, f"e => getComputedStyle(e).{prop}")
+        card = style(".result", "backgroundColor")
+        for fill in (".bar .fill", ".bar.top .fill"):
+            for against in (style(".bar .track", "backgroundColor"), card):
+                assert page.evaluate(CONTRAST, [style(fill, "backgroundColor"), against]) >= 3, (scheme, fill)
+        assert page.evaluate(CONTRAST, [style("#undo", "borderTopColor"), card]) >= 3
+    finally:
+        page.context.close()
+
+
+def test_docs_and_redoc_render_and_docs_send_a_request_with_outside_requests_blocked(browser, served):
+    context = browser.new_context(**DESKTOP)
+    blocked = []
+
+    def only_loopback(route):
+        if is_loopback(route.request.url):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    page = context.new_page()
+    try:
+        page.goto(served + "/docs")
+        page.locator(".opblock").first.wait_for()
+        assert page.locator(".opblock").count() == 3
+        page.locator("#operations-default-healthz_healthz_get .opblock-summary").click()
+        page.get_by_role("button", name="Try it out").click()
+        page.get_by_role("button", name="Execute").click()
+        page.locator(".live-responses-table .response-col_status").first.wait_for()
+        assert "200" in page.locator(".live-responses-table .response-col_status").first.text_content()
+        assert '"status": "ok"' in page.locator(".live-responses-table .microlight").first.text_content()
+        page.screenshot(path=str(shot("docs.png")))
+        page.goto(served + "/redoc")
+        page.get_by_text("/api/predict").first.wait_for()
+        assert page.locator("h1").first.text_content().startswith("lenet5")
+        assert not blocked, blocked  # nothing was even tried outside
+    finally:
+        context.close()
+
+
+def shot(name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name

@@ -1,8 +1,8 @@
 """lenet5: the reference toolkit for LeNet-5 handwritten-digit recognition.
 
     import lenet5
-    predictor = lenet5.load("runs/classic-mnist-s0")
-    predictor.predict(["digit.png"])
+    predictor = lenet5.load()                    # the bundled model; or a run folder, .pt or .onnx
+    predictor.predict(["digit.png"])[0].label    # 7, or None with .reason "blank" / "not a digit"
 
 Modules: data, models, config, train, checkpoint, evaluate, viz, report, preprocess, predict,
 export, server, ablate, cli. Importing the package loads none of them.
@@ -11,7 +11,7 @@ export, server, ablate, cli. Importing the package loads none of them.
 __version__ = "0.1.0"
 
 
-def load(run_dir, **kwargs):
-    """A Predictor for a run folder or exported model; see lenet5.predict.load."""
+def load(model=None, **kwargs):
+    """A Predictor for the bundled model, a run folder or an exported model; see lenet5.predict.load."""
     from .predict import load as _load
-    return _load(run_dir, **kwargs)
+    return _load(model, **kwargs)

@@ -26,6 +26,7 @@ from .reference import LAB_REPORT_FINAL_ACC
 from .files import write_csv_atomic, write_text_atomic
 from .train import CHANCE_FACTOR, read_metrics_csv, train
 
+ROBUST = config_mod.PRESETS["robust"]["data"]["distort"]
 # name -> (preset, overrides on it). Single changes sit on top of `classic`, so each row answers
 # "what does this one change buy the report's recipe?".
 VARIANTS: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
@@ -48,6 +49,12 @@ VARIANTS: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
     "modern-no-normalize": ("modern", {"data": {"normalize": False}}),
     "modern-no-ema": ("modern", {"train": {"ema": 0.0}}),
     "best": ("best", {}),
+    # `robust` (the bundled model's recipe) with one distortion taken out, and at LeNet-5's own width:
+    # what each is worth on handwriting that is not MNIST's (benchmarks/bench_handwriting.py).
+    "robust": ("robust", {}),
+    "robust-narrow": ("robust", {"model": {"channels": (6, 16)}}),
+    **{f"robust-no-{name}": ("robust", {"data": {"distort": tuple(d for d in ROBUST if d != name)}})
+       for name in ("rotate", "shear", "aspect", "elastic", "thickness", "blur", "levels", "jitter")},
 }
 PANEL_TITLES = {"classic": "one change on the report's recipe",
                 "combined": "combined: modern, modern less one change, best"}

@@ -18,6 +18,7 @@ readable with `torch.load(weights_only=True)`. Format version 1 holds:
 | rng | {"torch": global CPU RNG state, "data": shuffle/augment generator state} |
 | epoch | epochs completed |
 | metrics | one dict per completed epoch, the rows of metrics.csv |
+| reject | only for models with a "not a digit" output: {"index", "threshold", ...} (lenet5.reject) |
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ CHECKPOINT_DIR = "checkpoints"
 def build_model(cfg: config_mod.RunConfig) -> nn.Module:
     """A fresh model for `cfg` (weights from the current torch RNG)."""
     options = {k: v for k, v in cfg.model.__dict__.items() if k != "name"}
-    return create_model(cfg.model.name, num_classes=len(get_spec(cfg.data.dataset).classes),
+    extra = 1 if cfg.data.negatives else 0  # the "not a digit" output, last
+    return create_model(cfg.model.name, num_classes=len(get_spec(cfg.data.dataset).classes) + extra,
                         normalize=cfg.data.normalize, **options)
 
 
@@ -96,4 +98,5 @@ def model_info(ckpt: dict[str, Any], model: nn.Module) -> dict[str, Any]:
     cfg = config_mod.from_dict(ckpt["config"])
     last = ckpt["metrics"][-1] if ckpt["metrics"] else {}
     return {"preset": cfg.preset, "dataset": cfg.data.dataset, "epoch": ckpt["epoch"],
-            "test_accuracy": last.get("test_acc"), "parameters": count_parameters(model), "config": cfg.to_dict()}
+            "test_accuracy": last.get("test_acc"), "parameters": count_parameters(model), "config": cfg.to_dict(),
+            "reject": ckpt.get("reject")}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import sys
 import textwrap
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a model into a run folder")
-    t.add_argument("--preset", default="classic", help="classic (the report), modern, best")
+    t.add_argument("--preset", default="classic", help="classic (the report), modern, best, robust (the bundled model's)")
     _data_args(t)
     t.add_argument("--epochs", type=positive_int)
     t.add_argument("--batch-size", type=positive_int)
@@ -83,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="folder for the report (default RUN_DIR)")
     _data_args(r, dataset=False)
 
-    pr = sub.add_parser("predict", help="read handwritten digits in image files")
-    pr.add_argument("model", help="run folder, checkpoint .pt or exported .onnx")
+    pr = sub.add_parser("predict", help="read handwritten digits in image files (the bundled model unless --model)")
     pr.add_argument("images", nargs="+", help="image files or folders of them")
+    pr.add_argument("--model", help="run folder, checkpoint .pt or exported .onnx (default: the bundled robust model)")
     pr.add_argument("--top-k", type=positive_int, default=1)
     pr.add_argument("--json", action="store_true", help="one JSON list, an object per image")
     pr.add_argument("--backend", choices=["torch", "onnx"], default="torch")
@@ -94,13 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("export", help="export a run's model to ONNX or TorchScript")
     x.add_argument("run_dir")
-    x.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
-    x.add_argument("--out", help="output file (default RUN_DIR/export/model.onnx or model.torchscript.pt)")
+    x.add_argument("--format", choices=["onnx", "torchscript", "pt"], default="onnx",
+                   help="pt: a small inference checkpoint with a JSON record beside it (how the bundled model is made)")
+    x.add_argument("--out", help="output file (default RUN_DIR/export/model.onnx, model.torchscript.pt or model.pt)")
     x.add_argument("--no-check", action="store_true", help="skip the parity check against PyTorch on the test set")
     _data_args(x, dataset=False)
 
-    sv = sub.add_parser("serve", help="the drawing page and JSON API for a run's model")
-    sv.add_argument("run_dir")
+    sv = sub.add_parser("serve", help="the drawing page and JSON API (the bundled model unless --model)")
+    sv.add_argument("--model", help="run folder, checkpoint .pt or exported .onnx (default: the bundled robust model)")
     sv.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--max-body", type=positive_int, default=2 * 1024 * 1024, help="bytes per request (default 2 MB)")
@@ -109,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--variants", default=None, help="comma-separated (default: all): " + ", ".join(
         ["classic", "relu", "maxpool", "lrdecay", "dropout", "batchnorm", "normalize", "augment", "ema", "modern",
          "modern-no-relu", "modern-no-maxpool", "modern-no-lrdecay", "modern-no-dropout", "modern-no-normalize",
-         "modern-no-ema", "best"]))
+         "modern-no-ema", "best", "robust", "robust-narrow", "robust-no-rotate", "robust-no-shear", "robust-no-aspect",
+         "robust-no-elastic", "robust-no-thickness", "robust-no-blur", "robust-no-levels", "robust-no-jitter"]))
     ab.add_argument("--seeds", type=positive_int, default=3)
     ab.add_argument("--classic-seeds", type=positive_int, help="seeds for classic (default --seeds): it stalls for some")
     ab.add_argument("--epochs", type=positive_int, help="override every variant's epochs")
@@ -139,8 +142,9 @@ def cmd_train(a) -> int:
         cfg = config.resolve(a.preset, overrides)
     out = Path(a.out) if a.out else train.default_run_dir(cfg)
     progress = sys.stderr.isatty() and not a.quiet
+    command = " ".join(["lenet5", *map(shlex.quote, sys.argv[1:])])  # recorded in config.json
     rows = train.train(cfg, out, resume=a.resume, device=a.device, data_dir=a.data_dir,
-                       log=lambda s: print(s, flush=True), progress=progress)
+                       log=lambda s: print(s, flush=True), progress=progress, command=command)
     print(f"done: {out} (final test accuracy {rows[-1]['test_acc']:.4f})")
     if not a.no_report:
         from .report import write_report
@@ -184,9 +188,11 @@ def cmd_report(a) -> int:
 
 
 def cmd_predict(a) -> int:
-    from .predict import Prediction, load, predict_files, save_preprocessed, to_json
+    from .predict import describe, load, predict_files, save_preprocessed, to_json
+    if a.save_preprocessed and Path(a.save_preprocessed).exists() and not Path(a.save_preprocessed).is_dir():
+        raise UserError(f"--save-preprocessed {a.save_preprocessed}: exists and is not a folder; give a folder path")
     predictor = load(a.model, backend=a.backend)
-    results = predict_files(predictor, a.images, multi=a.multi)
+    results = predict_files(predictor, a.images, multi=a.multi, progress=sys.stderr.isatty())
     if a.save_preprocessed:
         save_preprocessed(results, a.save_preprocessed)
     if a.json:
@@ -194,14 +200,8 @@ def cmd_predict(a) -> int:
     for r in results:
         if isinstance(r, tuple):
             print(f"lenet5: error: {r[1]}", file=sys.stderr)
-        elif a.json:
-            continue
-        elif isinstance(r, Prediction):
-            top = ", ".join(f"{c} {p:.1%}" for c, p in r.top_k(a.top_k, predictor.classes))
-            print(f"{r.source}: {r.class_name} ({top})")
-        else:
-            digits = " ".join(f"{d.class_name}:{max(d.probabilities):.0%}" for d in r.digits)
-            print(f"{r.source}: {r.number} (confidence {r.confidence:.1%}; {digits})")
+        elif not a.json:
+            print(f"{r.source}: {describe(r, a.top_k, predictor.classes)}")
     return EXIT_FAIL if any(isinstance(r, tuple) for r in results) else EXIT_OK
 
 
@@ -220,7 +220,7 @@ def cmd_serve(a) -> int:
         raise UserError(f"serving needs the serve extra ({e.name} is missing): pip install 'lenet5[serve]'") from None
     if not 0 <= a.port <= 65535:
         raise UserError(f"--port must be 0–65535, got {a.port}")
-    serve(a.run_dir, a.host, a.port, a.max_body)
+    serve(a.model, a.host, a.port, a.max_body)
     return EXIT_OK
 
 

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from . import data as data_mod
-from .checkpoint import load_model, model_info
+from .checkpoint import load_model, model_info, save
 from .errors import UserError
 from .evaluate import DEFAULT_EVAL_BATCH, predict_logits
-from .files import atomic_path
+from .files import atomic_path, write_text_atomic
 from .predict import ONNX_META_KEY
 
 ONNX_OPSET = 17
@@ -32,7 +32,7 @@ PARITY_TOLERANCE = 1e-5  # max |logit difference| accepted between the export an
 # holds at that scale (16 and up): a trained `modern` model has logits near 40, where PyTorch's own
 # float32 result is 4 steps (1.5e-5) from the exact float64 one and onnxruntime's 4 the other way.
 PARITY_ULPS = 8
-FORMATS = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
+FORMATS = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt", "pt": "model.pt"}
 
 
 def export(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike | None = None,
@@ -44,6 +44,10 @@ def export(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike
     info = model_info(ckpt, model)
     meta = {"classes": list(data_mod.get_spec(info["dataset"]).classes), **info}
     target = Path(out) if out is not None else Path(run_dir) / "export" / FORMATS[fmt]
+    if target.is_dir():
+        raise UserError(f"--out {target} is a folder; give a file path such as {target / FORMATS[fmt]}")
+    if fmt == "pt":
+        return write_inference_checkpoint(ckpt, target, run_dir, data_dir), None
     example = torch.zeros(2, 1, 28, 28)
     with atomic_path(target) as tmp:
         if fmt == "onnx":
@@ -56,6 +60,42 @@ def export(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike
             raise UserError(f"exported {fmt} model differs from PyTorch by {diff:.2e} (more than {PARITY_TOLERANCE}, "
                             f"or {PARITY_ULPS} float32 steps of the image's largest logit); not saved")
     return target, diff
+
+
+def write_inference_checkpoint(ckpt: dict, target: Path, run_dir, data_dir=None) -> Path:
+    """The evaluated weights with config, metrics and the "not a digit" threshold — no optimizer or RNG
+    state — loadable by `lenet5.load`, and `<name>.json` beside it: how it was made and how good it is
+    on the test set as `lenet5.load(file)` answers. This is how the bundled model
+    (src/lenet5/weights/robust.pt) is made: `make weights`."""
+    import hashlib
+    weights = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
+    slim = {"model_name": ckpt["model_name"], "config": ckpt["config"], "model": weights, "ema": None,
+            "epoch": ckpt["epoch"], "metrics": ckpt["metrics"], **({"reject": ckpt["reject"]} if ckpt.get("reject") else {})}
+    save(slim, target)
+    run_meta = json.loads((Path(run_dir) / "config.json").read_text()) if (Path(run_dir) / "config.json").is_file() else {}
+    record = {"file": target.name, "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+              "command": run_meta.get("command"), "created": run_meta.get("created"),
+              "versions": run_meta.get("versions"), "threads": run_meta.get("threads"),
+              **test_answers(target, data_dir), "epochs": ckpt["epoch"], "reject": ckpt.get("reject"),
+              "config": ckpt["config"], "metrics": ckpt["metrics"]}
+    write_text_atomic(target.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
+    return target
+
+
+def test_answers(model_file: Path, data_dir=None) -> dict[str, float]:
+    """How a saved model answers the test set: the digit it names (its `test_acc` in metrics.csv
+    counts a top "not a digit" output as wrong instead), the share it refuses at its threshold,
+    and the share answered with the right digit."""
+    from .predict import load
+    p = load(model_file)
+    test = data_mod.load(p.info["dataset"], "test", data_dir)
+    answers = p.classify([(a, "") for a in test.images[:, 0].numpy()])
+    named = np.array([int(np.argmax(r.probabilities)) for r in answers])
+    refused = np.array([r.label is None for r in answers])
+    labels = test.labels.numpy()
+    return {"mnist_test_accuracy": round(float((named == labels).mean()), 6),
+            "mnist_test_refused": round(float(refused.mean()), 6),
+            "mnist_test_answered_right": round(float(((named == labels) & ~refused).mean()), 6)}
 
 
 def _write_onnx(model, example, path: Path, meta: dict) -> None:

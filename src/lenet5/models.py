@@ -54,12 +54,13 @@ class LeNet5(nn.Module):
 
     Defaults are the report's network exactly: conv 1→6 5×5 pad 2, sigmoid, avg-pool; conv 6→16
     5×5, sigmoid, avg-pool; 400→120→84 sigmoid; 84→10 logits (61,706 parameters). The layers are
-    created in the report's order so the same seed gives the same initial weights.
+    created in the report's order so the same seed gives the same initial weights. `channels` and
+    `hidden` widen the same topology (the `robust` preset: 8 and 24 maps).
     """
 
     def __init__(self, *, activation: str = "sigmoid", pooling: str = "avg", dropout: float = 0.0,
                  batch_norm: bool = False, normalize: bool = False, in_channels: int = 1,
-                 num_classes: int = 10):
+                 num_classes: int = 10, channels: tuple[int, int] = (6, 16), hidden: tuple[int, int] = (120, 84)):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise UserError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
@@ -68,27 +69,28 @@ class LeNet5(nn.Module):
         if not 0.0 <= dropout < 1.0:
             raise UserError(f"dropout must be in [0, 1), got {dropout}")
         act, pool = ACTIVATIONS[activation], POOLINGS[pooling]
+        (c1, c2), (h1, h2) = channels, hidden
         norm2d = nn.BatchNorm2d if batch_norm else (lambda c: nn.Identity())
         norm1d = nn.BatchNorm1d if batch_norm else (lambda c: nn.Identity())
         # Convolutions before linear layers, as in the report: parameter init draws in this order.
-        self.conv1 = nn.Conv2d(in_channels, 6, 5, padding=2, bias=not batch_norm)
-        self.bn1 = norm2d(6)
+        self.conv1 = nn.Conv2d(in_channels, c1, 5, padding=2, bias=not batch_norm)
+        self.bn1 = norm2d(c1)
         self.act1 = act()
         self.pool1 = pool()
-        self.conv2 = nn.Conv2d(6, 16, 5, bias=not batch_norm)
-        self.bn2 = norm2d(16)
+        self.conv2 = nn.Conv2d(c1, c2, 5, bias=not batch_norm)
+        self.bn2 = norm2d(c2)
         self.act2 = act()
         self.pool2 = pool()
         self.flatten = nn.Flatten()
-        self.fc1 = nn.Linear(16 * 5 * 5, 120, bias=not batch_norm)
-        self.bn3 = norm1d(120)
+        self.fc1 = nn.Linear(c2 * 5 * 5, h1, bias=not batch_norm)
+        self.bn3 = norm1d(h1)
         self.act3 = act()
         self.drop1 = nn.Dropout(dropout) if dropout else nn.Identity()
-        self.fc2 = nn.Linear(120, 84, bias=not batch_norm)
-        self.bn4 = norm1d(84)
+        self.fc2 = nn.Linear(h1, h2, bias=not batch_norm)
+        self.bn4 = norm1d(h2)
         self.act4 = act()
         self.drop2 = nn.Dropout(dropout) if dropout else nn.Identity()
-        self.clf = nn.Linear(84, num_classes)
+        self.clf = nn.Linear(h2, num_classes)
         # Input standardisation lives in the model so that export, predict and serve need not
         # know it; training fills in the train set's statistics.
         self.normalize = normalize

@@ -1,21 +1,31 @@
 """Predict digits in real images with a trained model (torch or ONNX Runtime).
 
     import lenet5
-    p = lenet5.load("runs/classic-mnist-s0")                 # or a .pt checkpoint, or a .onnx file
+    p = lenet5.load()                                         # the bundled `robust` model
+    p = lenet5.load("runs/classic-mnist-s0")                 # or a run folder, a .pt checkpoint, a .onnx file
     [r] = p.predict(["photo.jpg"])                            # paths, PIL images or numpy arrays
-    r.label, r.class_name, r.probabilities                    # 7, "7", [10 floats]
+    r.label, r.class_name, r.probabilities                    # 7, "7", [10 floats]; label None when refused
+    r.reason                                                  # None, "blank" or "not a digit"
     p.read_number("year.jpg").number                          # "1998"
 
 A numpy array of shape 28×28 is taken as already MNIST-like (white ink on black); anything else is
 preprocessed (lenet5.preprocess) first.
+
+"Not a digit": a model trained with generated non-digits (`data.negatives` > 0, e.g. `robust`) has
+one extra output, "not a digit", and a threshold on its probability calibrated on held-out data
+(`lenet5.reject`), stored in the checkpoint. An answer is refused (label None) when that probability
+reaches the threshold, or with reason "blank" when the image holds no ink. Models without that
+output refuse only blanks.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -26,38 +36,58 @@ from .checkpoint import load_model, model_info
 from .data import get_spec
 from .errors import UserError
 from .files import atomic_path
-from .preprocess import FIELD, IMAGE_EXTENSIONS, ImageError, preprocess, split_digits
+from .preprocess import FIELD, IMAGE_EXTENSIONS, BlankImageError, ImageError, preprocess, split_digits
 
-ONNX_META_KEY = "lenet5"  # metadata_props key holding {"classes", "config", "metrics"} as JSON
+ONNX_META_KEY = "lenet5"  # metadata_props key holding {"classes", "config", "metrics", "reject"} as JSON
+BLANK, NOT_A_DIGIT = "blank", "not a digit"  # the reasons an answer is refused
+BLANK_INK = 1e-3  # a 28×28 array whose brightest pixel is below this holds no digit
+POOL_MIN_FILES = 64  # folders at least this large are preprocessed in parallel processes
+POOL_CHUNK = 64  # images per task and per model call
+
+
+def bundled_model() -> Path:
+    """The checkpoint shipped with the package: `robust`, made by `lenet5 train --preset robust`
+    (the exact command, config and metrics lie beside it in `weights/robust.json`)."""
+    return Path(str(resources.files("lenet5") / "weights" / "robust.pt"))
 
 
 @dataclass
 class Prediction:
-    label: int
-    class_name: str
-    probabilities: list[float]
-    preprocessed: np.ndarray = field(repr=False)
+    label: int | None                   # the digit, or None when refused (see `reason`)
+    class_name: str | None
+    probabilities: list[float] | None   # over the digit classes, summing to 1; None for a blank image
+    preprocessed: np.ndarray | None = None  # the 28×28 image the model saw (zeros for a blank one)
     source: str = ""
+    reason: str | None = None           # None, "blank" or "not a digit"
+    not_digit: float | None = None      # the model's probability that this is no digit (models that have it)
 
     def top_k(self, k: int, classes: Sequence[str]) -> list[tuple[str, float]]:
+        if self.probabilities is None:
+            return []
         order = np.argsort(self.probabilities)[::-1][:k]
         return [(classes[i], self.probabilities[i]) for i in order]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.source, "label": self.label, "class_name": self.class_name,
-                "probabilities": [round(p, 6) for p in self.probabilities]}
+        out: dict[str, Any] = {"file": self.source, "label": self.label, "class_name": self.class_name}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if self.probabilities is not None:
+            out["probabilities"] = [round(p, 6) for p in self.probabilities]
+        if self.not_digit is not None:
+            out["not_digit"] = round(self.not_digit, 6)
+        return out
 
 
 @dataclass
 class NumberReading:
-    number: str
+    number: str  # the digits read, left to right; "?" where a piece was refused as no digit
     digits: list[Prediction]
     source: str = ""
 
     @property
     def confidence(self) -> float:
         """Probability that every digit is right (product of the per-digit top probabilities)."""
-        return float(np.prod([max(d.probabilities) for d in self.digits]))
+        return float(np.prod([max(d.probabilities) if d.label is not None else 0.0 for d in self.digits]))
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.source, "number": self.number, "confidence": round(self.confidence, 6),
@@ -69,11 +99,12 @@ class Predictor:
 
     def __init__(self, run: Any, classes: Sequence[str], info: dict[str, Any], backend: str = "torch"):
         self.backend, self.classes, self.info = backend, list(classes), info
+        self.reject: dict[str, Any] | None = info.get("reject")  # {"index", "threshold", ...} or None
         self._run = run  # a torch module in eval mode, or an onnxruntime session
         self._lock = threading.Lock()  # torch modules are not documented as thread-safe; inference is ~1 ms
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) float32 MNIST-like arrays -> (N, classes) logits."""
+        """(N, 28, 28) float32 MNIST-like arrays -> (N, outputs) logits (digits, then "not a digit" if any)."""
         x = np.ascontiguousarray(batch, dtype=np.float32).reshape(-1, 1, FIELD, FIELD)
         if self.backend == "onnx":
             return self._run.run(None, {"image": x})[0]
@@ -81,6 +112,7 @@ class Predictor:
             return self._run(torch.from_numpy(x)).numpy()
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """(N, outputs) softmax of the logits."""
         z = self.logits(batch)
         z = z - z.max(1, keepdims=True)
         e = np.exp(z)
@@ -94,43 +126,69 @@ class Predictor:
             maps, _ = feature_maps(self._run, x)
         return {"conv1": maps["pool1"][0].numpy(), "conv2": maps["pool2"][0].numpy()}
 
-    def _to_array(self, image) -> np.ndarray:
-        if isinstance(image, np.ndarray) and image.shape == (FIELD, FIELD):
-            arr = image.astype(np.float32)
-            return arr / 255.0 if arr.max() > 1.0 else arr
-        return preprocess(image)
-
     def predict(self, images: Iterable[Any]) -> list[Prediction]:
-        """Classify each image (path, bytes, PIL image or array); raises ImageError on a bad one."""
-        items = list(images)
-        arrays = np.stack([self._to_array(im) for im in items]) if items else np.zeros((0, FIELD, FIELD), np.float32)
-        probs = self.probabilities(arrays) if items else np.zeros((0, len(self.classes)))
-        return [self._prediction(a, p, _name(im)) for im, a, p in zip(items, arrays, probs)]
+        """Classify each image (path, bytes, PIL image or array); raises ImageError on an unreadable one.
+
+        A blank image is an answer (label None, reason "blank"), not an error."""
+        return self.classify([(to_array(im), _name(im)) for im in images])
 
     def predict_one(self, image: Any) -> Prediction:
         return self.predict([image])[0]
 
+    def classify(self, arrays: Sequence[tuple[np.ndarray | None, str]]) -> list[Prediction]:
+        """(28×28 array or None for blank, source name) pairs -> predictions, in one model call."""
+        inked = [i for i, (a, _) in enumerate(arrays) if a is not None and a.max() >= BLANK_INK]
+        probs = self.probabilities(np.stack([arrays[i][0] for i in inked])) if inked else []
+        out = [_blank(src) for _, src in arrays]
+        for i, p in zip(inked, probs):
+            out[i] = self._prediction(arrays[i][0], p, arrays[i][1])
+        return out
+
     def read_number(self, image: Any) -> NumberReading:
         """Split a row of handwritten digits and read them left to right."""
-        arrays = np.stack(split_digits(image))
-        digits = [self._prediction(a, p, "") for a, p in zip(arrays, self.probabilities(arrays))]
-        return NumberReading("".join(d.class_name for d in digits), digits, _name(image))
+        digits = self.classify([(a, "") for a in split_digits(image)])
+        number = "".join(d.class_name if d.label is not None else "?" for d in digits)
+        return NumberReading(number, digits, _name(image))
 
     def _prediction(self, arr: np.ndarray, probs: np.ndarray, source: str) -> Prediction:
+        not_digit = None
+        if self.reject is not None:
+            not_digit = float(probs[self.reject["index"]])
+            probs = np.delete(probs, self.reject["index"])
+            probs = probs / max(probs.sum(), 1e-12)
         k = int(probs.argmax())
-        return Prediction(k, self.classes[k], [float(v) for v in probs], arr, source)
+        p = [float(v) for v in probs]
+        if not_digit is not None and not_digit >= self.reject["threshold"]:
+            return Prediction(None, None, p, arr, source, NOT_A_DIGIT, not_digit)
+        return Prediction(k, self.classes[k], p, arr, source, None, not_digit)
+
+
+def _blank(source: str) -> Prediction:
+    return Prediction(None, None, None, np.zeros((FIELD, FIELD), np.float32), source, BLANK)
+
+
+def to_array(image: Any) -> np.ndarray | None:
+    """The 28×28 MNIST-like array of one image, or None when it holds no ink (blank)."""
+    if isinstance(image, np.ndarray) and image.shape == (FIELD, FIELD):
+        arr = np.nan_to_num(image.astype(np.float32))
+        arr = arr / 255.0 if arr.max() > 1.0 else arr
+        return arr if arr.max() >= BLANK_INK else None
+    try:
+        return preprocess(image)
+    except BlankImageError:
+        return None
 
 
 def _name(image: Any) -> str:
     return str(image) if isinstance(image, (str, os.PathLike)) else ""
 
 
-def load(model_path: str | os.PathLike, backend: str = "torch", which: str = "last") -> Predictor:
-    """A Predictor from a run folder, a checkpoint .pt, or an exported .onnx file.
+def load(model_path: str | os.PathLike | None = None, backend: str = "torch", which: str = "last") -> Predictor:
+    """A Predictor from a run folder, a checkpoint .pt, or an exported .onnx file; None: the bundled model.
 
     backend="onnx" with a run folder uses RUN/export/model.onnx (see `lenet5 export`).
     """
-    path = Path(model_path)
+    path = Path(model_path) if model_path is not None else bundled_model()
     if backend not in ("torch", "onnx"):
         raise UserError(f"unknown backend {backend!r}; use torch or onnx")
     if path.suffix == ".onnx" or backend == "onnx":
@@ -168,8 +226,14 @@ def collect_images(paths: Sequence[str | os.PathLike]) -> list[Path | tuple[str,
     """
     items: list[Path | tuple[str, str]] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+        if p.is_dir() and (p / "checkpoints").is_dir():
+            items.append((str(p), f"{p} is a run folder, not images: pass it as --model {p}"))
+        elif p.is_dir():
+            try:
+                found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+            except PermissionError:
+                items.append((str(p), f"{p}: permission denied; check the folder's permissions"))
+                continue
             items += found or [(str(p), f"{p}: folder has no image files ({', '.join(IMAGE_EXTENSIONS)})")]
         elif p.exists():
             items.append(p)
@@ -178,44 +242,124 @@ def collect_images(paths: Sequence[str | os.PathLike]) -> list[Path | tuple[str,
     return items
 
 
-def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], multi: bool = False
-                  ) -> list[Prediction | NumberReading | tuple[str, str]]:
-    """Predict every image under `paths`, one result per file; a bad file gives (file, message)."""
-    results: list[Any] = []
-    for item in collect_images(paths):
-        if isinstance(item, tuple):
-            results.append(item)
-            continue
-        try:
-            results.append(predictor.read_number(item) if multi else predictor.predict_one(item))
-        except ImageError as e:
-            msg = str(e)
-            results.append((str(item), msg if msg.startswith(str(item)) else f"{item}: {msg}"))
-    return results
+def _preprocess_one(image: Any) -> tuple[np.ndarray | None, str | None]:
+    """(array or None for blank, None) or (None, error message) for one image; runs in a worker."""
+    try:
+        return to_array(image), None
+    except ImageError as e:
+        msg, name = str(e), _name(image)
+        return None, msg if not name or msg.startswith(name) else f"{name}: {msg}"
+
+
+def preprocess_many(images: Sequence[Any], progress: bool = False) -> Iterable[tuple[np.ndarray | None, str | None]]:
+    """`_preprocess_one` of each image in order, spread over the cores for many images, with a tqdm bar."""
+    from tqdm import tqdm
+    workers = min(os.cpu_count() or 1, 8)
+    with tqdm(total=len(images), unit="img", disable=not progress, file=sys.stderr) as bar:
+        if len(images) < POOL_MIN_FILES or workers < 2:
+            for im in images:
+                yield _preprocess_one(im)
+                bar.update()
+            return
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+        # fork: workers start in milliseconds and need only numpy, Pillow and scipy (no torch calls)
+        ctx = get_context("fork" if sys.platform == "linux" else "spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            for r in pool.map(_preprocess_one, images, chunksize=POOL_CHUNK):
+                yield r
+                bar.update()
+
+
+def predict_arrays(images: Sequence[Any]) -> np.ndarray:
+    """(N, 28, 28) MNIST-like arrays of many images (zeros for a blank one); raises on an unreadable one."""
+    out = []
+    for arr, error in preprocess_many(images):
+        if error is not None:
+            raise ImageError(error)
+        out.append(arr if arr is not None else np.zeros((FIELD, FIELD), np.float32))
+    return np.stack(out)
+
+
+def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], multi: bool = False,
+                  progress: bool = False) -> list[Prediction | NumberReading | tuple[str, str]]:
+    """Predict every image under `paths`, one result per file; a bad file gives (file, message).
+
+    Single digits are preprocessed in parallel and classified in batches of POOL_CHUNK."""
+    items = collect_images(paths)
+    files = [i for i in items if not isinstance(i, tuple)]
+    if multi:
+        done = {}
+        for f in files:
+            try:
+                done[f] = predictor.read_number(f)
+            except ImageError as e:
+                done[f] = (str(f), str(e) if str(e).startswith(str(f)) else f"{f}: {e}")
+    else:
+        done, batch = {}, []
+        for f, (arr, error) in zip(files, preprocess_many(files, progress)):
+            if error is not None:
+                done[f] = (str(f), error)
+                continue
+            batch.append((f, arr))
+            if len(batch) == POOL_CHUNK:
+                done.update(_classify_batch(predictor, batch))
+                batch = []
+        done.update(_classify_batch(predictor, batch))
+    return [i if isinstance(i, tuple) else done[i] for i in items]
+
+
+def _classify_batch(predictor: Predictor, batch: list[tuple[Path, np.ndarray | None]]) -> dict[Path, Prediction]:
+    results = predictor.classify([(a, str(f)) for f, a in batch])
+    return {f: r for (f, _), r in zip(batch, results)}
 
 
 Result = Prediction | NumberReading | tuple  # a (file, message) tuple for a file that failed
 
 
 def to_json(r: Result, top_k: int = 1, classes: Sequence[str] = ()) -> dict[str, Any]:
-    """The `--json` object of one result: file, label, probabilities (and top_k), or file and error."""
+    """The `--json` object of one result: file, label (None when refused, with reason),
+    probabilities (and top_k), or file and error."""
     if isinstance(r, tuple):
         return {"file": r[0], "error": r[1]}
     out = r.to_dict()
-    if isinstance(r, Prediction) and top_k > 1:
+    if isinstance(r, Prediction) and top_k > 1 and r.probabilities is not None:
         out["top_k"] = r.top_k(top_k, classes)
     return out
 
 
+def describe(r: Prediction | NumberReading, top_k: int, classes: Sequence[str]) -> str:
+    """One line for a person: "7 (7 99.1%, 1 0.6%)", "not a digit (...)", "blank: no ink found"."""
+    if isinstance(r, NumberReading):
+        digits = " ".join(f"{d.class_name}:{max(d.probabilities):.0%}" if d.label is not None else "?"
+                          for d in r.digits)
+        return f"{r.number} (confidence {r.confidence:.1%}; {digits})"
+    if r.reason == BLANK:
+        return "blank (no ink found): draw or photograph a digit"
+    top = ", ".join(f"{c} {p:.1%}" for c, p in r.top_k(top_k, classes))
+    if r.reason == NOT_A_DIGIT:
+        return f"not a digit ({r.not_digit:.0%} sure; nearest digits: {top})"
+    return f"{r.class_name} ({top})"
+
+
 def save_preprocessed(results: Sequence[Result], folder: str | os.PathLike) -> list[Path]:
-    """Write the 28×28 images the model saw as PNGs (`name.png`, or `name.K.png` per digit)."""
+    """Write the 28×28 images the model saw as PNGs (`name.png`, or `name.K.png` per digit).
+
+    Inputs with the same file name in different folders get `name-2.png`, `name-3.png`, ...
+    """
     from PIL import Image
     folder = Path(folder)
-    written = []
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--save-preprocessed {folder}: exists and is not a folder; give a folder path")
+    written, used = [], set()
     for r in results:
         if isinstance(r, tuple):
             continue
         stem = Path(r.source).stem or "image"
+        base, n = stem, 2
+        while stem in used:
+            stem, n = f"{base}-{n}", n + 1
+        used.add(stem)
         parts = [(f"{stem}.png", r)] if isinstance(r, Prediction) else \
             [(f"{stem}.{k}.png", d) for k, d in enumerate(r.digits)]
         for name, d in parts:

@@ -1,57 +1,363 @@
-"""`lenet5 serve`: the drawing page and a JSON API over a trained model (FastAPI + uvicorn).
+"""`lenet5 serve`: the drawing page and a JSON API over a model (FastAPI + uvicorn).
 
-    from lenet5.server import create_app
-    app = create_app("runs/classic-mnist-s0")          # an ASGI app; run it with any ASGI server
-    # or: lenet5 serve runs/classic-mnist-s0 --port 8000
+    from lenet5.server import create_app, serve
+    app = create_app()                                  # the bundled model; or create_app("runs/x")
+    serve("runs/classic-mnist-s0", port=8000, workers=2)
 
-Routes: GET / (the page), GET /api/model, POST /api/predict[?features=true], GET /healthz, and the
-OpenAPI schema at /docs and /openapi.json. No input yields a 500: a bad one gets a 4xx and a message.
+Routes: GET / (the page), POST /api/predict[?features=true], GET /api/model, GET /healthz, the
+OpenAPI document at /openapi.json and its pages at /docs and /redoc (assets from the installed
+fastapi-offline package: no CDN).
+
+Never blocked: the event loop only moves bytes. Reading an image runs in one of two lanes, each with
+a bounded queue (full: 503 with Retry-After) and a time budget per request:
+- small images and pixel arrays (up to LIGHT_PIXELS) in a few threads of this process;
+- larger images (photos, up to MAX_PIXELS; more is 413) in separate processes, because scipy holds
+  the GIL for seconds on a 12-MP photo and a process over its budget can be killed, a thread cannot.
+A client's mistake is a 4xx with {"detail": "..."} and no traceback; only a bug is a 500.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import io
 import json
+import math
+import multiprocessing
 import os
+import signal
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
 from .errors import UserError
-from .predict import Predictor, load
-from .preprocess import FIELD, BlankImageError, ImageError
+from .preprocess import FIELD
 
 # fastapi and uvicorn are the `serve` extra: `lenet5 serve` says so when they are missing.
 
-DEFAULT_MAX_BODY = 2 * 1024 * 1024  # bytes; a phone photo fits, a flood does not
 DEFAULT_HOST = "127.0.0.1"          # only this machine unless the user says otherwise
 DEFAULT_PORT = 8000
-WEB_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
+DEFAULT_MAX_BODY = 16 * 1024 * 1024  # bytes: a 12-MP phone photo, even base64-encoded in JSON
+DEFAULT_WORKERS = 1                  # server processes (uvicorn workers); each has its own lanes
+DEFAULT_QUEUE = 64                   # requests that may wait per lane beyond those running; then 503
+THREADS = 2                          # light-lane threads per server process
+PHOTO_PROCESSES = 1                  # photo-lane processes per server process
+LIGHT_PIXELS = 512 * 512             # images up to this many pixels are read in a thread (a canvas is 280²)
+MAX_PIXELS = 24_000_000              # pixel budget per request: a 24-MP photo; larger gets 413 before decoding
+TIME_BUDGET_S = 20.0                 # per request, waiting included; then 503 (and a photo process is killed)
+RETRY_AFTER_S = 2                    # what a 503 asks the client to wait
+ENV_CONFIG = "LENET5_SERVE_CONFIG"   # how `serve(workers>1)` hands its settings to uvicorn's worker processes
 
+Image = bytes | np.ndarray  # image file bytes, or a 28×28 pixel array
+
+
+# ------------------------------------------------------------------ the API's documented shapes
+
+class Error(BaseModel):
+    """Every error answer, 4xx and 5xx alike."""
+    detail: str
+
+
+class Features(BaseModel):
+    conv1: list[list[list[float]]]  # 6 × 14×14, after pooling
+    conv2: list[list[list[float]]]  # 16 × 5×5, after pooling
+
+
+class PredictionOut(BaseModel):
+    label: int | None  # the digit; null when refused (see reason)
+    class_name: str | None
+    reason: Literal["blank", "not a digit"] | None
+    probabilities: list[float] | None  # the ten digits' probabilities; null for a blank image
+    not_digit: float | None  # the model's probability that this is no digit; null if it has no such output
+    preprocessed: list[list[float]]  # the 28×28 image the model saw, 0–1
+    features: Features | None = None  # only with ?features=true
+
+
+class ModelOut(BaseModel):
+    preset: str | None
+    dataset: str | None
+    parameters: int | None
+    test_accuracy: float | None
+    epoch: int | None
+    classes: list[str]
+    backend: str
+    not_digit: bool  # whether the model can refuse an image as "not a digit"
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+PIXELS_SCHEMA = {"type": "array", "minItems": FIELD, "maxItems": FIELD,
+                 "description": "28×28 MNIST-like values (white ink on black), all within 0–1 or all within 0–255",
+                 "items": {"type": "array", "minItems": FIELD, "maxItems": FIELD,
+                           "items": {"type": "number", "minimum": 0, "maximum": 255}}}
+# `format: image` names what JSON Schema cannot check: the bytes must decode to an image Pillow reads.
+IMAGE_SCHEMA = {"type": "string", "format": "image", "minLength": 1,
+                "description": "an image file (PNG, JPEG, ...) as base64, or as a data: URL"}
 PREDICT_BODY = {
     "required": True,
     "content": {
-        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-            "file": {"type": "string", "format": "binary", "description": "an image file (PNG, JPEG, ...)"}}}},
         "application/json": {"schema": {"oneOf": [
-            {"type": "object", "required": ["image"], "additionalProperties": False, "properties": {
-                "image": {"type": "string", "description": "base64 image bytes, or a data: URL"}}},
-            {"type": "object", "required": ["pixels"], "additionalProperties": False, "properties": {
-                "pixels": {"type": "array", "minItems": FIELD, "maxItems": FIELD, "description":
-                           "28×28 MNIST-like values (white ink on black), 0–1 or 0–255",
-                           "items": {"type": "array", "minItems": FIELD, "maxItems": FIELD,
-                                     "items": {"type": "number"}}}}},
+            {"type": "object", "required": ["image"], "additionalProperties": False,
+             "properties": {"image": IMAGE_SCHEMA}},
+            {"type": "object", "required": ["pixels"], "additionalProperties": False,
+             "properties": {"pixels": PIXELS_SCHEMA}},
         ]}},
+        "multipart/form-data": {
+            "schema": {"type": "object", "required": ["file"], "properties": {
+                "file": {"type": "string", "format": "binary", "description": "an image file (PNG, JPEG, ...)"}}},
+            "encoding": {"file": {"contentType": "image/*"}}},
     },
 }
+RETRY_AFTER_HEADER = {"Retry-After": {"description": "seconds to wait before trying again",
+                                      "schema": {"type": "integer"}}}
+PREDICT_ERRORS = {
+    400: {"model": Error, "description": "not valid JSON or base64, or not a readable image"},
+    413: {"model": Error, "description": f"body over the size limit, or image over {MAX_PIXELS:,} pixels"},
+    415: {"model": Error, "description": "neither application/json nor multipart/form-data"},
+    422: {"model": Error, "description": "JSON or form of the wrong shape, or a bad query parameter"},
+    503: {"model": Error, "description": "busy: the queue is full or the request ran over its time budget",
+          "headers": RETRY_AFTER_HEADER},
+}
 
+
+class ApiError(Exception):
+    """An answer other than 200, with its status and a message for a person."""
+
+    def __init__(self, status: int, detail: str, retry_after: int | None = None):
+        super().__init__(status, detail, retry_after)
+        self.status, self.detail, self.retry_after = status, detail, retry_after
+
+
+def busy(why: str) -> ApiError:
+    return ApiError(503, f"server busy ({why}); try again in {RETRY_AFTER_S} s", RETRY_AFTER_S)
+
+
+# ------------------------------------------------------------------ reading a request (pure, runs off the loop)
+
+def decode_json(body: bytes) -> Image:
+    """A JSON body -> image bytes or a 28×28 array; ApiError when it is not one of the two shapes."""
+    try:
+        value = json.loads(body, parse_constant=_no_constant)
+    except RecursionError:
+        raise ApiError(400, "JSON nested too deeply") from None
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "body is not valid JSON") from None
+    if not isinstance(value, dict) or len(value) != 1 or not value.keys() & {"image", "pixels"}:
+        raise ApiError(422, 'JSON body must be {"image": "<base64>"} or {"pixels": [[28 numbers] × 28]}')
+    return decode_base64(value["image"]) if "image" in value else pixels(value["pixels"])
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")  # Python's json would accept NaN and Infinity
+
+
+def decode_base64(value: Any) -> bytes:
+    if not isinstance(value, str) or not value:
+        raise ApiError(422, "'image' must be a non-empty base64 string")
+    if value.startswith("data:"):
+        value = value.partition(",")[2]
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "'image' is not valid base64") from None
+
+
+def pixels(value: Any) -> np.ndarray:
+    """28 rows of 28 JSON numbers in 0–255 (booleans and strings are not numbers)."""
+    if not (isinstance(value, list) and len(value) == FIELD
+            and all(isinstance(row, list) and len(row) == FIELD for row in value)):
+        raise ApiError(422, "'pixels' must be a 28×28 array of numbers")
+    if not all(type(v) in (int, float) for row in value for v in row):
+        raise ApiError(422, "'pixels' must hold only numbers (no strings, booleans or nulls)")
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except OverflowError:  # an integer too large for a float
+        arr = np.full((FIELD, FIELD), np.inf)
+    if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 255:
+        raise ApiError(422, "'pixels' values must be within 0–1 or 0–255")
+    return arr.astype(np.float32)
+
+
+def pixel_count(data: bytes) -> float:
+    """Width × height from the image's header, without decoding it; 0 when it is no image we know."""
+    from PIL import Image as PILImage
+    try:
+        with PILImage.open(io.BytesIO(data)) as im:
+            return im.width * im.height
+    except PILImage.DecompressionBombError:
+        return math.inf
+    except Exception:  # not an image: the reader says why, with the same message as the CLI
+        return 0
+
+
+def answer(predictor, image: Image, features: bool) -> bytes:
+    """The JSON answer for one image: the prediction, the 28×28 image seen, optionally the feature maps."""
+    if features and predictor.backend != "torch":
+        raise ApiError(400, "feature maps need the torch backend; ask without features=true")
+    try:
+        r = predictor.predict_one(image)
+    except UserError as e:  # lenet5.preprocess.ImageError: unreadable, truncated, 0×0, ...
+        raise ApiError(400, str(e)) from None
+    out: dict[str, Any] = {
+        "label": r.label, "class_name": r.class_name, "reason": r.reason,
+        "probabilities": None if r.probabilities is None else [round(p, 6) for p in r.probabilities],
+        "not_digit": None if r.not_digit is None else round(r.not_digit, 6),
+        "preprocessed": np.round(r.preprocessed, 4).tolist()}
+    if features:
+        maps = predictor.feature_maps(r.preprocessed)
+        out["features"] = {name: np.round(m, 4).tolist() for name, m in maps.items()}
+    return json.dumps(out).encode()
+
+
+class Photo:
+    """The light lane's word that this image belongs in the photo lane."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+
+def light_job(predictor, image: Image | bytes, is_json: bool, features: bool) -> bytes | Photo:
+    """In a light-lane thread: decode the body, enforce the pixel budget, read small images here."""
+    if is_json:
+        image = decode_json(image)
+    if isinstance(image, bytes):
+        n = pixel_count(image)
+        if n > MAX_PIXELS:
+            raise ApiError(413, f"image of {n:,.0f} pixels is over the limit of {MAX_PIXELS:,}; "
+                                f"scale it down (a long side of 1024 px is plenty)")
+        if n > LIGHT_PIXELS:
+            return Photo(image)
+    return answer(predictor, image, features)
+
+
+# ------------------------------------------------------------------ the two lanes
+
+class Threads:
+    """The light lane: a few threads and a bounded queue."""
+
+    def __init__(self, threads: int, queue: int, budget: float):
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="lenet5-light")
+        self.limit, self.pending, self.budget = threads + queue, 0, budget
+
+    async def run(self, fn, *args):
+        if self.pending >= self.limit:
+            raise busy("too many requests waiting")
+        self.pending += 1
+        try:
+            future = self.pool.submit(fn, *args)
+            try:
+                return await asyncio.wait_for(asyncio.wrap_future(future), self.budget)
+            except asyncio.TimeoutError:  # still queued: cancelled; running: finishes unseen (bounded by LIGHT_PIXELS)
+                raise busy(f"no answer within {self.budget:g} s") from None
+        finally:
+            self.pending -= 1
+
+    def close(self):
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class Processes:
+    """The photo lane: worker processes, one image each at a time, and a bounded queue."""
+
+    def __init__(self, model: str | None, processes: int, queue: int, budget: float):
+        self.model, self.size = model, processes
+        self.limit, self.pending, self.budget = processes + queue, 0, budget
+        self.idle: asyncio.Queue | None = None
+        self.all: set = set()
+
+    def start(self):
+        self.idle = asyncio.Queue()
+        for _ in range(self.size):
+            self.idle.put_nowait(self._spawn())
+
+    def _spawn(self):
+        # spawn, not fork: the server process has threads. The model loads while the first job waits.
+        ctx = multiprocessing.get_context("spawn")
+        ours, theirs = ctx.Pipe()
+        proc = ctx.Process(target=photo_worker, args=(theirs, self.model), daemon=True, name="lenet5-photo")
+        proc.start()
+        theirs.close()
+        proc.conn = ours
+        self.all.add(proc)
+        return proc
+
+    def _kill(self, proc):
+        proc.kill()
+        proc.join(5)
+        proc.conn.close()
+        self.all.discard(proc)
+
+    async def run(self, data: bytes, features: bool) -> bytes:
+        if self.pending >= self.limit:
+            raise busy("too many photos waiting")
+        self.pending += 1
+        try:
+            return await asyncio.wait_for(self._run(data, features), self.budget)
+        except asyncio.TimeoutError:
+            raise busy(f"the photo was not read within {self.budget:g} s") from None
+        finally:
+            self.pending -= 1
+
+    async def _run(self, data: bytes, features: bool) -> bytes:
+        proc = await self.idle.get()
+        try:  # send and receive in threads: a large photo does not fit in the pipe at once
+            await asyncio.to_thread(proc.conn.send, (data, features))
+            kind, *value = await asyncio.to_thread(proc.conn.recv)
+        except BaseException:  # over the time budget (cancelled), or the process died: replace it
+            self._kill(proc)
+            proc = self._spawn()
+            raise
+        finally:
+            self.idle.put_nowait(proc)
+        if kind == "error":
+            raise ApiError(*value)
+        if kind == "bug":
+            raise RuntimeError(f"photo worker: {value[0]}")
+        return value[0]
+
+    def close(self):
+        for proc in list(self.all):
+            self._kill(proc)
+
+
+def photo_worker(conn, model: str | None) -> None:
+    """A photo-lane process: load the model, then answer (image bytes, features) jobs until the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the server, which stops us
+    import torch
+
+    from .predict import load
+    torch.set_num_threads(1)
+    predictor = load(model)
+    while True:
+        try:
+            data, features = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            reply = ("ok", answer(predictor, data, features))
+        except ApiError as e:
+            reply = ("error", e.status, e.detail)
+        except Exception as e:  # a bug: keep its traceback in the log
+            traceback.print_exc()
+            reply = ("bug", f"{type(e).__name__}: {e}")
+        conn.send(reply)
+
+
+# ------------------------------------------------------------------ the app
 
 class BodyLimit:
     """ASGI middleware: a request body over `limit` bytes gets 413, however it is sent (chunked too).
@@ -97,139 +403,151 @@ class BodyLimit:
 
 
 async def _too_large(send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body over {limit:,} bytes; send a smaller image"}).encode()
+    body = json.dumps({"detail": f"request body over {limit / 2**20:.0f} MB; send a smaller image"}).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(model: str | os.PathLike | Any, max_body: int = DEFAULT_MAX_BODY):
-    """The ASGI app for a run folder (or a ready lenet5.predict.Predictor)."""
-    predictor: Predictor = model if isinstance(model, Predictor) else load(model)
-    app = FastAPI(title="lenet5", version=__version__,
-                  description="LeNet-5 handwritten-digit recognition with MNIST-faithful preprocessing.")
-    web = resources.files("lenet5") / "web"
+def _error(status: int, detail: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request, exc):  # a bug, never the user's input: still answer, and say so
-        return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
+
+def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_MAX_BODY,
+               queue: int = DEFAULT_QUEUE, time_budget: float = TIME_BUDGET_S):
+    """The ASGI app for a run folder, a .pt or .onnx file, or (None) the bundled model.
+
+    queue: requests that may wait per lane beyond those running (then 503); time_budget: seconds per
+    request, waiting included (then 503).
+    """
+    from fastapi_offline import FastAPIOffline
+
+    from .predict import load
+    model = None if model is None else str(model)
+    predictor = load(model)
+    light = Threads(THREADS, queue, time_budget)
+    photos = Processes(model, PHOTO_PROCESSES, queue, time_budget)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        photos.start()
+        yield
+        photos.close()
+        light.close()
+
+    app = FastAPIOffline(title="lenet5", version=__version__, lifespan=lifespan,
+                         swagger_ui_parameters={"validatorUrl": None},  # no request to swagger.io
+                         description="LeNet-5 handwritten-digit recognition with MNIST-faithful preprocessing. "
+                                     "Every error is {\"detail\": \"...\"}.")
+    web = resources.files("lenet5") / "web"
+    app.mount("/static", StaticFiles(directory=str(web)), name="static")
+
+    @app.exception_handler(ApiError)
+    async def api_error(request, exc: ApiError):
+        return _error(exc.status, exc.detail, {"Retry-After": str(exc.retry_after)} if exc.retry_after else None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, exc):
-        return JSONResponse({"detail": "; ".join(str(e.get("msg")) for e in exc.errors()) or "invalid request"},
-                            status_code=422)
+        msgs = [f"{'.'.join(map(str, e.get('loc', ())[1:])) or 'request'}: {e.get('msg')}" for e in exc.errors()]
+        return _error(422, "; ".join(msgs) or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request, exc):
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    async def http_error(request, exc):  # 404, 405 (with its Allow header), ...
+        return _error(exc.status_code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request, exc):  # a bug, never the user's input: answer, and starlette logs the traceback
+        return _error(500, f"internal error: {type(exc).__name__}")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:
         return HTMLResponse((web / "index.html").read_text())
 
-    @app.get("/static/{name}", include_in_schema=False)
-    def static(name: str) -> Response:
-        if name not in WEB_FILES:
-            raise HTTPException(404, f"no static file {name!r}")
-        return Response((web / name).read_bytes(), media_type=WEB_FILES[name])
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response((web / "favicon.svg").read_bytes(), media_type="image/svg+xml")
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
+    @app.get("/healthz", response_model=Health)
+    async def healthz():
         return {"status": "ok"}
 
-    @app.get("/api/model")
-    def model_info() -> dict[str, Any]:
+    @app.get("/api/model", response_model=ModelOut)
+    async def model_info():
         """Preset, data set, parameters, test accuracy and class names of the served model."""
         info = predictor.info
         return {"preset": info.get("preset"), "dataset": info.get("dataset"), "parameters": info.get("parameters"),
                 "test_accuracy": info.get("test_accuracy"), "epoch": info.get("epoch"),
-                "classes": predictor.classes, "backend": predictor.backend}
+                "classes": predictor.classes, "backend": predictor.backend, "not_digit": predictor.reject is not None}
 
-    @app.post("/api/predict", openapi_extra={"requestBody": PREDICT_BODY})
-    async def predict(request: Request, features: bool = False) -> dict[str, Any]:
-        """Classify one image: a multipart upload (`file`), JSON `{"image": base64}` or JSON `{"pixels": 28×28}`.
+    @app.post("/api/predict", openapi_extra={"requestBody": PREDICT_BODY},
+              responses={200: {"model": PredictionOut}, **PREDICT_ERRORS})
+    async def predict(request: Request, features: bool = Query(False, description="add the conv1 and conv2 "
+                                                                                   "feature maps")) -> Response:
+        """Read one image: JSON `{"image": base64}`, JSON `{"pixels": 28×28}` or a multipart upload (`file`).
 
-        Returns the label, the ten probabilities and the 28×28 image the model saw; with
-        `features=true` also the conv1 (6×14×14) and conv2 (16×5×5) feature maps.
+        Returns the label (null when the image is blank or not a digit, with the reason), the ten
+        probabilities and the 28×28 image the model saw; with `features=true` also the conv1
+        (6×14×14) and conv2 (16×5×5) feature maps.
         """
-        image = await _read_image(request)
-        try:
-            result = predictor.predict_one(image)
-        except BlankImageError as e:
-            raise HTTPException(422, str(e)) from None
-        except (ImageError, UserError) as e:
-            raise HTTPException(400, str(e)) from None
-        out: dict[str, Any] = {"label": result.label, "class_name": result.class_name,
-                               "probabilities": [round(p, 6) for p in result.probabilities],
-                               "preprocessed": np.round(result.preprocessed, 4).tolist()}
-        if features:
-            if predictor.backend != "torch":
-                raise HTTPException(400, "feature maps need the torch backend")
-            maps = predictor.feature_maps(result.preprocessed)
-            out["features"] = {name: np.round(m, 4).tolist() for name, m in maps.items()}
-        return out
-
-    async def _read_image(request: Request):
-        ctype = request.headers.get("content-type", "")
-        if ctype.startswith("multipart/form-data"):
-            try:
-                form = await request.form()
-            except Exception as e:  # a malformed multipart body: starlette raises several kinds
-                raise HTTPException(400, f"malformed multipart body ({type(e).__name__}); send a field named file")
-            upload = form.get("file")
-            if upload is None or isinstance(upload, str):
-                raise HTTPException(422, "multipart body needs a file field named 'file'")
-            return await upload.read()
-        if ctype.startswith("application/json"):
-            try:
-                body = json.loads(await request.body())
-            except (ValueError, UnicodeDecodeError):
-                raise HTTPException(400, "body is not valid JSON") from None
-            if not isinstance(body, dict) or len(body.keys() & {"image", "pixels"}) != 1 or len(body) != 1:
-                raise HTTPException(422, 'JSON body must be {"image": "<base64>"} or {"pixels": [[28 numbers] × 28]}')
-            if "image" in body:
-                return _decode_base64(body["image"])
-            return _pixels(body["pixels"])
-        raise HTTPException(415, "send multipart/form-data (field 'file') or application/json")
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype == "application/json":
+            job = await request.body(), True
+        elif ctype == "multipart/form-data":
+            job = await _upload(request), False
+        else:
+            raise ApiError(415, "send application/json or multipart/form-data (a field named 'file')")
+        result = await light.run(light_job, predictor, *job, features)
+        if isinstance(result, Photo):
+            result = await photos.run(result.data, features)
+        return Response(result, media_type="application/json")
 
     return BodyLimit(app, max_body)
 
 
-def _decode_base64(value) -> bytes:
-    if not isinstance(value, str) or not value:
-        raise HTTPException(422, "'image' must be a non-empty base64 string")
-    if value.startswith("data:"):
-        value = value.partition(",")[2]
+async def _upload(request: Request) -> bytes:
     try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise HTTPException(400, "'image' is not valid base64") from None
+        form = await request.form(max_files=1, max_fields=10)
+    except Exception as e:  # a malformed multipart body: starlette raises several kinds
+        raise ApiError(422, f"malformed multipart body ({type(e).__name__}); send a file field named 'file'") from None
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise ApiError(422, "multipart body needs a file field named 'file'")
+    return await upload.read()
 
 
-def _pixels(value) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float32)
-    except (ValueError, TypeError):
-        raise HTTPException(422, "'pixels' must be a 28×28 array of numbers") from None
-    if arr.shape != (FIELD, FIELD) or not np.isfinite(arr).all():
-        raise HTTPException(422, f"'pixels' must be a 28×28 array of finite numbers, got shape {list(arr.shape)}")
-    if arr.min() < 0 or arr.max() > 255:
-        raise HTTPException(422, "'pixels' values must be within 0–1 or 0–255")
-    return arr
+def app_from_env():
+    """The app for each of uvicorn's worker processes (`serve(workers=N)`): settings from ENV_CONFIG."""
+    import torch
+    torch.set_num_threads(1)
+    return create_app(**json.loads(os.environ[ENV_CONFIG]))
 
 
-def serve(run_dir: str | os.PathLike, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-          max_body: int = DEFAULT_MAX_BODY, log_level: str = "info") -> None:
-    """Run the app with uvicorn until interrupted."""
+def serve(model: str | os.PathLike | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+          max_body: int = DEFAULT_MAX_BODY, workers: int = DEFAULT_WORKERS, queue: int = DEFAULT_QUEUE,
+          log_level: str = "info") -> None:
+    """Run the app with uvicorn until interrupted; model None is the bundled model.
+
+    workers > 1 runs that many server processes on the same port (one per core is plenty).
+    """
     import socket
 
     import torch
     import uvicorn
+
+    from .predict import load
+    if workers < 1:
+        raise UserError(f"--workers must be at least 1, got {workers}")
     try:  # a taken port is the user's to fix: say so in one line instead of uvicorn's log and exit 3
         with socket.create_server((host, port)):
             pass
     except OSError as e:
         raise UserError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port or --host") from None
     torch.set_num_threads(1)  # one small image per request: threads cost more than they give
-    app = create_app(run_dir, max_body)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    settings = {"model": None if model is None else str(model), "max_body": max_body, "queue": queue}
+    if workers == 1:
+        uvicorn.run(create_app(**settings), host=host, port=port, log_level=log_level)
+        return
+    load(settings["model"])  # a bad model is a one-line error here, not one traceback per worker
+    os.environ[ENV_CONFIG] = json.dumps(settings)
+    uvicorn.run("lenet5.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level=log_level)

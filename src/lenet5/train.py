@@ -24,7 +24,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -36,12 +36,17 @@ from . import checkpoint as ckpt_mod
 from . import config as config_mod
 from . import data as data_mod
 from .errors import TrainingDiverged, UserError
+from . import negatives as negatives_mod
+from .augment import NON_DIGIT_DISTORTIONS, distort
 from .evaluate import loss_and_accuracy
+from .reject import calibrate
 from .files import write_csv_atomic, write_text_atomic
 
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
 CHANCE_FACTOR = 2.0  # "still at chance": test accuracy below twice the 1/classes guess rate
 SGD_MOMENTUM = 0.9
+VALIDATION_SEED = 2024  # which train images are held out (data.validation): the same for every run
+NEGATIVES_SEED = 0  # the non-digit bank trained on; NEGATIVES_SEED + 1 is held out for calibration
 PROGRESS_EVERY = 10  # batches between progress-bar redraws (each reads the loss: a host sync)
 
 Log = Callable[[str], None]
@@ -127,11 +132,12 @@ class _Progress:
 
 def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = None, *,
           resume: bool = False, device: str = "auto", data_dir: str | os.PathLike | None = None,
-          log: Log | None = print, progress: bool = False) -> list[dict[str, Any]]:
+          log: Log | None = print, progress: bool = False, command: str | None = None) -> list[dict[str, Any]]:
     """Train per `cfg` into `out_dir`; return the metrics rows (one dict per epoch).
 
     With `resume=True` the run continues from out_dir's last checkpoint; `cfg` may then be None
-    (the run's own config is used) and, if given, must equal it.
+    (the run's own config is used) and, if given, must equal it. `command` (the CLI line that
+    started the run) is recorded in config.json.
     """
     log = log or (lambda s: None)
     if cfg is None and not resume:
@@ -155,8 +161,9 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
 
     t = cfg.train
     dev = resolve_device(device)
-    train_set = data_mod.load(cfg.data.dataset, "train", data_dir)
+    train_set, held_out = split_validation(data_mod.load(cfg.data.dataset, "train", data_dir), cfg.data.validation)
     test_set = data_mod.load(cfg.data.dataset, "test", data_dir)
+    non_digits = negatives_mod.bank(NEGATIVES_SEED, data_dir) if cfg.data.negatives else None
 
     torch.manual_seed(t.seed)  # the report's init: same seed, same first weights
     model = ckpt_mod.build_model(cfg)
@@ -192,7 +199,8 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
     else:
         out.mkdir(parents=True, exist_ok=True)
         meta = {**cfg.to_dict(), "device": str(dev), "threads": torch.get_num_threads(),
-                "versions": _versions(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                "versions": _versions(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                **({"command": command} if command else {})}
         write_text_atomic(out / "config.json", json.dumps(meta, indent=2) + "\n")
 
     best_acc = max((r["test_acc"] for r in rows), default=-1.0)
@@ -202,10 +210,9 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
         model.train()
         loss_sum = torch.zeros((), device=dev)
         correct = torch.zeros((), device=dev, dtype=torch.long)
+        seen = 0  # digits and, for a model that learns "not a digit", the non-digits mixed in
         bar = _Progress(progress, steps, epoch)
-        for i, (x, y) in enumerate(data_mod.batches(train_set, t.batch_size, gen, cfg.data.train_subset), 1):
-            if cfg.data.augment:
-                x = data_mod.augment(x, gen)
+        for i, (x, y) in enumerate(training_batches(cfg, train_set, non_digits, gen), 1):
             x, y = x.to(dev, memory_format=layout, non_blocking=True), y.to(dev, non_blocking=True)
             out_logits = model(x)
             loss = F.cross_entropy(out_logits, y, label_smoothing=t.label_smoothing)
@@ -218,11 +225,12 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
                 ema_update(ema, model, t.ema, epoch * steps + i)
             loss_sum += loss.detach() * len(y)
             correct += (out_logits.argmax(1) == y).sum()
+            seen += len(y)
             bar.update(i, loss)
         bar.close()
         test_loss, test_acc = loss_and_accuracy(ema if ema is not None else model, test_set,
                                                 t.eval_batch_size, dev)
-        row = {"epoch": epoch, "train_loss": (loss_sum / n_train).item(), "train_acc": (correct / n_train).item(),
+        row = {"epoch": epoch, "train_loss": (loss_sum / seen).item(), "train_acc": (correct / seen).item(),
                "test_loss": test_loss.item(), "test_acc": test_acc.item(),
                "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
         if not (math.isfinite(row["train_loss"]) and math.isfinite(row["test_loss"])):
@@ -230,11 +238,15 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
                 f"training diverged at epoch {epoch} (loss is {row['train_loss']}); nothing of this epoch was "
                 f"saved. Try a lower --lr (now {t.lr}) or another --seed")
         rows.append(row)
+        reject = None
+        if non_digits is not None and epoch + 1 == t.epochs:  # the finished model's threshold, in its last commit
+            reject = calibrate(ema if ema is not None else model, held_out.images,
+                               negatives_mod.bank(NEGATIVES_SEED + 1, data_dir))
         state = {"model_name": cfg.model.name, "config": cfg.to_dict(), "model": model.state_dict(),
                  "ema": ema.state_dict() if ema is not None else None, "optimizer": opt.state_dict(),
                  "scheduler": sched.state_dict() if sched is not None else None,
                  "rng": {"torch": torch.get_rng_state(), "data": gen.get_state()},
-                 "epoch": epoch + 1, "metrics": rows}
+                 "epoch": epoch + 1, "metrics": rows, **({"reject": reject} if reject else {})}
         ckpt_mod.save(state, last)
         if row["test_acc"] > best_acc:
             best_acc = row["test_acc"]
@@ -246,6 +258,35 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
                 f"plateau. The report's sigmoid + Adam(lr 0.01) recipe stalls here for some seeds and may "
                 f"never leave it: try another --seed, a lower --lr (e.g. 0.001), or --preset modern")
     return rows
+
+
+def split_validation(train_set: data_mod.Split, n: int) -> tuple[data_mod.Split, data_mod.Split | None]:
+    """(the images trained on, the `n` held out) — the same `n` images for every seed and preset."""
+    if not n:
+        return train_set, None
+    order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(VALIDATION_SEED))
+
+    def part(idx: torch.Tensor) -> data_mod.Split:
+        return data_mod.Split(train_set.images[idx], train_set.labels[idx], train_set.classes)
+    return part(order[n:]), part(order[:n])
+
+
+def training_batches(cfg: config_mod.RunConfig, train_set: data_mod.Split, non_digits: torch.Tensor | None,
+                     gen: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of shuffled batches: digits distorted, then non-digits mixed in as the extra class."""
+    d = cfg.data
+    for x, y in data_mod.batches(train_set, cfg.train.batch_size, gen, d.train_subset):
+        if d.augment:
+            x = data_mod.augment(x, gen)
+        if d.distort:
+            x = distort(x, d.distort, gen)
+        if non_digits is not None:
+            k = max(1, round(len(x) * d.negatives))
+            extra = non_digits[torch.randint(len(non_digits), (k,), generator=gen)]
+            extra = distort(extra, [n for n in d.distort if n in NON_DIGIT_DISTORTIONS], gen)
+            x = torch.cat([x, extra])
+            y = torch.cat([y, torch.full((k,), len(train_set.classes), dtype=y.dtype)])
+        yield x, y
 
 
 @torch.no_grad()

@@ -1,15 +1,39 @@
-// The lenet5 page: draw (pointer events: mouse, touch, pen), debounce, POST to /api/predict, show.
+// The lenet5 page: draw (pointer events: mouse, touch, pen), ask /api/predict, show the answer.
+//
+// Timing: the drawing is sent the moment the pen lifts (no debounce) and, throttled, while it moves.
+// canvas.toDataURL is synchronous; canvas.toBlob waits for the browser to be idle (over a second on a
+// quiet page), so it is not used. Every request carries a sequence number and the generation of the
+// drawing: Clear, Undo, Redo and a new photo abort what is in flight, and any late answer is dropped.
 "use strict";
-const DEBOUNCE_MS = 150;      // wait this long after the last stroke movement before asking
-const PEN_WIDTH = 18;         // px on the 280-px canvas: about MNIST's stroke at 28 px
+const PEN_WIDTH = 18;        // px on the 280-px pad: about MNIST's stroke at 28 px
+const LIVE_MS = 150;         // at most one live request per this while the pen moves
+const UNSURE = 0.8;          // below this top probability, show the top 3
+const PHOTO_SIDE = 1024;     // photos are scaled down in the browser to this long side before sending
+// The drawing is sent at half the pad's size: the model sees 20 px of it, the answers are the same, and
+// the server reads 140×140 about three times faster than 280×280.
+const SEND_SIDE = 140;
 const pad = document.getElementById("pad");
 const ctx = pad.getContext("2d");
-const strokes = [];           // each a list of [x, y]; kept for undo
-let current = null, timer = null, inFlight = 0, classes = [];
+const $ = id => document.getElementById(id);
+let strokes = [], undone = [], current = null, classes = [];
+let generation = 0, seq = 0, shownSeq = 0, liveBusy = false, liveTimer = null, lastLive = -1e9;
+const inflight = new Set();  // AbortControllers of the requests in flight
 
+// For people measuring the page (and tests/test_web.py): each answer to a pen-up, with the time from
+// pointerup to the answer on screen, measured in the page itself.
+const lenet5 = window.lenet5 = { finals: [], waiters: [],
+  waitFinals(n) { return this.finals.length >= n ? Promise.resolve(this.finals.slice(0, n))
+                                                  : new Promise(r => this.waiters.push([n, r])); } };
+function recordFinal(text, ms) {
+  lenet5.finals.push({ text, ms }); pad.dataset.answerMs = ms.toFixed(1);
+  lenet5.waiters = lenet5.waiters.filter(([n, r]) => lenet5.finals.length >= n ? (r(lenet5.finals.slice(0, n)), false) : true);
+}
+
+// ---------------------------------------------------------------- drawing
+function paintBlack() { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, pad.width, pad.height); }
+function strokeStyle() { ctx.strokeStyle = "#fff"; ctx.lineWidth = PEN_WIDTH; ctx.lineCap = "round"; ctx.lineJoin = "round"; }
 function redraw() {
-  ctx.fillStyle = "#000"; ctx.fillRect(0, 0, pad.width, pad.height);
-  ctx.strokeStyle = "#fff"; ctx.lineWidth = PEN_WIDTH; ctx.lineCap = "round"; ctx.lineJoin = "round";
+  paintBlack(); strokeStyle();
   for (const s of strokes) {
     ctx.beginPath(); ctx.moveTo(s[0][0], s[0][1]);
     for (const [x, y] of s.slice(1)) ctx.lineTo(x, y);
@@ -17,63 +41,175 @@ function redraw() {
     ctx.stroke();
   }
 }
-
+function segment(a, b) { strokeStyle(); ctx.beginPath(); ctx.moveTo(a[0], a[1]); ctx.lineTo(b[0] + (a === b ? 0.1 : 0), b[1]); ctx.stroke(); }
 function point(e) {
   const r = pad.getBoundingClientRect();
   return [(e.clientX - r.left) * pad.width / r.width, (e.clientY - r.top) * pad.height / r.height];
 }
 
 pad.addEventListener("pointerdown", e => {
-  pad.setPointerCapture(e.pointerId); current = [point(e)]; strokes.push(current); redraw(); schedule();
+  if (e.button > 0) return;
+  if (!strokes.length) paintBlack();  // a photo on the pad gives way to the drawing
+  pad.setPointerCapture(e.pointerId); current = [point(e)]; strokes.push(current); undone = [];
+  segment(current[0], current[0]); live();
 });
 pad.addEventListener("pointermove", e => {
-  if (!current) return; current.push(point(e)); redraw(); schedule();
+  if (!current) return;
+  for (const c of (e.getCoalescedEvents ? e.getCoalescedEvents() : [e])) {
+    const p = point(c); segment(current[current.length - 1], p); current.push(p);
+  }
+  live();
 });
-for (const ev of ["pointerup", "pointercancel"]) pad.addEventListener(ev, () => { current = null; schedule(); });
+for (const type of ["pointerup", "pointercancel"]) pad.addEventListener(type, () => {
+  if (!current) return;
+  const t0 = performance.now();
+  current = null; clearTimeout(liveTimer); liveTimer = null;
+  ask(canvasBody(), "final", t0);
+});
 
-document.getElementById("clear").onclick = () => { strokes.length = 0; redraw(); reset(); };
-document.getElementById("undo").onclick = () => { strokes.pop(); redraw(); strokes.length ? schedule() : reset(); };
-
-function schedule() { clearTimeout(timer); timer = setTimeout(sendCanvas, DEBOUNCE_MS); }
-
-function setStatus(text, error) {
-  const el = document.getElementById("status"); el.textContent = text; el.classList.toggle("error", !!error);
+function live() {  // throttled: at most one request per LIVE_MS, and one at a time
+  if (liveTimer) return;
+  liveTimer = setTimeout(() => {
+    liveTimer = null;
+    if (current && !liveBusy) { lastLive = performance.now(); ask(canvasBody(), "live"); }
+    else if (current) live();
+  }, Math.max(0, lastLive + LIVE_MS - performance.now()));
 }
 
-function reset() {
-  document.getElementById("digit").textContent = "?";
-  document.getElementById("confidence").textContent = "";
-  showBars(null); showSeen(null); showMaps(null);
-  setStatus("Draw a digit with mouse, finger or pen.");
+const small = Object.assign(document.createElement("canvas"), { width: SEND_SIDE, height: SEND_SIDE });
+function canvasBody() {
+  small.getContext("2d").drawImage(pad, 0, 0, SEND_SIDE, SEND_SIDE);
+  return JSON.stringify({ image: small.toDataURL("image/png") });
 }
 
-function sendCanvas() {
-  if (!strokes.length) return;
-  pad.toBlob(blob => send(blob, "drawing.png"), "image/png");
+function newGeneration() {  // the drawing changed under any request in flight: cancel them all
+  generation++; clearTimeout(liveTimer); liveTimer = null;
+  for (const c of inflight) c.abort();
+  inflight.clear(); liveBusy = false;
 }
+function afterEdit() {
+  newGeneration(); redraw();
+  if (strokes.length) ask(canvasBody(), "final", performance.now()); else showEmpty();
+}
+function undo() { if (strokes.length) { undone.push(strokes.pop()); afterEdit(); } }
+function redo() { if (undone.length) { strokes.push(undone.pop()); afterEdit(); } }
+function clearAll() { strokes = []; undone = []; afterEdit(); }
+$("undo").onclick = undo;
+$("redo").onclick = redo;
+$("clear").onclick = clearAll;
+document.addEventListener("keydown", e => {
+  if (!(e.ctrlKey || e.metaKey) || e.altKey) return;
+  const k = e.key.toLowerCase();
+  if (k === "z" && !e.shiftKey) { e.preventDefault(); undo(); }
+  else if ((k === "z" && e.shiftKey) || k === "y") { e.preventDefault(); redo(); }
+});
 
-async function send(blob, name) {
-  const form = new FormData(); form.append("file", blob, name);
-  const id = ++inFlight;
+// ---------------------------------------------------------------- asking the server
+async function ask(body, kind, t0) {
+  const id = ++seq, gen = generation, ctl = new AbortController();
+  inflight.add(ctl);
+  if (kind === "live") liveBusy = true;
+  const json = typeof body === "string";
   try {
-    const r = await fetch("/api/predict?features=true", { method: "POST", body: form });
-    const body = await r.json();
-    if (id !== inFlight) return;   // a newer drawing has been sent since
-    if (!r.ok) { setStatus(body.detail || ("error " + r.status), true); return; }
-    show(body);
-  } catch (err) { setStatus("cannot reach the server: " + err, true); }
+    const r = await fetch("/api/predict?features=true", { method: "POST", body, signal: ctl.signal,
+      headers: json ? { "content-type": "application/json" } : {} });
+    const answer = await r.json().catch(() => ({}));
+    if (gen !== generation || id < shownSeq) return;  // cleared, undone or overtaken meanwhile
+    shownSeq = id;
+    if (!r.ok) { showError(r.status, answer.detail, r.headers.get("Retry-After")); return; }
+    show(answer, kind !== "live");
+    if (t0 !== undefined) requestAnimationFrame(() => recordFinal($("digit").textContent, performance.now() - t0));
+  } catch (err) {
+    if (err.name !== "AbortError" && gen === generation) showError(0, String(err));
+  } finally {
+    inflight.delete(ctl);
+    if (kind === "live") liveBusy = false;
+  }
 }
 
-function show(p) {
-  const best = p.probabilities[p.label];
-  document.getElementById("digit").textContent = p.class_name;
-  document.getElementById("confidence").textContent = (100 * best).toFixed(1) + "% sure";
+// ---------------------------------------------------------------- photos
+$("choose").onclick = () => $("file").click();
+$("file").onchange = e => { if (e.target.files[0]) readPhoto(e.target.files[0]); e.target.value = ""; };
+const zone = $("dropzone");
+zone.addEventListener("dragover", e => { e.preventDefault(); zone.classList.add("over"); });
+zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+zone.addEventListener("drop", e => {
+  e.preventDefault(); zone.classList.remove("over");
+  if (e.dataTransfer.files[0]) readPhoto(e.dataTransfer.files[0]);
+});
+
+async function readPhoto(file) {
+  strokes = []; undone = []; newGeneration();
+  const gen = generation;
+  showPending(`Reading ${file.name}…`);
+  let body;
+  try {  // scale down here: a 12-MP photo becomes ~1 MP and a few hundred KB, EXIF orientation applied
+    const bitmap = await createImageBitmap(file);
+    const s = Math.min(1, PHOTO_SIDE / Math.max(bitmap.width, bitmap.height));
+    const c = document.createElement("canvas");
+    c.width = Math.max(1, Math.round(bitmap.width * s)); c.height = Math.max(1, Math.round(bitmap.height * s));
+    c.getContext("2d").drawImage(bitmap, 0, 0, c.width, c.height);
+    if (gen !== generation) return;
+    paintBlack();
+    const f = Math.min(pad.width / c.width, pad.height / c.height);
+    ctx.drawImage(c, (pad.width - c.width * f) / 2, (pad.height - c.height * f) / 2, c.width * f, c.height * f);
+    body = JSON.stringify({ image: c.toDataURL(file.type === "image/png" ? "image/png" : "image/jpeg", 0.92) });
+    showPending(`Reading ${file.name} (sent as ${c.width}×${c.height}, ${kb(body.length * 0.75)})…`);
+  } catch {  // the browser cannot decode it (TIFF, ...): let the server try the file as it is
+    body = new FormData(); body.append("file", file, file.name);
+    showPending(`Reading ${file.name} (${kb(file.size)})…`);
+  }
+  await ask(body, "photo");
+}
+const kb = n => n >= 1e6 ? (n / 1048576).toFixed(1) + " MB" : Math.ceil(n / 1024) + " KB";
+
+// ---------------------------------------------------------------- showing
+function setAnswer(state, text, confidence = "", alternatives = "", message = "") {
+  $("result").dataset.state = state;
+  $("digit").textContent = text; $("digit").classList.toggle("phrase", text.length > 1);
+  $("confidence").textContent = confidence; $("alternatives").textContent = alternatives;
+  $("message").textContent = message; $("progress").hidden = state !== "pending";
+}
+function announce(text) { $("announce").textContent = text; }
+function clearPictures() { showBars(null); showSeen(null); showMaps(null); }
+
+function showEmpty() { setAnswer("empty", "draw a digit"); clearPictures(); announce(""); }
+function showPending(message) { setAnswer("pending", "…", "", "", message); clearPictures(); announce(message); }
+
+function showError(status, detail, retryAfter) {
+  const why = {
+    0: "Cannot reach the server. Is lenet5 serve still running?",
+    413: "This image is too large for the server. Choose a smaller photo (a long side of about 1000 pixels is plenty).",
+    503: `The server is busy. Try again in ${retryAfter || "a few"} seconds.`,
+  }[status] || (status < 500 ? `The server could not read this image: ${detail || "error " + status}.`
+                             : `Something went wrong on the server (error ${status}). Try again.`);
+  setAnswer("error", "no answer", "", "", why + (status === 413 && detail ? ` (${detail})` : ""));
+  clearPictures(); announce("No answer: " + why);
+}
+
+const pct = p => (100 * p).toFixed(p > 0.995 || p < 0.005 ? 0 : 1) + "%";
+function topK(probs, k) { return probs.map((p, i) => [p, i]).sort((a, b) => b[0] - a[0]).slice(0, k); }
+
+function show(p, final) {
+  if (p.reason === "blank") {
+    setAnswer("blank", "draw a digit", "", "", "No ink found: draw a digit, or choose a photo of one.");
+    clearPictures(); if (final) announce("Prediction: nothing drawn yet");
+    return;
+  }
+  const top3 = topK(p.probabilities, 3).map(([q, i]) => `${classes[i] ?? i} ${pct(q)}`).join(" · ");
+  if (p.reason === "not a digit") {
+    setAnswer("not-digit", "not a digit", `${pct(p.not_digit)} sure this is no digit`, `closest: ${top3}`);
+    if (final) announce("Prediction: not a digit");
+  } else {
+    const best = p.probabilities[p.label], unsure = best < UNSURE;
+    setAnswer(unsure ? "unsure" : "answer", p.class_name, `${pct(best)} sure`, unsure ? `or maybe: ${top3}` : "");
+    if (final) announce(`Prediction: ${p.class_name}, ${pct(best)}`);
+  }
   showBars(p.probabilities, p.label); showSeen(p.preprocessed); showMaps(p.features);
-  setStatus("Prediction updated.");
 }
 
 function showBars(probs, top) {
-  const el = document.getElementById("bars"); el.innerHTML = "";
+  const el = $("bars"); el.replaceChildren();
   classes.forEach((c, i) => {
     const v = probs ? probs[i] : 0;
     const row = document.createElement("div"); row.className = "bar" + (i === top ? " top" : "");
@@ -96,54 +232,30 @@ function paint(canvas, grid, lo, hi, colour) {
   }
   c.putImageData(img, 0, 0);
 }
-
 const gray = t => [255 * t, 255 * t, 255 * t];
 // A short viridis-like ramp: dark blue -> teal -> yellow, so low and high activations differ in hue too.
 const ramp = t => t < 0.5 ? [68 + (33 - 68) * 2 * t, 1 + (145 - 1) * 2 * t, 84 + (140 - 84) * 2 * t]
                           : [33 + (253 - 33) * (2 * t - 1), 145 + (231 - 145) * (2 * t - 1), 140 + (37 - 140) * (2 * t - 1)];
 
 function showSeen(grid) {
-  const c = document.getElementById("seen");
-  if (!grid) { c.getContext("2d").clearRect(0, 0, c.width, c.height); return; }
-  paint(c, grid, 0, 1, gray);
+  const c = $("seen");
+  if (grid) paint(c, grid, 0, 1, gray); else c.getContext("2d").clearRect(0, 0, c.width, c.height);
 }
 
 function showMaps(features) {
   for (const [key, count] of [["conv1", 6], ["conv2", 16]]) {
-    const el = document.getElementById(key); el.innerHTML = "";
+    const el = $(key); el.replaceChildren();
     const maps = features ? features[key] : null;
     const flat = maps ? maps.flat(2) : [0];
-    const lo = Math.min(...flat), hi = Math.max(...flat);   // one colour scale per layer
+    let lo = Infinity, hi = -Infinity;  // one colour scale per layer
+    for (const v of flat) { if (v < lo) lo = v; if (v > hi) hi = v; }
     for (let i = 0; i < count; i++) {
       const fig = document.createElement("figure"), c = document.createElement("canvas");
+      c.setAttribute("aria-hidden", "true");
       if (maps) paint(c, maps[i], lo, hi, ramp); else { c.width = 1; c.height = 1; }
-      fig.appendChild(c); fig.appendChild(document.createTextNode(key + "·" + i)); el.appendChild(fig);
+      fig.appendChild(c); fig.appendChild(document.createTextNode(i)); el.appendChild(fig);
     }
   }
-}
-
-// Choosing or dropping an image file sends it as it is: the server preprocesses it.
-document.getElementById("file").onchange = e => { if (e.target.files[0]) sendFile(e.target.files[0]); };
-const zone = document.getElementById("dropzone");
-zone.addEventListener("dragover", e => { e.preventDefault(); zone.classList.add("over"); });
-zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-zone.addEventListener("drop", e => {
-  e.preventDefault(); zone.classList.remove("over");
-  if (e.dataTransfer.files[0]) sendFile(e.dataTransfer.files[0]);
-});
-
-function sendFile(file) {
-  strokes.length = 0;
-  const url = URL.createObjectURL(file), img = new Image();
-  img.onload = () => {   // show the chosen image on the pad, fitted, for reference
-    ctx.fillStyle = "#000"; ctx.fillRect(0, 0, pad.width, pad.height);
-    const s = Math.min(pad.width / img.width, pad.height / img.height);
-    ctx.drawImage(img, (pad.width - img.width * s) / 2, (pad.height - img.height * s) / 2, img.width * s, img.height * s);
-    URL.revokeObjectURL(url);
-  };
-  img.src = url;
-  setStatus("Reading " + file.name + "…");
-  send(file, file.name);
 }
 
 async function loadModel() {
@@ -151,9 +263,10 @@ async function loadModel() {
     const m = await (await fetch("/api/model")).json();
     classes = m.classes;
     const acc = m.test_accuracy == null ? "?" : (100 * m.test_accuracy).toFixed(2) + "%";
-    document.getElementById("model-facts").textContent =
-      `preset ${m.preset} · ${m.dataset} · test accuracy ${acc} · ${m.parameters.toLocaleString()} parameters`;
-  } catch (err) { setStatus("cannot load the model facts: " + err, true); }
-  reset(); redraw();
+    $("model-facts").textContent =
+      `preset ${m.preset} · ${m.dataset} · test accuracy ${acc} · ${m.parameters.toLocaleString("en")} parameters`;
+  } catch (err) { showError(0, String(err)); return; }
+  showEmpty();
 }
+redraw();
 loadModel();

@@ -1,0 +1,90 @@
+"""A folder of small images through `lenet5 predict`, this code against an earlier commit, side by side.
+
+    python benchmarks/bench_folder.py RUN --data-dir ../shared/data [--images 1000] [--baseline a81d5b3]
+
+RUN is a 10-class run folder both versions can load (e.g. runs/best-mnist-s0). The folder holds MNIST
+test digits as dark ink on white paper, 28 to 300 px, as PNG. Each version runs as a user would run
+it — a fresh `python -m lenet5 predict ... --json` process, start-up included — alternately, three
+times; the median wall time is reported. The baseline is checked out with `git worktree` into a
+temporary folder. Both versions must give the same labels for the comparison to count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = "a81d5b3"  # the last commit before the parallel, batched folder path
+
+
+def make_folder(folder: Path, n: int, data_dir) -> None:
+    sys.path.insert(0, str(ROOT / "src"))
+    from lenet5 import data
+    x, _ = data.load_arrays("mnist", "test", data_dir)
+    rng = np.random.default_rng(0)
+    for k in range(n):
+        side = int(rng.integers(28, 301))
+        Image.fromarray(255 - x[k]).resize((side, side), Image.BILINEAR).save(folder / f"{k:05d}.png")
+
+
+def timed(cmd: list[str], env: dict) -> tuple[float, list]:
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    return time.perf_counter() - t0, [o.get("label") for o in json.loads(r.stdout)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--images", type=int, default=1000)
+    ap.add_argument("--baseline", default=BASELINE)
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args()
+    print(f"command: python benchmarks/bench_folder.py {' '.join(sys.argv[1:])}")
+    run = str(Path(a.run).resolve())
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "images").mkdir()
+        make_folder(tmp / "images", a.images, a.data_dir)
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tmp / "old"), a.baseline],
+                       check=True, capture_output=True)
+        try:
+            env = {**os.environ, "PYTHONPATH": ""}
+            versions = {
+                f"baseline {a.baseline}": ([sys.executable, "-m", "lenet5", "predict", run, str(tmp / "images"), "--json"],
+                                           {**env, "PYTHONPATH": str(tmp / "old" / "src")}),
+                "this code": ([sys.executable, "-m", "lenet5", "predict", str(tmp / "images"), "--json", "--model", run],
+                              {**env, "PYTHONPATH": str(ROOT / "src")}),
+            }
+            times = {k: [] for k in versions}
+            labels = {}
+            for _ in range(a.repeats):
+                for name, (cmd, e) in versions.items():
+                    seconds, labels[name] = timed(cmd, e)
+                    times[name].append(seconds)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp / "old")], capture_output=True)
+    same = len(set(map(tuple, labels.values()))) == 1
+    print(f"\n{a.images} images, {os.cpu_count()} cores, median of {a.repeats}; same labels: {same}\n")
+    print("| version | wall s | images/s |\n|---|---:|---:|")
+    base = None
+    for name, ts in times.items():
+        m = statistics.median(ts)
+        base = base or a.images / m
+        print(f"| {name} | {m:.1f} | {a.images / m:.0f} ({a.images / m / base:.2f}×) |")
+
+
+if __name__ == "__main__":
+    main()

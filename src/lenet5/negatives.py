@@ -1,0 +1,274 @@
+"""Images that are not digits, made up, to teach a model to say "not a digit".
+
+    from lenet5.negatives import bank
+    x = bank(seed=0, data_dir="../shared/data")     # (N, 1, 28, 28) float32 in [0, 1]
+
+Each kind of thing people show a digit reader that is not a digit gets a generator: letters and
+symbols from the fonts on the system, scribbles, dots, lone lines, geometric shapes, noise and
+textures, and photos of objects (Fashion-MNIST's training clothes). Every image is then passed
+through `lenet5.preprocess` — exactly what a user's image goes through — so the model learns the
+28×28 inputs it will really be shown. Fashion-MNIST and noise also appear raw (a 28×28 array
+given directly is not preprocessed).
+
+Left out on purpose, because a person would read them as digits: the letters O o Q D I l i j S s
+Z z B b G g q, and circles or ellipses (0), near-vertical strokes (1).
+
+The bank is deterministic for a seed and is cached under ~/.cache/lenet5 (or $XDG_CACHE_HOME), since
+preprocessing ~20,000 images takes a minute.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+VERSION = 2  # bump when a generator changes: the cache is keyed by it
+PER_KIND = 1500  # generated images of each kind
+FASHION_RAW, FASHION_PREPROCESSED = 4000, 2000
+CANVAS = 72  # pixels: the size a generated image is drawn at before preprocessing
+LETTERS = "ACEFHJKLMNPRTUVWXYacdefhkmnprtuvwxy"
+SYMBOLS = "#@%&*+=?!$€£¥§~<>^×÷√∞πΣΩλμ∫≠±¶©®™♪♥★✓✗→←↑↓"
+FONT_DIRS = ("/usr/share/fonts",)
+
+
+def bank(seed: int = 0, data_dir: str | os.PathLike | None = None, cache: bool = True) -> torch.Tensor:
+    """Every kind of non-digit, preprocessed like a user's image: (N, 1, 28, 28) float32 in [0, 1]."""
+    path = _cache_dir() / f"negatives-v{VERSION}-s{seed}.pt"
+    if cache and path.is_file():
+        return torch.load(path, weights_only=True)
+    rng = np.random.default_rng(seed)
+    drawn = [img for kind in KINDS.values() for img in kind(rng, PER_KIND)]
+    arrays = _preprocess_all(drawn)
+    arrays += _fashion(rng, data_dir)
+    arrays += [rng.random((28, 28), dtype=np.float32) * rng.uniform(0.3, 1.0) for _ in range(500)]
+    x = torch.from_numpy(np.stack(arrays).astype(np.float32)).unsqueeze(1)
+    if cache:
+        from .files import atomic_path
+        with atomic_path(path) as tmp:
+            torch.save(x, tmp)
+    return x
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lenet5"
+
+
+def _preprocess_all(images: list[Image.Image]) -> list[np.ndarray]:
+    """Preprocess on every core; images that come out blank are dropped."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+    ctx = get_context("fork" if os.name == "posix" else "spawn")
+    with ProcessPoolExecutor(os.cpu_count() or 1, mp_context=ctx) as pool:
+        out = list(pool.map(_preprocess_or_none, images, chunksize=64))
+    return [a for a in out if a is not None]
+
+
+def _preprocess_or_none(img: Image.Image) -> np.ndarray | None:
+    from .preprocess import ImageError, preprocess
+    try:
+        return preprocess(img)
+    except ImageError:
+        return None
+
+
+def _fashion(rng: np.random.Generator, data_dir) -> list[np.ndarray]:
+    """Photos of objects: Fashion-MNIST training clothes, raw and as a user's image would be preprocessed."""
+    from .data import load_arrays
+    images, _ = load_arrays("fashion-mnist", "train", data_dir)
+    pick = rng.choice(len(images), FASHION_RAW + FASHION_PREPROCESSED, replace=False)
+    raw = [images[i].astype(np.float32) / 255 for i in pick[:FASHION_RAW]]
+    return raw + _preprocess_all([Image.fromarray(images[i]) for i in pick[FASHION_RAW:]])
+
+
+# ------------------------------------------------------------------ the generators
+
+def _canvas(rng: np.random.Generator) -> tuple[Image.Image, ImageDraw.ImageDraw]:
+    img = Image.new("L", (CANVAS, CANVAS), 0)
+    return img, ImageDraw.Draw(img)
+
+
+def _finish(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Random polarity (ink on paper or chalk on board) and a little blur, as photos and scans have."""
+    if rng.random() < 0.3:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
+    return Image.eval(img, lambda v: 255 - v) if rng.random() < 0.5 else img
+
+
+@lru_cache(maxsize=1)
+def _fonts() -> list[str]:
+    import matplotlib
+    dirs = [Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf", *map(Path, FONT_DIRS)]
+    found = sorted({str(p) for d in dirs if d.is_dir() for p in d.rglob("*.ttf")})
+    return [f for f in found if "LastResort" not in f] or [""]
+
+
+def _glyphs(alphabet: str) -> Callable[[np.random.Generator, int], list[Image.Image]]:
+    def make(rng: np.random.Generator, n: int) -> list[Image.Image]:
+        fonts, out = _fonts(), []
+        while len(out) < n:
+            ch, font_path = alphabet[rng.integers(len(alphabet))], fonts[rng.integers(len(fonts))]
+            font = _font(font_path, int(rng.integers(36, 60)))
+            img, draw = _canvas(rng)
+            if font_path and not _has_glyph(font, ch):
+                continue
+            draw.text((CANVAS / 2, CANVAS / 2), ch, fill=255, font=font, anchor="mm",
+                      stroke_width=int(rng.integers(0, 3)), stroke_fill=255)
+            if img.getbbox() is None:
+                continue
+            out.append(_finish(img.rotate(rng.uniform(-20, 20), resample=Image.BILINEAR), rng))
+        return out
+    return make
+
+
+@lru_cache(maxsize=None)
+def _font(path: str, size: int) -> ImageFont.ImageFont:
+    return ImageFont.truetype(path, size) if path else ImageFont.load_default()
+
+
+@lru_cache(maxsize=None)
+def _has_glyph(font: ImageFont.FreeTypeFont, ch: str) -> bool:
+    """False where the font would draw its 'missing glyph' box instead of the character."""
+    try:
+        return font.getmask(ch).getbbox() is not None and font.getmask(ch).size != font.getmask("\uffff").size
+    except Exception:
+        return False
+
+
+def _points(rng: np.random.Generator, k: int, margin: float = 10) -> np.ndarray:
+    return rng.uniform(margin, CANVAS - margin, size=(k, 2))
+
+
+def _smooth(points: np.ndarray, steps: int = 12) -> list[tuple[float, float]]:
+    """A Catmull-Rom curve through the points: a pen's path, not a polygon."""
+    p = np.vstack([points[:1], points, points[-1:]])
+    out = []
+    for i in range(1, len(p) - 2):
+        for t in np.linspace(0, 1, steps, endpoint=False):
+            t2, t3 = t * t, t * t * t
+            out.append(tuple(0.5 * ((2 * p[i]) + (-p[i - 1] + p[i + 1]) * t
+                                    + (2 * p[i - 1] - 5 * p[i] + 4 * p[i + 1] - p[i + 2]) * t2
+                                    + (-p[i - 1] + 3 * p[i] - 3 * p[i + 1] + p[i + 2]) * t3)))
+    return out + [tuple(points[-1])]
+
+
+def _scribbles(rng: np.random.Generator, n: int) -> list[Image.Image]:
+    out = []
+    for _ in range(n):
+        img, draw = _canvas(rng)
+        draw.line(_smooth(_points(rng, int(rng.integers(6, 14)))), fill=255, width=int(rng.integers(2, 7)), joint="curve")
+        out.append(_finish(img, rng))
+    return out
+
+
+def _dots(rng: np.random.Generator, n: int) -> list[Image.Image]:
+    out = []
+    for _ in range(n):
+        img, draw = _canvas(rng)
+        for x, y in _points(rng, int(rng.choice([1, 1, 1, 2, 3, 5])), margin=14):
+            rx = rng.uniform(2, 9)
+            ry = rx * rng.uniform(0.7, 1.4)  # roundish: a long blob is a marker's 1
+            draw.ellipse((x - rx, y - ry, x + rx, y + ry), fill=255)
+        out.append(_finish(img, rng))
+    return out
+
+
+def _lines(rng: np.random.Generator, n: int) -> list[Image.Image]:
+    """Lone lines at least 45° from vertical (a near-vertical stroke is a 1), wavy lines, zigzags, dashes."""
+    out = []
+    for _ in range(n):
+        img, draw = _canvas(rng)
+        angle = math.radians(rng.uniform(45, 135))  # from vertical
+        length, (cx, cy) = rng.uniform(20, 60), _points(rng, 1, margin=24)[0]
+        t = np.linspace(-0.5, 0.5, 40)
+        wave = rng.choice([0.0, 0.0, rng.uniform(2, 8)]) * np.sin(t * rng.uniform(6, 20))
+        if rng.random() < 0.2:
+            wave = rng.uniform(3, 8) * np.sign(np.sin(t * rng.uniform(10, 30)))  # zigzag
+        dx, dy = math.sin(angle), -math.cos(angle)
+        pts = [(cx + dx * length * u - dy * w, cy + dy * length * u + dx * w) for u, w in zip(t, wave)]
+        if rng.random() < 0.15:  # dashed
+            for a, b in zip(pts[::4], pts[2::4]):
+                draw.line([a, b], fill=255, width=int(rng.integers(2, 6)))
+        else:
+            draw.line(pts, fill=255, width=int(rng.integers(2, 7)), joint="curve")
+        out.append(_finish(img, rng))
+    return out
+
+
+def _shapes(rng: np.random.Generator, n: int) -> list[Image.Image]:
+    """Polygons, stars, crosses, arrows, spirals, hatching, grids — no circles (they read as 0)."""
+    out = []
+    for _ in range(n):
+        img, draw = _canvas(rng)
+        c, r = np.array([CANVAS / 2, CANVAS / 2]) + rng.uniform(-6, 6, 2), rng.uniform(14, 30)
+        kind, width = int(rng.integers(7)), int(rng.integers(2, 6))
+        fill = 255 if rng.random() < 0.3 else None
+        if kind <= 1:  # polygon: triangle to hexagon, or a star
+            k = int(rng.integers(3, 7))
+            star = kind == 1
+            angles = np.linspace(0, 2 * np.pi, (2 * k if star else k), endpoint=False) + rng.uniform(0, np.pi)
+            radii = np.where(np.arange(len(angles)) % 2, r * 0.45, r) if star else np.full(len(angles), r)
+            pts = [tuple(c + rr * np.array([math.cos(a), math.sin(a)])) for a, rr in zip(angles, radii)]
+            draw.polygon(pts, outline=255, fill=fill, width=width)
+        elif kind == 2:  # rectangle
+            w, h = r * rng.uniform(0.6, 1.2), r * rng.uniform(0.6, 1.2)
+            draw.rectangle((c[0] - w, c[1] - h, c[0] + w, c[1] + h), outline=255, fill=fill, width=width)
+        elif kind == 3:  # cross: + or ×
+            a = rng.uniform(0, np.pi / 2)
+            for b in (a, a + np.pi / 2):
+                d = r * np.array([math.cos(b), math.sin(b)])
+                draw.line([tuple(c - d), tuple(c + d)], fill=255, width=width)
+        elif kind == 4:  # arrow
+            a = rng.uniform(0, 2 * np.pi)
+            d = r * np.array([math.cos(a), math.sin(a)])
+            tip = c + d
+            draw.line([tuple(c - d), tuple(tip)], fill=255, width=width)
+            for s in (2.6, -2.6):
+                draw.line([tuple(tip), tuple(tip - 0.5 * r * np.array([math.cos(a + s / 2.6 * 0.5), math.sin(a + s / 2.6 * 0.5)]))],
+                          fill=255, width=width)
+        elif kind == 5:  # spiral
+            t = np.linspace(0, rng.uniform(3, 6) * np.pi, 120)
+            rad = r * t / t[-1]
+            draw.line([tuple(c + q * np.array([math.cos(a), math.sin(a)])) for q, a in zip(rad, t)], fill=255, width=width)
+        else:  # hatching or a grid
+            k, a = int(rng.integers(3, 7)), rng.uniform(0, np.pi)
+            for b in ((a,) if rng.random() < 0.5 else (a, a + np.pi / 2)):
+                d, e = np.array([math.cos(b), math.sin(b)]), np.array([-math.sin(b), math.cos(b)])
+                for off in np.linspace(-r, r, k):
+                    draw.line([tuple(c + e * off - d * r), tuple(c + e * off + d * r)], fill=255, width=width)
+        out.append(_finish(img.rotate(rng.uniform(-30, 30), resample=Image.BILINEAR), rng))
+    return out
+
+
+def _noise(rng: np.random.Generator, n: int) -> list[Image.Image]:
+    """Sensor noise, salt and pepper, smooth blobs, gratings and gradients: photos of nothing."""
+    out = []
+    yy, xx = np.mgrid[0:CANVAS, 0:CANVAS] / CANVAS
+    for _ in range(n):
+        kind = int(rng.integers(5))
+        if kind == 0:
+            a = rng.random((CANVAS, CANVAS))
+        elif kind == 1:
+            a = (rng.random((CANVAS, CANVAS)) < rng.uniform(0.02, 0.3)).astype(float)
+        elif kind == 2:
+            small = rng.random((int(rng.integers(3, 10)),) * 2)
+            a = np.asarray(Image.fromarray((small * 255).astype(np.uint8)).resize((CANVAS, CANVAS), Image.BICUBIC)) / 255
+        elif kind == 3:
+            f, th = rng.uniform(3, 15), rng.uniform(0, np.pi)
+            a = 0.5 + 0.5 * np.sin(2 * np.pi * f * (xx * math.cos(th) + yy * math.sin(th)))
+        else:
+            a = np.clip(xx * rng.uniform(-1, 1) + yy * rng.uniform(-1, 1) + rng.normal(0, 0.1, xx.shape), 0, 1)
+        out.append(Image.fromarray((np.clip(a, 0, 1) * 255).astype(np.uint8)))
+    return out
+
+
+KINDS: dict[str, Callable[[np.random.Generator, int], list[Image.Image]]] = {
+    "letters": _glyphs(LETTERS), "symbols": _glyphs(SYMBOLS), "scribbles": _scribbles, "dots": _dots,
+    "lines": _lines, "shapes": _shapes, "noise": _noise,
+}

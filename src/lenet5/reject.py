@@ -1,0 +1,49 @@
+"""Saying "not a digit": the threshold on a model's not-a-digit probability, calibrated on held-out data.
+
+    from lenet5.reject import calibrate
+    reject = calibrate(model, held_out_digits, held_out_non_digits)
+    reject["threshold"]      # refuse when P(not a digit) >= this; stored in the checkpoint
+
+Method (measured against max-softmax and energy scores in benchmarks/bench_refusal.py): the model
+has an 11th output, "not a digit", trained on generated non-digits (`lenet5.negatives`) next to the
+digits. Its probability is the score. The threshold is the lowest that refuses at most
+DIGIT_REFUSAL of held-out MNIST digits and at most HARD_DIGIT_REFUSAL of the same digits distorted
+the ways real handwriting differs (`lenet5.augment`), a stand-in for the real hands the model has
+not seen. Neither the test set nor any evaluation set is looked at.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .augment import DISTORTIONS, distort
+from .evaluate import predict_logits
+
+DIGIT_REFUSAL = 0.005       # of held-out MNIST digits
+HARD_DIGIT_REFUSAL = 0.01   # of held-out digits after random distortions
+CALIBRATION_SEED = 7        # the distortions drawn for calibration: the same for every run
+
+
+def not_digit_probability(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """(N,) probability of the last output, "not a digit", for (N, 1, 28, 28) images."""
+    return torch.softmax(predict_logits(model, images), 1)[:, -1]
+
+
+def calibrate(model: torch.nn.Module, digits: torch.Tensor, non_digits: torch.Tensor) -> dict[str, Any]:
+    """The checkpoint's `reject` entry: output index, threshold, and the refusal rates it gives."""
+    distorted = distort(digits, tuple(DISTORTIONS), torch.Generator().manual_seed(CALIBRATION_SEED))
+    clean_p, hard_p, neg_p = (not_digit_probability(model, x) for x in (digits, distorted, non_digits))
+    threshold = max(torch.quantile(clean_p, 1 - DIGIT_REFUSAL).item(),
+                    torch.quantile(hard_p, 1 - HARD_DIGIT_REFUSAL).item())
+    threshold = min(threshold + 1e-6, 1.0)  # refusal is p >= threshold: the quantile itself is kept
+
+    def refused(p: torch.Tensor) -> float:
+        return round((p >= threshold).double().mean().item(), 6)
+
+    return {"index": int(predict_logits(model, digits[:1]).shape[1] - 1), "threshold": threshold,
+            "method": "not-a-digit output; threshold from held-out digits",
+            "held_out_digits_refused": refused(clean_p), "distorted_digits_refused": refused(hard_p),
+            "held_out_non_digits_refused": refused(neg_p),
+            "held_out": {"digits": len(digits), "non_digits": len(non_digits)}}

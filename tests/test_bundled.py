@@ -1,0 +1,81 @@
+"""The model shipped inside the package: made by the project's own command, as good as recorded, used by default."""
+
+import json
+import shlex
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+import lenet5
+from lenet5 import data
+from lenet5.config import from_dict, resolve
+from lenet5.evaluate import predict_logits
+from lenet5.predict import NOT_A_DIGIT, bundled_model
+
+from conftest import run_cli
+
+RECORD = bundled_model().with_suffix(".json")
+
+
+@pytest.fixture(scope="module")
+def record():
+    return json.loads(RECORD.read_text())
+
+
+def test_the_bundled_weights_are_small_and_the_file_recorded_beside_them(record):
+    import hashlib
+    path = bundled_model()
+    assert path.stat().st_size <= 1_000_000
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == record["sha256"]
+
+
+def test_the_bundled_weights_come_from_the_projects_own_training_command(record):
+    args = shlex.split(record["command"])
+    assert args[:4] == ["lenet5", "train", "--preset", "robust"], record["command"]
+    assert from_dict(record["config"]) == resolve("robust")  # the preset as it is now, nothing changed by hand
+    assert len(record["metrics"]) == record["epochs"] == resolve("robust").train.epochs
+
+
+def test_the_bundled_model_reaches_the_mnist_test_accuracy_recorded_beside_it(record, data_dir):
+    p = lenet5.load()
+    test = data.load("mnist", "test", data_dir)
+    logits = predict_logits(p._run, test.images)
+    accuracy = (logits[:, :10].argmax(1) == test.labels).double().mean().item()
+    refused = (logits.softmax(1)[:, 10] >= p.reject["threshold"]).double().mean().item()
+    assert accuracy == pytest.approx(record["mnist_test_accuracy"], abs=5e-4)  # thread count moves the last bits
+    assert refused == pytest.approx(record["mnist_test_refused"], abs=5e-4)
+    assert accuracy >= 0.995 and refused <= 0.01
+
+
+def _drawn(text: str, size: int = 160) -> Image.Image:
+    img = Image.new("L", (size, size), 255)
+    font = ImageFont.truetype(str(_font()), 110)
+    ImageDraw.Draw(img).text((size / 2, size / 2), text, fill=0, font=font, anchor="mm")
+    return img
+
+
+def _font():
+    import matplotlib
+    from pathlib import Path
+    return Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+
+
+def test_predict_needs_no_model_no_training_and_no_data(tmp_path):
+    _drawn("7").save(tmp_path / "seven.png")
+    _drawn("#").save(tmp_path / "hash.png")
+    Image.new("L", (90, 90), 250).save(tmp_path / "blank.png")
+    r = run_cli("predict", tmp_path, "--json", env_extra={"LENET5_DATA_DIR": str(tmp_path / "no-data"),
+                                                          "HOME": str(tmp_path), "LENET5_MIRRORS": "http://127.0.0.1:9/"})
+    assert r.returncode == 0, r.stderr  # a refusal is an answer, not an error
+    out = {o["file"].rsplit("/", 1)[-1]: o for o in json.loads(r.stdout)}
+    assert out["seven.png"]["label"] == 7 and len(out["seven.png"]["probabilities"]) == 10
+    assert out["hash.png"]["label"] is None and out["hash.png"]["reason"] == NOT_A_DIGIT
+    assert out["blank.png"]["label"] is None and out["blank.png"]["reason"] == "blank"
+    assert not (tmp_path / "no-data").exists()
+
+
+def test_the_cli_says_not_a_digit_in_words(tmp_path):
+    _drawn("A").save(tmp_path / "letter.png")
+    r = run_cli("predict", tmp_path / "letter.png")
+    assert r.returncode == 0 and "letter.png: not a digit" in r.stdout, r.stdout + r.stderr

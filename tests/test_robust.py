@@ -1,0 +1,121 @@
+"""The `robust` recipe: batched distortions, generated non-digits, and the calibrated "not a digit" threshold."""
+
+import numpy as np
+import pytest
+import torch
+
+from lenet5 import data, negatives
+from lenet5.augment import DISTORTIONS, distort, refit
+from lenet5.config import resolve
+from lenet5.predict import BLANK, NOT_A_DIGIT, Predictor
+from lenet5.reject import DIGIT_REFUSAL, calibrate
+from lenet5.train import split_validation
+
+
+@pytest.fixture(scope="module")
+def digits(data_dir):
+    return data.load("mnist", "test", data_dir).images[:256]
+
+
+def test_refitting_mnist_digits_changes_them_little_because_mnist_is_already_fitted(digits):
+    assert (refit(digits) - digits).abs().mean() < 0.08
+
+
+@pytest.mark.parametrize("name", list(DISTORTIONS))
+def test_each_distortion_changes_the_digits_and_keeps_pixels_in_range(digits, name):
+    out = distort(digits, [name], torch.Generator().manual_seed(0))
+    assert out.shape == digits.shape and out.min() >= 0 and out.max() <= 1
+    assert (out - refit(digits)).abs().mean() > 0.005, f"{name} did nothing"
+
+
+def test_distortions_are_the_same_for_the_same_generator_seed(digits):
+    a, b, c = (distort(digits, tuple(DISTORTIONS), torch.Generator().manual_seed(s)) for s in (1, 1, 2))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_distorted_digits_are_refitted_into_mnists_20_pixel_box(digits):
+    out = distort(digits, ("rotate", "shear", "aspect", "elastic"), torch.Generator().manual_seed(0))
+    ink = out[:, 0] > 0.25
+    rows, cols = ink.any(2).sum(1), ink.any(1).sum(1)
+    assert torch.maximum(rows, cols).float().median() == pytest.approx(20, abs=2)
+
+
+def test_an_unknown_distortion_is_refused_by_the_config_and_the_function(digits):
+    from lenet5.errors import UserError
+    with pytest.raises(UserError, match="unknown distortion"):
+        resolve("robust", {"data": {"distort": ["rotate", "wobble"]}})
+    with pytest.raises(ValueError, match="wobble"):
+        distort(digits, ["wobble"], torch.Generator())
+
+
+def test_the_held_out_images_are_the_same_for_every_run_and_never_trained_on(data_dir):
+    full = data.load("mnist", "train", data_dir)
+    train_a, held_a = split_validation(full, 5000)
+    train_b, held_b = split_validation(full, 5000)
+    assert torch.equal(held_a.images, held_b.images) and len(train_a) == 55000 and len(held_a) == 5000
+    trained_on = {x.numpy().tobytes() for x in train_a.images}
+    assert sum(x.numpy().tobytes() in trained_on for x in held_a.images) <= 2  # MNIST repeats an image or two
+
+
+def test_the_non_digit_bank_covers_every_kind_and_is_the_same_for_a_seed(data_dir, monkeypatch, tmp_path):
+    monkeypatch.setattr(negatives, "PER_KIND", 6)
+    monkeypatch.setattr(negatives, "FASHION_RAW", 10)
+    monkeypatch.setattr(negatives, "FASHION_PREPROCESSED", 10)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    a = negatives.bank(3, data_dir)
+    assert (tmp_path / "lenet5" / f"negatives-v{negatives.VERSION}-s3.pt").is_file()
+    b = negatives.bank(3, data_dir, cache=False)
+    assert torch.equal(a, b) and a.shape[1:] == (1, 28, 28)
+    assert len(a) >= 6 * len(negatives.KINDS) * 0.8 + 20  # a few noise images may come out blank
+    assert a.amax((1, 2, 3)).min() > 0.1  # every one holds ink
+
+
+class _Fixed(torch.nn.Module):
+    """A stand-in model whose 11 logits are whatever the test puts in the image's first pixel row."""
+
+    def forward(self, x):
+        return x[:, 0, 0, :11] * 20
+
+
+def _predictor(threshold):
+    return Predictor(_Fixed().eval(), [str(d) for d in range(10)], {"reject": {"index": 10, "threshold": threshold}})
+
+
+def _image(scores):
+    a = np.zeros((28, 28), np.float32)
+    a[0, :11] = scores
+    a[14, 14] = 1.0  # some ink
+    return a
+
+
+def test_an_answer_is_refused_exactly_when_the_not_a_digit_probability_reaches_the_threshold():
+    p = _predictor(0.5)
+    digit, other = np.eye(11)[3], np.eye(11)[10]
+    [a, b] = p.predict([_image(digit), _image(other)])
+    assert a.label == 3 and a.reason is None and a.not_digit < 0.5
+    assert b.label is None and b.reason == NOT_A_DIGIT and b.not_digit >= 0.5
+    assert len(b.probabilities) == 10 and abs(sum(b.probabilities) - 1) < 1e-6
+    assert b.to_dict()["label"] is None and b.to_dict()["reason"] == NOT_A_DIGIT
+
+
+def test_an_image_without_ink_is_blank_not_a_digit():
+    [r] = _predictor(0.5).predict([np.zeros((28, 28))])
+    assert r.label is None and r.reason == BLANK and r.probabilities is None
+
+
+def test_calibration_refuses_at_most_the_target_share_of_held_out_digits(trained_run, data_dir):
+    """On a 10-class model the last output is digit 9: the threshold still keeps the promised share."""
+    from lenet5.checkpoint import load_model
+    model, _ = load_model(trained_run)
+    held = data.load("mnist", "test", data_dir).images[:2000]
+    r = calibrate(model, held, held[:200])
+    assert r["held_out_digits_refused"] <= DIGIT_REFUSAL + 1e-9 and 0 < r["threshold"] <= 1
+    assert r["index"] == 9 and r["held_out"] == {"digits": 2000, "non_digits": 200}
+
+
+def test_the_robust_preset_stays_under_100k_parameters_with_its_not_a_digit_output():
+    from lenet5.checkpoint import build_model
+    from lenet5.models import count_parameters
+    model = build_model(resolve("robust"))
+    assert count_parameters(model) <= 100_000
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 11)
