@@ -1,18 +1,19 @@
 """Preprocessing speed and memory on large photos and on many small images, in one run (< 1 minute).
 
-    python benchmarks/bench_photo.py [--repeats 7] [--rounds 2] [--old-large]
+    python benchmarks/bench_photo.py [--repeats 7] [--rounds 2] [--baseline a81d5b3] [--old-large]
 
 It makes its own images in a temporary folder: a 4000×3000 JPEG photo (quality 90) of a dark digit on
 light, unevenly lit paper; a 6300×6300 1-bit PNG; a 6300×6300 RGBA PNG (the largest accepted image at
 4 bytes a pixel: the memory worst case); a 1500×2000 PNG; and 300 small images of 28–300 px. Then:
 
 1. the 12-MP JPEG end to end (`preprocess(path)`) against Pillow decoding it fully
-   (`Image.open(p).load()`), interleaved, median of --repeats;
+   (`Image.open(p).load()`), interleaved, median of --repeats (the other large images: one of each);
 2. peak memory: each large image preprocessed in a fresh subprocess, growth of its peak RSS (VmHWM);
-3. images/s of `preprocess` on the 300 small images, the code at git HEAD (loaded from
-   `git show HEAD:src/lenet5/preprocess.py`) against the working tree, interleaved, median of --rounds.
+3. images/s of `preprocess` on the 300 small images, the code of commit --baseline (loaded from
+   `git show REV:src/lenet5/preprocess.py`; a81d5b3 is the last before the working resolution) against
+   the working tree, interleaved image by image (a busy machine slows both alike), --rounds passes.
 
-The code at HEAD needs 45–50 s for the JPEG alone, so it only runs on the large images with --old-large.
+The baseline needs 45–50 s for the JPEG alone, so it only runs on the large images with --old-large.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ before = peak_mb()
 preprocess(sys.argv[1])
 print(peak_mb() - before)
 """
+
 
 def digit(size: tuple[int, int], width: int, seven: bool = False) -> Image.Image:
     """A "2" (or a "7") in white strokes on black, filling the middle of an L image of `size`."""
@@ -95,13 +97,13 @@ def make_images(folder: Path, rng: np.random.Generator) -> dict[str, Path]:
     return paths
 
 
-def head_module():
-    """lenet5.preprocess as committed at git HEAD, imported under another name beside the working tree's."""
-    code = subprocess.run(["git", "show", "HEAD:src/lenet5/preprocess.py"], cwd=ROOT, capture_output=True,
+def baseline_module(rev: str):
+    """lenet5.preprocess as committed at `rev`, imported under another name beside the working tree's."""
+    code = subprocess.run(["git", "show", f"{rev}:src/lenet5/preprocess.py"], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout
-    path = Path(tempfile.mkdtemp()) / "preprocess_head.py"
+    path = Path(tempfile.mkdtemp()) / "preprocess_baseline.py"
     path.write_text(code)
-    spec = importlib.util.spec_from_file_location("lenet5._preprocess_head", path)
+    spec = importlib.util.spec_from_file_location("lenet5._preprocess_baseline", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -127,37 +129,40 @@ def peak_mb(path: Path, warm: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7, help="timings of the JPEG (median)")
-    ap.add_argument("--rounds", type=int, default=2, help="passes over the 300 small images per version (median)")
-    ap.add_argument("--old-large", action="store_true", help="also time HEAD's code on the large images (minutes)")
+    ap.add_argument("--rounds", type=int, default=2, help="passes over the 300 small images")
+    ap.add_argument("--baseline", default="a81d5b3", help="git revision to compare with (default: before this work)")
+    ap.add_argument("--old-large", action="store_true", help="also time the baseline on the large images (minutes)")
     a = ap.parse_args()
-    old = head_module()
+    old = baseline_module(a.baseline)
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_images(Path(tmp), np.random.default_rng(0))
         jpeg = paths["12-MP JPEG photo (4000×3000)"]
         small = sorted((Path(tmp) / "small").iterdir())
-        rows = [f"| image | file | preprocess (median of {a.repeats}) | full decode | preprocess / decode | "
-                f"peak RSS growth |", "|---|---:|---:|---:|---:|---:|"]
+        extra = f" {a.baseline} preprocess |" if a.old_large else ""
+        rows = ["| image | file | preprocess | full decode | preprocess / decode | peak RSS growth |" + extra,
+                "|---|---:|---:|---:|---:|---:|" + "---:|" * bool(extra)]
         new.preprocess(small[0]), old.preprocess(small[0])  # lazy imports
         for name, path in paths.items():
             times = {"decode": [], "new": []}
-            for _ in range(a.repeats if path == jpeg else 3):
+            for _ in range(a.repeats if path == jpeg else 1):
                 times["decode"].append(seconds(decode, path))
                 times["new"].append(seconds(new.preprocess, path))
             dec, pre = (statistics.median(times[k]) for k in ("decode", "new"))
             rows.append(f"| {name} | {path.stat().st_size / 1e6:.2f} MB | {pre * 1000:.0f} ms | {dec * 1000:.0f} ms "
                         f"| {pre / dec:.2f}× | {peak_mb(path, small[0]):.0f} MB |")
             if a.old_large:
-                rows[-1] += f" HEAD: {seconds(old.preprocess, path):.1f} s"
-        rates = {"HEAD": [], "this change": []}
-        for _ in range(a.rounds):
-            for label, module in (("HEAD", old), ("this change", new)):
-                rates[label].append(len(small) / sum(seconds(module.preprocess, p) for p in small))
-        before, after = (statistics.median(rates[k]) for k in rates)
-    print(f"Pillow {Image.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs\n")
+                rows[-1] += f" {seconds(old.preprocess, path):.1f} s |"
+        spent = {old: 0.0, new: 0.0}
+        for i, path in enumerate(small * a.rounds):
+            for module in (old, new) if i % 2 else (new, old):  # each goes first half the time
+                spent[module] += seconds(module.preprocess, path)
+        before, after = (len(small) * a.rounds / spent[m] for m in (old, new))
+    print(f"Pillow {Image.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs; the JPEG's times are the "
+          f"median of {a.repeats}, the other large images' one run each\n")
     print("\n".join(rows))
-    print(f"\n| {len(small)} small images, 28–300 px | HEAD | this change | speed-up |\n|---|---:|---:|---:|\n"
-          f"| preprocess, images/s (median of {a.rounds}) | {before:.1f} | {after:.1f} | {after / before:.2f}× |")
-    print(f"\n`python benchmarks/bench_photo.py --repeats {a.repeats} --rounds {a.rounds}"
+    print(f"\n| {len(small)} small images, 28–300 px | {a.baseline} | this change | speed-up |\n|---|---:|---:|---:|\n"
+          f"| preprocess, images/s ({a.rounds} passes) | {before:.1f} | {after:.1f} | {after / before:.2f}× |")
+    print(f"\n`python benchmarks/bench_photo.py --repeats {a.repeats} --rounds {a.rounds} --baseline {a.baseline}"
           f"{' --old-large' if a.old_large else ''}`")
 
 

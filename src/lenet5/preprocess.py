@@ -2,6 +2,7 @@
 
     from lenet5.preprocess import preprocess, split_digits, open_image
     x = preprocess("photo.jpg")                       # (28, 28) float32, white ink on black, [0, 1]
+                                                      # (a path or bytes: a JPEG is decoded only as finely as needed)
     digits = split_digits(open_image("year.png"))     # [(28, 28) arrays], left to right
 
 MNIST was built by fitting each digit into a 20×20 box (aspect kept, anti-aliased) and placing it in
@@ -162,7 +163,7 @@ def _ink_map(img: Image.Image, how: str | None = None) -> tuple[np.ndarray, str]
 def otsu_threshold(values: np.ndarray) -> float:
     """Otsu's threshold of values in [0, 1] (256 bins)."""
     v = np.ravel(values)
-    if v.min() < 0 or v.max() > 1:
+    if not (v.min() >= 0 and v.max() <= 1):  # (NaN included)
         v = v[(v >= 0) & (v <= 1)]  # outside the bins, as np.histogram leaves them
     # np.histogram's bins, counted ~8× faster: 256·v is exact in floating point, its floor is the bin.
     bins = (v * 256).astype(np.int16)
@@ -354,23 +355,28 @@ class _Picture:
         """The box (full-size coordinates) shrunk by `factor` in mode "L" ("RGBA" where it has
         transparency), and the factor used: for a JPEG, the decoder's own 1/2, 1/4 or 1/8 times a whole
         number, which can fall short of `factor` (at most by half)."""
-        scale, img = self._decode(min(8, 1 << (factor.bit_length() - 1)) if self.draftable else 1)
+        if self.decoded is None or self.decoded[0] > factor:  # none yet, or too coarse for this factor
+            self._decode(factor if self.decoded else factor // 2)
+        scale, img = self.decoded
         x0, y0, x1, y1 = box or (0, 0, *self.size)
         box = (x0 // scale, y0 // scale, min(img.size[0], -(-x1 // scale)), min(img.size[1], -(-y1 // scale)))
         rest = max(1, factor // scale)
         return _shrink(img, box, rest), scale * rest
 
-    def _decode(self, scale: int) -> tuple[int, Image.Image]:
-        """The image decoded at 1/scale (or the scale the decoder chose), the last one kept."""
-        if self.decoded is None or self.decoded[0] != scale:
-            img = self.img if self.decoded is None else _open(self.source)[0]
-            with _reading(self.name):
-                # Grey straight from the decoder (its luma is what convert("L") computes), and smaller.
-                drafted = self.draftable and img.draft("L", (self.size[0] // scale, self.size[1] // scale))
-                img.load()
-                self.orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
-            self.decoded = (round(self.size[0] / drafted[1][2]) if drafted else 1, img)
-        return self.decoded
+    def _decode(self, factor: int) -> None:
+        """Decode the image (a JPEG at the coarsest of 1/8, 1/4, 1/2 that `factor` allows) and keep it.
+
+        The first look asks for half its factor: the closer look at ink that fills a quarter of the
+        image or more then reuses that decoding, and the decoder's fixed cost is paid once.
+        """
+        scale = min(8, 1 << (max(1, factor).bit_length() - 1)) if self.draftable else 1
+        img = self.img if self.decoded is None else _open(self.source)[0]
+        with _reading(self.name):
+            # Grey straight from the decoder (its luma is what convert("L") computes), and smaller.
+            drafted = scale > 1 and img.draft("L", (self.size[0] // scale, self.size[1] // scale))
+            img.load()
+            self.orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+        self.decoded = (round(self.size[0] / drafted[1][2]) if drafted else 1, img)
 
     def upright(self, a: np.ndarray) -> np.ndarray:
         """An array made from the raw pixels, turned as EXIF orientation says (as open_image does)."""

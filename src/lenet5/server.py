@@ -192,6 +192,30 @@ def pixels(value: Any) -> np.ndarray:
     return arr.astype(np.float32)
 
 
+def decode_multipart(content_type: str, body: bytes) -> bytes:
+    """A multipart/form-data body -> the bytes of its file field `file` (parsed here, off the event loop)."""
+    try:
+        from python_multipart import FormParser
+        from python_multipart.multipart import parse_options_header
+    except ImportError:  # python-multipart before 0.0.13
+        from multipart import FormParser
+        from multipart.multipart import parse_options_header
+    files = []
+    try:
+        parser = FormParser("multipart/form-data", None, files.append,
+                            boundary=parse_options_header(content_type)[1].get(b"boundary"),
+                            config={"MAX_MEMORY_FILE_SIZE": len(body) + 1})  # in memory: it is already
+        parser.write(body)
+        parser.finalize()
+    except Exception as e:  # python-multipart raises several kinds for a malformed body
+        raise ApiError(422, f"malformed multipart body ({type(e).__name__}); send a file field named 'file'") from None
+    upload = next((f for f in files if f.field_name == b"file"), None)
+    if upload is None:
+        raise ApiError(422, "multipart body needs a file field named 'file'")
+    upload.file_object.seek(0)
+    return upload.file_object.read()
+
+
 def pixel_count(data: bytes) -> float:
     """Width × height from the image's header, without decoding it; 0 when it is no image we know."""
     from PIL import Image as PILImage
@@ -230,10 +254,12 @@ class Photo:
         self.data = data
 
 
-def light_job(predictor, image: Image | bytes, is_json: bool, features: bool) -> bytes | Photo:
+def light_job(predictor, content_type: str, body: bytes, features: bool) -> bytes | Photo:
     """In a light-lane thread: decode the body, enforce the pixel budget, read small images here."""
-    if is_json:
-        image = decode_json(image)
+    if content_type.lower().startswith("multipart/"):
+        image = decode_multipart(content_type, body)
+    else:
+        image = decode_json(body)
     if isinstance(image, bytes):
         n = pixel_count(image)
         if n > MAX_PIXELS:
@@ -489,30 +515,16 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
         probabilities and the 28×28 image the model saw; with `features=true` also the conv1
         (6×14×14) and conv2 (16×5×5) feature maps.
         """
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype == "application/json":
-            job = await request.body(), True
-        elif ctype == "multipart/form-data":
-            job = await _upload(request), False
-        else:
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() not in ("application/json", "multipart/form-data"):
             raise ApiError(415, "send application/json or multipart/form-data (a field named 'file')")
-        result = await light.run(light_job, predictor, *job, features)
+        body = await request.body()  # already read in full by BodyLimit: parsing it is the thread's work
+        result = await light.run(light_job, predictor, content_type, body, features)
         if isinstance(result, Photo):
             result = await photos.run(result.data, features)
         return Response(result, media_type="application/json")
 
     return BodyLimit(app, max_body)
-
-
-async def _upload(request: Request) -> bytes:
-    try:
-        form = await request.form(max_files=1, max_fields=10)
-    except Exception as e:  # a malformed multipart body: starlette raises several kinds
-        raise ApiError(422, f"malformed multipart body ({type(e).__name__}); send a file field named 'file'") from None
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
-        raise ApiError(422, "multipart body needs a file field named 'file'")
-    return await upload.read()
 
 
 def app_from_env():

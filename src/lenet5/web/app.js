@@ -49,9 +49,11 @@ function point(e) {
 
 pad.addEventListener("pointerdown", e => {
   if (e.button > 0) return;
-  if (!strokes.length) paintBlack();  // a photo on the pad gives way to the drawing
+  if (!strokes.length) { paintBlack(); newGeneration(); }  // a photo on the pad (and its answer) give way
   pad.setPointerCapture(e.pointerId); current = [point(e)]; strokes.push(current); undone = [];
-  segment(current[0], current[0]); live();
+  segment(current[0], current[0]);
+  lastLive = performance.now();  // the first live answer after LIVE_MS of drawing: a quick stroke needs none
+  live();
 });
 pad.addEventListener("pointermove", e => {
   if (!current) return;
@@ -123,7 +125,7 @@ async function ask(body, kind, t0) {
     if (err.name !== "AbortError" && gen === generation) showError(0, String(err));
   } finally {
     inflight.delete(ctl);
-    if (kind === "live") liveBusy = false;
+    if (kind === "live" && gen === generation) liveBusy = false;
   }
 }
 
@@ -139,7 +141,7 @@ zone.addEventListener("drop", e => {
 });
 
 async function readPhoto(file) {
-  strokes = []; undone = []; newGeneration();
+  strokes = []; undone = []; newGeneration(); paintBlack();
   const gen = generation;
   showPending(`Reading ${file.name}…`);
   let body;
@@ -174,7 +176,7 @@ function announce(text) { $("announce").textContent = text; }
 function clearPictures() { showBars(null); showSeen(null); showMaps(null); }
 
 function showEmpty() { setAnswer("empty", "draw a digit"); clearPictures(); announce(""); }
-function showPending(message) { setAnswer("pending", "…", "", "", message); clearPictures(); announce(message); }
+function showPending(message) { setAnswer("pending", "reading…", "", "", message); clearPictures(); announce(message); }
 
 function showError(status, detail, retryAfter) {
   const why = {
@@ -187,7 +189,8 @@ function showError(status, detail, retryAfter) {
   clearPictures(); announce("No answer: " + why);
 }
 
-const pct = p => (100 * p).toFixed(p > 0.995 || p < 0.005 ? 0 : 1) + "%";
+// Whole percents; "100%" only when it is exactly 1, never for 99.6%.
+const pct = p => (p < 1 ? Math.min(99, Math.round(100 * p)) : 100) + "%";
 function topK(probs, k) { return probs.map((p, i) => [p, i]).sort((a, b) => b[0] - a[0]).slice(0, k); }
 
 function show(p, final) {
@@ -216,7 +219,7 @@ function showBars(probs, top) {
     row.innerHTML = `<span class="name"></span><span class="track"><span class="fill"></span></span><span class="pct"></span>`;
     row.querySelector(".name").textContent = c;
     row.querySelector(".fill").style.width = (100 * v).toFixed(1) + "%";
-    row.querySelector(".pct").textContent = probs ? (100 * v).toFixed(1) + "%" : "";
+    row.querySelector(".pct").textContent = probs ? pct(v) : "";
     el.appendChild(row);
   });
 }
