@@ -291,3 +291,18 @@ def test_the_largest_accepted_rgba_image_stays_within_the_memory_budget(tmp_path
     img.save(path, compress_level=1)
     del img
     assert peak_growth_mb(path, tmp_path) < 300
+
+
+def test_a_digit_under_uneven_light_is_found_not_the_shadow():
+    """A faint 7 on paper lit from one side: the lighting is levelled before the ink is looked for."""
+    h, w = 300, 300
+    light = np.linspace(0.35, 1.0, w)[None, :] * np.ones((h, 1))  # dark on the left, bright on the right
+    ink = np.zeros((h, w), np.float32)
+    ink[100:112, 120:200] = 1  # the bar of a 7
+    for k in range(90):  # its stem, slanting down-left
+        ink[112 + 2 * k:114 + 2 * k, 190 - k:202 - k] = 1
+    photo = (light * (1 - 0.45 * ink) * 255).astype(np.uint8)
+    out = preprocess(photo)
+    clean7 = preprocess(((1 - ink) * 255).astype(np.uint8))
+    assert np.abs(out - clean7).mean() < 0.05
+    assert out[:, :6].max() < 0.2  # the dark side of the paper is not ink

@@ -103,9 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sv = sub.add_parser("serve", help="the drawing page and JSON API (the bundled model unless --model)")
     sv.add_argument("--model", help="run folder, checkpoint .pt or exported .onnx (default: the bundled robust model)")
-    sv.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
-    sv.add_argument("--port", type=int, default=8000)
-    sv.add_argument("--max-body", type=positive_int, default=2 * 1024 * 1024, help="bytes per request (default 2 MB)")
+    sv.add_argument("--host", default=None, help="interface to bind (default: 127.0.0.1, this machine only)")
+    sv.add_argument("--port", type=int, default=None, help="default 8000")
+    sv.add_argument("--max-body", type=positive_int, default=None, help="bytes per request (default 16 MB)")
+    sv.add_argument("--workers", type=positive_int, default=None, help="server processes, one per core to use (default 1)")
+    sv.add_argument("--queue", type=positive_int, default=None,
+                    help="requests that may wait per process before the server answers 503 (default 64)")
 
     ab = sub.add_parser("ablate", help="each future-work change over seeds, then a summary table and plot")
     ab.add_argument("--variants", default=None, help="comma-separated (default: all): " + ", ".join(
@@ -218,9 +221,10 @@ def cmd_serve(a) -> int:
         from .server import serve
     except ImportError as e:
         raise UserError(f"serving needs the serve extra ({e.name} is missing): pip install 'lenet5[serve]'") from None
-    if not 0 <= a.port <= 65535:
+    if a.port is not None and not 0 <= a.port <= 65535:
         raise UserError(f"--port must be 0–65535, got {a.port}")
-    serve(a.model, a.host, a.port, a.max_body)
+    given = {"host": a.host, "port": a.port, "max_body": a.max_body, "workers": a.workers, "queue": a.queue}
+    serve(a.model, **{k: v for k, v in given.items() if v is not None})  # the library owns the defaults
     return EXIT_OK
 
 
