@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from lenet5 import data
+from lenet5.synth import phone_photo
 
 
 def free_port():
@@ -38,19 +39,6 @@ def png(arr):
     return buf.getvalue()
 
 
-def phone_photo(digit, w=4000, h=3000):
-    """A digit written large on paper and photographed: 12 MP, uneven light, sensor noise."""
-    rng = np.random.default_rng(0)
-    side = int(0.6 * h)
-    ink = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), np.float32) / 255
-    gray = np.empty((h, w), np.float32)
-    gray[:] = np.linspace(0.75, 0.95, w)[None, :]
-    y0, x0 = (h - side) // 2, (w - side) // 2
-    gray[y0:y0 + side, x0:x0 + side] *= 1 - 0.8 * ink
-    rgb = np.clip(gray[..., None] * [1.0, 0.97, 0.92] + rng.normal(0, 0.03, (h, w, 1)), 0, 1)
-    buf = io.BytesIO()
-    Image.fromarray((rgb * 255).astype(np.uint8)).save(buf, "JPEG", quality=92)
-    return buf.getvalue()
 
 
 async def load(base, payloads, labels, clients, total, max_seconds, photo=None, photo_every=0):

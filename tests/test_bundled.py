@@ -3,7 +3,6 @@
 import json
 import shlex
 
-import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 

@@ -20,9 +20,10 @@ def test_overrides_apply_on_top_of_a_preset_and_none_means_unset():
     assert cfg.train.epochs == 2 and cfg.train.lr == resolve("modern").train.lr and cfg.model.activation == "relu"
 
 
-def test_config_round_trips_through_json():
-    cfg = resolve("best", {"train": {"seed": 7}})
-    assert from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+@pytest.mark.parametrize("preset", ["classic", "modern", "best", "robust"])
+def test_config_round_trips_through_json(preset):
+    cfg = resolve(preset, {"train": {"seed": 7}})
+    assert from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # JSON lists come back as the tuples
 
 
 @pytest.mark.parametrize("preset, overrides, message", [
@@ -31,6 +32,8 @@ def test_config_round_trips_through_json():
     ("fancy", {}, "unknown preset 'fancy'"),
     ("classic", {"train": {"lr": -1.0}}, "learning rate must be > 0"),
     ("classic", {"train": {"schedule": "step"}}, "unknown schedule"),
+    ("robust", {"data": {"negatives": -1}}, "negatives must be"),
+    ("robust", {"data": {"validation": 70000}}, "validation must be"),
 ])
 def test_unknown_or_invalid_settings_fail_loudly(preset, overrides, message):
     with pytest.raises(UserError, match=message):

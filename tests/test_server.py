@@ -20,6 +20,7 @@ from PIL import Image
 
 from conftest import DATA_DIR
 from lenet5 import data
+from lenet5.synth import phone_photo
 
 MAX_BODY = 8_000_000  # the module's server: a several-MB phone photo fits, 9 MB does not
 
@@ -88,19 +89,6 @@ def png(arr: np.ndarray, mode: str | None = None) -> bytes:
     return buf.getvalue()
 
 
-def phone_photo(digit: np.ndarray, w: int = 4000, h: int = 3000) -> bytes:
-    """A digit written large on paper and photographed: 12 MP, uneven light, sensor noise, ~4 MB of JPEG."""
-    rng = np.random.default_rng(0)
-    side = int(0.6 * h)
-    ink = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), np.float32) / 255
-    gray = np.empty((h, w), np.float32)
-    gray[:] = np.linspace(0.75, 0.95, w)[None, :]
-    y0, x0 = (h - side) // 2, (w - side) // 2
-    gray[y0:y0 + side, x0:x0 + side] *= 1 - 0.8 * ink
-    rgb = np.clip(gray[..., None] * [1.0, 0.97, 0.92] + rng.normal(0, 0.03, (h, w, 1)), 0, 1)
-    buf = io.BytesIO()
-    Image.fromarray((rgb * 255).astype(np.uint8)).save(buf, "JPEG", quality=92)
-    return buf.getvalue()
 
 
 def one_bit_png(side: int) -> bytes:

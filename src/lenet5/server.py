@@ -27,7 +27,9 @@ import math
 import multiprocessing
 import os
 import signal
+import time
 import traceback
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -220,8 +222,10 @@ def pixel_count(data: bytes) -> float:
     """Width × height from the image's header, without decoding it; 0 when it is no image we know."""
     from PIL import Image as PILImage
     try:
-        with PILImage.open(io.BytesIO(data)) as im:
-            return im.width * im.height
+        with warnings.catch_warnings():  # no bomb warning in the log: a large image is refused right here
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            with PILImage.open(io.BytesIO(data)) as im:
+                return im.width * im.height
     except PILImage.DecompressionBombError:
         return math.inf
     except Exception:  # not an image: the reader says why, with the same message as the CLI
@@ -327,12 +331,13 @@ class Processes:
         proc.conn.close()
         self.all.discard(proc)
 
-    async def run(self, data: bytes, features: bool) -> bytes:
+    async def run(self, data: bytes, features: bool, spent: float = 0.0) -> bytes:
+        """`spent`: seconds of this request's budget already used (in the light lane)."""
         if self.pending >= self.limit:
             raise busy("too many photos waiting")
         self.pending += 1
         try:
-            return await asyncio.wait_for(self._run(data, features), self.budget)
+            return await asyncio.wait_for(self._run(data, features), max(0.0, self.budget - spent))
         except asyncio.TimeoutError:
             raise busy(f"the photo was not read within {self.budget:g} s") from None
         finally:
@@ -519,9 +524,10 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
         if content_type.split(";")[0].strip().lower() not in ("application/json", "multipart/form-data"):
             raise ApiError(415, "send application/json or multipart/form-data (a field named 'file')")
         body = await request.body()  # already read in full by BodyLimit: parsing it is the thread's work
+        start = time.monotonic()
         result = await light.run(light_job, predictor, content_type, body, features)
         if isinstance(result, Photo):
-            result = await photos.run(result.data, features)
+            result = await photos.run(result.data, features, time.monotonic() - start)
         return Response(result, media_type="application/json")
 
     return BodyLimit(app, max_body)

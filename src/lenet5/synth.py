@@ -80,3 +80,18 @@ def paper_number(digits: list[np.ndarray], rng: np.random.Generator) -> Image.Im
     ink = _restroke(np.clip(np.asarray(big), 0, 1), rng, scale * 0.5)
     m = (rng.uniform(0.05, 0.3, 4) * ink.shape[0]).astype(int)
     return _on_paper(np.pad(ink, ((m[0], m[1]), (m[2], m[3]))), rng)
+
+
+def phone_photo(digit: np.ndarray, w: int = 4000, h: int = 3000) -> bytes:
+    """A digit written large on paper and photographed: 12 MP, uneven light, sensor noise, ~4 MB of JPEG."""
+    rng = np.random.default_rng(0)
+    side = int(0.6 * h)
+    ink = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), np.float32) / 255
+    gray = np.empty((h, w), np.float32)
+    gray[:] = np.linspace(0.75, 0.95, w)[None, :]
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    gray[y0:y0 + side, x0:x0 + side] *= 1 - 0.8 * ink
+    rgb = np.clip(gray[..., None] * [1.0, 0.97, 0.92] + rng.normal(0, 0.03, (h, w, 1)), 0, 1)
+    buf = io.BytesIO()
+    Image.fromarray((rgb * 255).astype(np.uint8)).save(buf, "JPEG", quality=92)
+    return buf.getvalue()
