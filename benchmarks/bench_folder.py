@@ -1,8 +1,9 @@
 """A folder of small images through `lenet5 predict`, this code against an earlier commit, side by side.
 
-    python benchmarks/bench_folder.py RUN --data-dir ../shared/data [--images 1000] [--baseline a81d5b3]
+    python benchmarks/bench_folder.py --data-dir ../shared/data [--images 1000] [--baseline a81d5b3]
 
-RUN is a 10-class run folder both versions can load (e.g. runs/best-mnist-s0). The folder holds MNIST
+Both versions read with the same model, a quick `modern` run trained by the baseline's own code (both
+can load it; the baseline cannot read today's config keys). The folder holds MNIST
 test digits as dark ink on white paper, 28 to 300 px, as PNG. Each version runs as a user would run
 it — a fresh `python -m lenet5 predict ... --json` process, start-up included — alternately, three
 times; the median wall time is reported. The baseline is checked out with `git worktree` into a
@@ -46,14 +47,12 @@ def timed(cmd: list[str], env: dict) -> tuple[float, list]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--baseline", default=BASELINE)
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
     print(f"command: python benchmarks/bench_folder.py {' '.join(sys.argv[1:])}")
-    run = str(Path(a.run).resolve())
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "images").mkdir()
@@ -62,6 +61,11 @@ def main() -> None:
                        check=True, capture_output=True)
         try:
             env = {**os.environ, "PYTHONPATH": ""}
+            run = str(tmp / "run")
+            subprocess.run([sys.executable, "-m", "lenet5", "train", "--preset", "modern", "--epochs", "1",
+                            "--subset", "10000", "--out", run, "--no-report", "--quiet"]
+                           + (["--data-dir", a.data_dir] if a.data_dir else []),
+                           env={**env, "PYTHONPATH": str(tmp / "old" / "src")}, check=True, capture_output=True)
             versions = {
                 f"baseline {a.baseline}": ([sys.executable, "-m", "lenet5", "predict", run, str(tmp / "images"), "--json"],
                                            {**env, "PYTHONPATH": str(tmp / "old" / "src")}),
