@@ -34,6 +34,7 @@ def test_config_round_trips_through_json(preset):
     ("classic", {"train": {"schedule": "step"}}, "unknown schedule"),
     ("robust", {"data": {"negatives": -1}}, "negatives must be"),
     ("robust", {"data": {"validation": 70000}}, "validation must be"),
+    ("robust", {"data": {"validation": 0}}, "negatives need held-out digits"),
 ])
 def test_unknown_or_invalid_settings_fail_loudly(preset, overrides, message):
     with pytest.raises(UserError, match=message):

@@ -156,6 +156,8 @@ def validate(cfg: RunConfig) -> None:
          f"train subset must be >= 1, got {cfg.data.train_subset}"),
         (0 <= cfg.data.negatives <= 4, f"negatives must be 0–4 per digit, got {cfg.data.negatives}"),
         (0 <= cfg.data.validation <= 20000, f"validation must be 0–20,000 images, got {cfg.data.validation}"),
+        (not cfg.data.negatives or cfg.data.validation > 0,
+         "negatives need held-out digits to calibrate the not-a-digit threshold: set data.validation (e.g. 5000)"),
     ]
     if cfg.data.distort:
         from .augment import DISTORTIONS  # torch: only when a config asks for distortions
