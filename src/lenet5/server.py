@@ -368,10 +368,8 @@ class Processes:
 def photo_worker(conn, model: str | None) -> None:
     """A photo-lane process: load the model, then answer (image bytes, features) jobs until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the server, which stops us
-    import torch
-
     from .predict import load
-    torch.set_num_threads(1)
+    single_threaded()
     predictor = load(model)
     while True:
         try:
@@ -533,10 +531,19 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
     return BodyLimit(app, max_body)
 
 
+def single_threaded() -> None:
+    """One thread each for torch and numpy's BLAS: one small image per request, and the lanes run
+    requests side by side, so inner threads only oversubscribe the cores."""
+    import torch
+
+    from .predict import one_blas_thread
+    torch.set_num_threads(1)
+    one_blas_thread()
+
+
 def app_from_env():
     """The app for each of uvicorn's worker processes (`serve(workers=N)`): settings from ENV_CONFIG."""
-    import torch
-    torch.set_num_threads(1)
+    single_threaded()
     return create_app(**json.loads(os.environ[ENV_CONFIG]))
 
 
@@ -549,7 +556,6 @@ def serve(model: str | os.PathLike | None = None, host: str = DEFAULT_HOST, port
     """
     import socket
 
-    import torch
     import uvicorn
 
     from .predict import load
@@ -560,7 +566,7 @@ def serve(model: str | os.PathLike | None = None, host: str = DEFAULT_HOST, port
             pass
     except OSError as e:
         raise UserError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port or --host") from None
-    torch.set_num_threads(1)  # one small image per request: threads cost more than they give
+    single_threaded()
     settings = {"model": None if model is None else str(model), "max_body": max_body, "queue": queue}
     if workers == 1:
         uvicorn.run(create_app(**settings), host=host, port=port, log_level=log_level)
