@@ -76,13 +76,13 @@ def write_inference_checkpoint(ckpt: dict, target: Path, run_dir, data_dir=None)
     record = {"file": target.name, "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
               "command": run_meta.get("command"), "created": run_meta.get("created"),
               "versions": run_meta.get("versions"), "threads": run_meta.get("threads"),
-              **test_answers(target, data_dir), "epochs": ckpt["epoch"], "reject": ckpt.get("reject"),
+              **mnist_test_answers(target, data_dir), "epochs": ckpt["epoch"], "reject": ckpt.get("reject"),
               "config": ckpt["config"], "metrics": ckpt["metrics"]}
     write_text_atomic(target.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
     return target
 
 
-def test_answers(model_file: Path, data_dir=None) -> dict[str, float]:
+def mnist_test_answers(model_file: Path, data_dir=None) -> dict[str, float]:
     """How a saved model answers the test set: the digit it names (its `test_acc` in metrics.csv
     counts a top "not a digit" output as wrong instead), the share it refuses at its threshold,
     and the share answered with the right digit."""

@@ -89,9 +89,21 @@ def _fashion(rng: np.random.Generator, data_dir) -> list[np.ndarray]:
 
 # ------------------------------------------------------------------ the generators
 
-def _canvas(rng: np.random.Generator) -> tuple[Image.Image, ImageDraw.ImageDraw]:
+def _canvas() -> tuple[Image.Image, ImageDraw.ImageDraw]:
     img = Image.new("L", (CANVAS, CANVAS), 0)
     return img, ImageDraw.Draw(img)
+
+
+def _drawn(draw_one: Callable[[np.random.Generator, Image.Image, ImageDraw.ImageDraw], Image.Image]
+           ) -> Callable[[np.random.Generator, int], list[Image.Image]]:
+    """A generator of n images, each drawn by `draw_one` on a fresh canvas, then finished."""
+    def make(rng: np.random.Generator, n: int) -> list[Image.Image]:
+        out = []
+        for _ in range(n):
+            img, draw = _canvas()
+            out.append(_finish(draw_one(rng, img, draw), rng))
+        return out
+    return make
 
 
 def _finish(img: Image.Image, rng: np.random.Generator) -> Image.Image:
@@ -115,7 +127,7 @@ def _glyphs(alphabet: str) -> Callable[[np.random.Generator, int], list[Image.Im
         while len(out) < n:
             ch, font_path = alphabet[rng.integers(len(alphabet))], fonts[rng.integers(len(fonts))]
             font = _font(font_path, int(rng.integers(36, 60)))
-            img, draw = _canvas(rng)
+            img, draw = _canvas()
             if font_path and not _has_glyph(font, ch):
                 continue
             draw.text((CANVAS / 2, CANVAS / 2), ch, fill=255, font=font, anchor="mm",
@@ -158,92 +170,76 @@ def _smooth(points: np.ndarray, steps: int = 12) -> list[tuple[float, float]]:
     return out + [tuple(points[-1])]
 
 
-def _scribbles(rng: np.random.Generator, n: int) -> list[Image.Image]:
-    out = []
-    for _ in range(n):
-        img, draw = _canvas(rng)
-        draw.line(_smooth(_points(rng, int(rng.integers(6, 14)))), fill=255, width=int(rng.integers(2, 7)), joint="curve")
-        out.append(_finish(img, rng))
-    return out
+def _scribble(rng: np.random.Generator, img: Image.Image, draw: ImageDraw.ImageDraw) -> Image.Image:
+    draw.line(_smooth(_points(rng, int(rng.integers(6, 14)))), fill=255, width=int(rng.integers(2, 7)), joint="curve")
+    return img
 
 
-def _dots(rng: np.random.Generator, n: int) -> list[Image.Image]:
-    out = []
-    for _ in range(n):
-        img, draw = _canvas(rng)
-        for x, y in _points(rng, int(rng.choice([1, 1, 1, 2, 3, 5])), margin=14):
-            rx = rng.uniform(2, 9)
-            ry = rx * rng.uniform(0.7, 1.4)  # roundish: a long blob is a marker's 1
-            draw.ellipse((x - rx, y - ry, x + rx, y + ry), fill=255)
-        out.append(_finish(img, rng))
-    return out
+def _dot(rng: np.random.Generator, img: Image.Image, draw: ImageDraw.ImageDraw) -> Image.Image:
+    for x, y in _points(rng, int(rng.choice([1, 1, 1, 2, 3, 5])), margin=14):
+        rx = rng.uniform(2, 9)
+        ry = rx * rng.uniform(0.7, 1.4)  # roundish: a long blob is a marker's 1
+        draw.ellipse((x - rx, y - ry, x + rx, y + ry), fill=255)
+    return img
 
 
-def _lines(rng: np.random.Generator, n: int) -> list[Image.Image]:
+def _line(rng: np.random.Generator, img: Image.Image, draw: ImageDraw.ImageDraw) -> Image.Image:
     """Lone lines at least 45° from vertical (a near-vertical stroke is a 1), wavy lines, zigzags, dashes."""
-    out = []
-    for _ in range(n):
-        img, draw = _canvas(rng)
-        angle = math.radians(rng.uniform(45, 135))  # from vertical
-        length, (cx, cy) = rng.uniform(20, 60), _points(rng, 1, margin=24)[0]
-        t = np.linspace(-0.5, 0.5, 40)
-        wave = rng.choice([0.0, 0.0, rng.uniform(2, 8)]) * np.sin(t * rng.uniform(6, 20))
-        if rng.random() < 0.2:
-            wave = rng.uniform(3, 8) * np.sign(np.sin(t * rng.uniform(10, 30)))  # zigzag
-        dx, dy = math.sin(angle), -math.cos(angle)
-        pts = [(cx + dx * length * u - dy * w, cy + dy * length * u + dx * w) for u, w in zip(t, wave)]
-        if rng.random() < 0.15:  # dashed
-            for a, b in zip(pts[::4], pts[2::4]):
-                draw.line([a, b], fill=255, width=int(rng.integers(2, 6)))
-        else:
-            draw.line(pts, fill=255, width=int(rng.integers(2, 7)), joint="curve")
-        out.append(_finish(img, rng))
-    return out
+    angle = math.radians(rng.uniform(45, 135))  # from vertical
+    length, (cx, cy) = rng.uniform(20, 60), _points(rng, 1, margin=24)[0]
+    t = np.linspace(-0.5, 0.5, 40)
+    wave = rng.choice([0.0, 0.0, rng.uniform(2, 8)]) * np.sin(t * rng.uniform(6, 20))
+    if rng.random() < 0.2:
+        wave = rng.uniform(3, 8) * np.sign(np.sin(t * rng.uniform(10, 30)))  # zigzag
+    dx, dy = math.sin(angle), -math.cos(angle)
+    pts = [(cx + dx * length * u - dy * w, cy + dy * length * u + dx * w) for u, w in zip(t, wave)]
+    if rng.random() < 0.15:  # dashed
+        for a, b in zip(pts[::4], pts[2::4]):
+            draw.line([a, b], fill=255, width=int(rng.integers(2, 6)))
+    else:
+        draw.line(pts, fill=255, width=int(rng.integers(2, 7)), joint="curve")
+    return img
 
 
-def _shapes(rng: np.random.Generator, n: int) -> list[Image.Image]:
+def _shape(rng: np.random.Generator, img: Image.Image, draw: ImageDraw.ImageDraw) -> Image.Image:
     """Polygons, stars, crosses, arrows, spirals, hatching, grids — no circles (they read as 0)."""
-    out = []
-    for _ in range(n):
-        img, draw = _canvas(rng)
-        c, r = np.array([CANVAS / 2, CANVAS / 2]) + rng.uniform(-6, 6, 2), rng.uniform(14, 30)
-        kind, width = int(rng.integers(7)), int(rng.integers(2, 6))
-        fill = 255 if rng.random() < 0.3 else None
-        if kind <= 1:  # polygon: triangle to hexagon, or a star
-            k = int(rng.integers(3, 7))
-            star = kind == 1
-            angles = np.linspace(0, 2 * np.pi, (2 * k if star else k), endpoint=False) + rng.uniform(0, np.pi)
-            radii = np.where(np.arange(len(angles)) % 2, r * 0.45, r) if star else np.full(len(angles), r)
-            pts = [tuple(c + rr * np.array([math.cos(a), math.sin(a)])) for a, rr in zip(angles, radii)]
-            draw.polygon(pts, outline=255, fill=fill, width=width)
-        elif kind == 2:  # rectangle
-            w, h = r * rng.uniform(0.6, 1.2), r * rng.uniform(0.6, 1.2)
-            draw.rectangle((c[0] - w, c[1] - h, c[0] + w, c[1] + h), outline=255, fill=fill, width=width)
-        elif kind == 3:  # cross: + or ×
-            a = rng.uniform(0, np.pi / 2)
-            for b in (a, a + np.pi / 2):
-                d = r * np.array([math.cos(b), math.sin(b)])
-                draw.line([tuple(c - d), tuple(c + d)], fill=255, width=width)
-        elif kind == 4:  # arrow
-            a = rng.uniform(0, 2 * np.pi)
-            d = r * np.array([math.cos(a), math.sin(a)])
-            tip = c + d
-            draw.line([tuple(c - d), tuple(tip)], fill=255, width=width)
-            for s in (2.6, -2.6):
-                draw.line([tuple(tip), tuple(tip - 0.5 * r * np.array([math.cos(a + s / 2.6 * 0.5), math.sin(a + s / 2.6 * 0.5)]))],
-                          fill=255, width=width)
-        elif kind == 5:  # spiral
-            t = np.linspace(0, rng.uniform(3, 6) * np.pi, 120)
-            rad = r * t / t[-1]
-            draw.line([tuple(c + q * np.array([math.cos(a), math.sin(a)])) for q, a in zip(rad, t)], fill=255, width=width)
-        else:  # hatching or a grid
-            k, a = int(rng.integers(3, 7)), rng.uniform(0, np.pi)
-            for b in ((a,) if rng.random() < 0.5 else (a, a + np.pi / 2)):
-                d, e = np.array([math.cos(b), math.sin(b)]), np.array([-math.sin(b), math.cos(b)])
-                for off in np.linspace(-r, r, k):
-                    draw.line([tuple(c + e * off - d * r), tuple(c + e * off + d * r)], fill=255, width=width)
-        out.append(_finish(img.rotate(rng.uniform(-30, 30), resample=Image.BILINEAR), rng))
-    return out
+    c, r = np.array([CANVAS / 2, CANVAS / 2]) + rng.uniform(-6, 6, 2), rng.uniform(14, 30)
+    kind, width = int(rng.integers(7)), int(rng.integers(2, 6))
+    fill = 255 if rng.random() < 0.3 else None
+    if kind <= 1:  # polygon: triangle to hexagon, or a star
+        k = int(rng.integers(3, 7))
+        star = kind == 1
+        angles = np.linspace(0, 2 * np.pi, (2 * k if star else k), endpoint=False) + rng.uniform(0, np.pi)
+        radii = np.where(np.arange(len(angles)) % 2, r * 0.45, r) if star else np.full(len(angles), r)
+        pts = [tuple(c + rr * np.array([math.cos(a), math.sin(a)])) for a, rr in zip(angles, radii)]
+        draw.polygon(pts, outline=255, fill=fill, width=width)
+    elif kind == 2:  # rectangle
+        w, h = r * rng.uniform(0.6, 1.2), r * rng.uniform(0.6, 1.2)
+        draw.rectangle((c[0] - w, c[1] - h, c[0] + w, c[1] + h), outline=255, fill=fill, width=width)
+    elif kind == 3:  # cross: + or ×
+        a = rng.uniform(0, np.pi / 2)
+        for b in (a, a + np.pi / 2):
+            d = r * np.array([math.cos(b), math.sin(b)])
+            draw.line([tuple(c - d), tuple(c + d)], fill=255, width=width)
+    elif kind == 4:  # arrow
+        a = rng.uniform(0, 2 * np.pi)
+        d = r * np.array([math.cos(a), math.sin(a)])
+        tip = c + d
+        draw.line([tuple(c - d), tuple(tip)], fill=255, width=width)
+        for s in (2.6, -2.6):
+            draw.line([tuple(tip), tuple(tip - 0.5 * r * np.array([math.cos(a + s / 2.6 * 0.5), math.sin(a + s / 2.6 * 0.5)]))],
+                      fill=255, width=width)
+    elif kind == 5:  # spiral
+        t = np.linspace(0, rng.uniform(3, 6) * np.pi, 120)
+        rad = r * t / t[-1]
+        draw.line([tuple(c + q * np.array([math.cos(a), math.sin(a)])) for q, a in zip(rad, t)], fill=255, width=width)
+    else:  # hatching or a grid
+        k, a = int(rng.integers(3, 7)), rng.uniform(0, np.pi)
+        for b in ((a,) if rng.random() < 0.5 else (a, a + np.pi / 2)):
+            d, e = np.array([math.cos(b), math.sin(b)]), np.array([-math.sin(b), math.cos(b)])
+            for off in np.linspace(-r, r, k):
+                draw.line([tuple(c + e * off - d * r), tuple(c + e * off + d * r)], fill=255, width=width)
+    return img.rotate(rng.uniform(-30, 30), resample=Image.BILINEAR)
 
 
 def _noise(rng: np.random.Generator, n: int) -> list[Image.Image]:
@@ -269,6 +265,6 @@ def _noise(rng: np.random.Generator, n: int) -> list[Image.Image]:
 
 
 KINDS: dict[str, Callable[[np.random.Generator, int], list[Image.Image]]] = {
-    "letters": _glyphs(LETTERS), "symbols": _glyphs(SYMBOLS), "scribbles": _scribbles, "dots": _dots,
-    "lines": _lines, "shapes": _shapes, "noise": _noise,
+    "letters": _glyphs(LETTERS), "symbols": _glyphs(SYMBOLS), "scribbles": _drawn(_scribble),
+    "dots": _drawn(_dot), "lines": _drawn(_line), "shapes": _drawn(_shape), "noise": _noise,
 }

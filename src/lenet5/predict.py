@@ -247,8 +247,12 @@ def _preprocess_one(image: Any) -> tuple[np.ndarray | None, str | None]:
     try:
         return to_array(image), None
     except ImageError as e:
-        msg, name = str(e), _name(image)
-        return None, msg if not name or msg.startswith(name) else f"{name}: {msg}"
+        return None, _naming(str(e), _name(image))
+
+
+def _naming(message: str, name: str) -> str:
+    """The error message, starting with the file's name (once)."""
+    return message if not name or message.startswith(name) else f"{name}: {message}"
 
 
 def preprocess_many(images: Sequence[Any], progress: bool = False) -> Iterable[tuple[np.ndarray | None, str | None]]:
@@ -273,7 +277,8 @@ def preprocess_many(images: Sequence[Any], progress: bool = False) -> Iterable[t
 
 def one_blas_thread() -> None:
     """numpy's BLAS on one thread in this process. Forked workers (or server threads) that each keep
-    the BLAS thread pool oversubscribe the cores: a 2-process folder ran 1.6× slower than 1 process."""
+    the BLAS thread pool oversubscribe the cores: in a 2-process pool an image took 9.2 ms, against 6.0 ms
+    in one process (3.2–4.1 ms with one BLAS thread each)."""
     from threadpoolctl import threadpool_limits
     threadpool_limits(1)
 
@@ -301,7 +306,7 @@ def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], mult
             try:
                 done[f] = predictor.read_number(f)
             except ImageError as e:
-                done[f] = (str(f), str(e) if str(e).startswith(str(f)) else f"{f}: {e}")
+                done[f] = (str(f), _naming(str(e), str(f)))
     else:
         done, batch = {}, []
         for f, (arr, error) in zip(files, preprocess_many(files, progress)):
