@@ -258,9 +258,19 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+# What an interrupted command leaves behind, said after "lenet5: interrupted".
+INTERRUPTED_HINTS = {
+    "train": "; a run folder keeps every finished epoch (continue with `lenet5 train --out RUN_DIR --resume`)",
+    "ablate": "; finished runs are kept (run the same command again to continue)",
+    "predict": "; no answers were printed and nothing was written",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
+    command = None
     try:
         args = build_parser().parse_args(argv)
+        command = args.command
         signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM stops like Ctrl-C: between atomic writes
         return COMMANDS[args.command](args)
     except UserError as e:
@@ -270,8 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lenet5: {e}", file=sys.stderr)
         return EXIT_FAIL
     except KeyboardInterrupt:
-        print("\nlenet5: interrupted; a run folder keeps every finished epoch (continue with "
-              "`lenet5 train --out RUN_DIR --resume`)", file=sys.stderr)
+        print(f"\nlenet5: interrupted{INTERRUPTED_HINTS.get(command, '')}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
