@@ -5,7 +5,7 @@ import pytest
 from conftest import run_cli
 from lenet5.ablate import VARIANTS, ablate, stalled, time_to
 from lenet5.errors import UserError
-from lenet5.train import read_metrics_csv
+from lenet5.run import RunFolder
 
 QUICK = {"epochs": 1, "subset": 2048}
 
@@ -21,7 +21,7 @@ def test_every_variant_builds_and_trains(quick_ablation):
     out, summary = quick_ablation
     assert [r["variant"] for r in summary] == list(VARIANTS)
     for v in VARIANTS:
-        rows = read_metrics_csv(out / f"{v}-s0" / "metrics.csv")
+        rows = RunFolder(out / f"{v}-s0").read_metrics_csv()
         assert len(rows) == 1 and rows[0]["train_loss"] > 0
     assert (out / "ablation.png").stat().st_size > 20_000
 
@@ -32,7 +32,7 @@ def test_the_table_numbers_equal_those_in_the_runs_metrics(quick_ablation):
         table = {r["variant"]: r for r in csv.DictReader(fh)}
     text = (out / "ablation.md").read_text()
     for v in VARIANTS:
-        final = read_metrics_csv(out / f"{v}-s0" / "metrics.csv")[-1]["test_acc"]
+        final = RunFolder(out / f"{v}-s0").read_metrics_csv()[-1]["test_acc"]
         assert float(table[v]["final_acc_mean"]) == pytest.approx(final, abs=1e-6)
         assert f"| {v}-s0 | {100 * final:.2f} |" in text
 
@@ -57,7 +57,7 @@ def test_an_interrupted_run_is_resumed_and_a_foreign_one_refused(data_dir, tmp_p
         train(variant_config("relu", 0, 2, 2048), tmp_path / "relu-s0", data_dir=data_dir, log=stop)
     lines = []
     ablate(["relu"], seeds=1, out=tmp_path, data_dir=data_dir, epochs=2, subset=2048, log=lines.append)
-    assert "1 to run" in lines[0] and len(read_metrics_csv(tmp_path / "relu-s0" / "metrics.csv")) == 2
+    assert "1 to run" in lines[0] and len(RunFolder(tmp_path / "relu-s0").read_metrics_csv()) == 2
     with pytest.raises(UserError, match="other settings"):
         ablate(["relu"], seeds=1, out=tmp_path, data_dir=data_dir, epochs=3, subset=1024, log=None)
 

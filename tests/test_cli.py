@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import DATA_DIR, run_cli
-from lenet5.train import read_metrics_csv
+from lenet5.run import RunFolder
 
 
 def assert_one_line_error(r, code, *needles):
@@ -30,7 +30,7 @@ def test_train_then_evaluate_json_agree(tmp_path):
     assert e.returncode == 0, e.stderr
     result = json.loads(e.stdout)
     assert set(result) >= {"loss", "accuracy", "per_class_accuracy", "confusion_matrix"}
-    assert result["accuracy"] == pytest.approx(read_metrics_csv(out / "metrics.csv")[-1]["test_acc"])
+    assert result["accuracy"] == pytest.approx(RunFolder(out).read_metrics_csv()[-1]["test_acc"])
     text = run_cli("evaluate", out)
     assert "confusion matrix" in text.stdout and "per-class accuracy" in text.stdout
 
@@ -81,8 +81,8 @@ def test_sigterm_between_epochs_then_resume_equals_an_uninterrupted_run(tmp_path
     assert p.returncode == 130 and "--resume" in err and "Traceback" not in err
     assert run_cli("train", "--out", tmp_path / "cut", "--resume", "--quiet", "--no-report").returncode == 0
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
-    assert strip(read_metrics_csv(tmp_path / "cut" / "metrics.csv")) == \
-        strip(read_metrics_csv(tmp_path / "whole" / "metrics.csv"))
+    assert strip(RunFolder(tmp_path / "cut").read_metrics_csv()) == \
+        strip(RunFolder(tmp_path / "whole").read_metrics_csv())
 
 
 def test_the_lenet5_script_and_python_dash_m_are_the_same_cli():
@@ -98,4 +98,4 @@ def test_a_run_stuck_at_chance_is_reported_plainly(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "acc:0.1135" in r.stdout
     warning = [line for line in r.stdout.splitlines() if line.startswith("warning:")]
-    assert len(warning) == 1 and "chance" in warning[0] and "--seed" in warning[0] and "--preset modern" in warning[0]
+    assert len(warning) == 1 and "chance" in warning[0] and "another seed" in warning[0] and "modern preset" in warning[0]

@@ -2,11 +2,11 @@ import pytest
 
 from lenet5.evaluate import evaluate_run
 from lenet5.errors import UserError
-from lenet5.train import read_metrics_csv
+from lenet5.run import RunFolder
 
 
 def test_evaluate_reproduces_the_accuracy_and_loss_training_logged(trained_run, data_dir):
-    logged = read_metrics_csv(trained_run / "metrics.csv")[-1]
+    logged = RunFolder(trained_run).read_metrics_csv()[-1]
     r = evaluate_run(trained_run, data_dir)
     assert r["accuracy"] == pytest.approx(logged["test_acc"], abs=1e-9)
     assert r["loss"] == pytest.approx(logged["test_loss"], abs=1e-5)

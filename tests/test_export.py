@@ -9,7 +9,8 @@ from conftest import run_cli
 from lenet5 import data
 from lenet5.errors import UserError
 from lenet5.export import PARITY_TOLERANCE, export, parity, parity_allowance
-from lenet5.checkpoint import checkpoint_path, load, load_model, save
+from lenet5.checkpoint import load, load_model, save
+from lenet5.run import RunFolder
 
 
 def test_onnx_export_matches_pytorch_on_the_test_set_with_a_dynamic_batch(trained_run, data_dir, tmp_path):
@@ -40,7 +41,7 @@ def test_a_model_with_large_logits_still_exports(trained_run, data_dir, tmp_path
     for weights in (state["model"], state["ema"]):
         weights["clf.weight"] *= LOGIT_SCALE
         weights["clf.bias"] *= LOGIT_SCALE
-    save(state, checkpoint_path(tmp_path / "big", "last"))
+    save(state, RunFolder(tmp_path / "big").checkpoint("last"))
     model, _ = load_model(tmp_path / "big")
     assert model(data.load("mnist", "test", data_dir).images[:500]).abs().max() > 32
     path, diff = export(tmp_path / "big", "onnx", tmp_path / "big.onnx", data_dir)

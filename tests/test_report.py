@@ -4,13 +4,14 @@ import re
 from conftest import run_cli
 from lenet5.config import resolve
 from lenet5.report import write_report
-from lenet5.train import read_metrics_csv, train
+from lenet5.run import RunFolder
+from lenet5.train import train
 
 
 def test_report_numbers_equal_those_in_metrics_csv(trained_run, data_dir, tmp_path):
     md, page = write_report(trained_run, data_dir, tmp_path)
     text = md.read_text()
-    rows = read_metrics_csv(trained_run / "metrics.csv")
+    rows = RunFolder(trained_run).read_metrics_csv()
     for r in rows:
         line = f"| {r['epoch']} | {r['test_loss']:.4f} | {100 * r['test_acc']:.2f}% | {r['train_loss']:.4f} |"
         assert line in text

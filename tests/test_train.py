@@ -10,17 +10,18 @@ from lenet5.config import resolve
 from lenet5.errors import TrainingDiverged, UserError
 from conftest import TRAINED_EPOCHS
 from lenet5.reference import LAB_REPORT_FINAL_ACC
-from lenet5.train import METRIC_FIELDS, ema_update, read_metrics_csv, train
+from lenet5.run import METRIC_FIELDS, RunFolder
+from lenet5.train import ema_update, train
 
 QUICK = {"data": {"train_subset": 6000}, "train": {"epochs": 3}}
 
 
 def metrics_without_time(run):
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in read_metrics_csv(run / "metrics.csv")]
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in RunFolder(run).read_metrics_csv()]
 
 
 def test_modern_passes_the_reports_final_accuracy_within_three_epochs(trained_run):
-    rows = read_metrics_csv(trained_run / "metrics.csv")
+    rows = RunFolder(trained_run).read_metrics_csv()
     assert [r["epoch"] for r in rows] == list(range(TRAINED_EPOCHS))
     assert rows[-1]["test_acc"] >= LAB_REPORT_FINAL_ACC and rows[-1]["train_loss"] < rows[0]["train_loss"]
 
@@ -36,10 +37,12 @@ def test_the_weight_average_gives_the_initial_weights_no_share():
     assert torch.allclose(average.weight, expected, atol=1e-7)
 
 
-def test_run_folder_holds_config_metrics_and_both_checkpoints(trained_run):
-    meta = json.loads((trained_run / "config.json").read_text())
-    assert meta["preset"] == "modern" and meta["train"]["seed"] == 0 and meta["device"] == "cpu"
-    assert {"torch", "lenet5", "python"} <= set(meta["versions"])
+def test_run_folder_holds_config_metrics_and_both_checkpoints(trained_run, data_dir):
+    cfg = json.loads((trained_run / "config.json").read_text())
+    assert cfg["preset"] == "modern" and cfg["train"]["seed"] == 0
+    meta = json.loads((trained_run / "run.json").read_text())
+    assert meta["device"] == "cpu" and {"torch", "lenet5", "python"} <= set(meta["versions"])
+    assert meta["data"]["dataset"] == "mnist" and meta["data"]["dir"] == str(data_dir.resolve())
     with open(trained_run / "metrics.csv") as fh:
         assert tuple(next(csv.reader(fh))) == METRIC_FIELDS
     ckpt = checkpoint.load(trained_run)
@@ -69,7 +72,7 @@ def test_resume_continues_the_same_trajectory(data_dir, tmp_path, preset):
 
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut", data_dir=data_dir, device="cpu", log=interrupt_after_first_epoch)
-    assert len(read_metrics_csv(tmp_path / "cut" / "metrics.csv")) == 1
+    assert len(RunFolder(tmp_path / "cut").read_metrics_csv()) == 1
     train(None, tmp_path / "cut", resume=True, data_dir=data_dir, device="cpu", log=None)
     assert metrics_without_time(tmp_path / "cut") == metrics_without_time(tmp_path / "whole")
 
@@ -85,7 +88,7 @@ def test_an_existing_run_is_never_overwritten_without_resume(trained_run, data_d
 
 def test_a_diverging_run_stops_with_a_clear_message_and_saves_nothing_of_it(data_dir, tmp_path):
     cfg = resolve("modern", {"data": {"train_subset": 2048}, "train": {"lr": 1e12, "schedule": "constant"}})
-    with pytest.raises(TrainingDiverged, match="diverged at epoch 0.*lower --lr"):
+    with pytest.raises(TrainingDiverged, match="diverged at epoch 0.*lower learning rate"):
         train(cfg, tmp_path / "nan", data_dir=data_dir, device="cpu", log=None)
     assert not (tmp_path / "nan" / "checkpoints" / "last.pt").exists()
 

@@ -19,12 +19,12 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
 
-from . import checkpoint as ckpt_mod
 from . import config as config_mod
 from .errors import UserError
 from .reference import LAB_REPORT_FINAL_ACC
 from .files import write_csv_atomic, write_text_atomic
-from .train import CHANCE_FACTOR, read_metrics_csv, train
+from .run import RunFolder
+from .train import CHANCE_FACTOR, train
 
 ROBUST = config_mod.PRESETS["robust"]["data"]["distort"]
 # name -> (preset, overrides on it). Single changes sit on top of `classic`, so each row answers
@@ -81,13 +81,11 @@ def _run_one(cfg: config_mod.RunConfig, folder: str, resume: bool, data_dir, thr
 
 def _status(cfg: config_mod.RunConfig, folder: Path) -> str:
     """done | resume | new; refuses a folder that holds another configuration."""
-    last = ckpt_mod.checkpoint_path(folder, "last")
-    if not last.is_file():
-        return "new"
-    saved = ckpt_mod.load(last)
-    if config_mod.from_dict(saved["config"]) != cfg:
+    run = RunFolder(folder)
+    status = run.status()
+    if status != "new" and run.config() != cfg:
         raise UserError(f"{folder} holds a run with other settings; remove it or choose another --out")
-    return "done" if saved["epoch"] >= cfg.train.epochs else "resume"
+    return {"new": "new", "partial": "resume", "complete": "done"}[status]
 
 
 def ablate(variants: list[str] | None = None, seeds: int = 3, out: str | os.PathLike = "runs/ablation",
@@ -112,7 +110,7 @@ def ablate(variants: list[str] | None = None, seeds: int = 3, out: str | os.Path
     started = time.perf_counter()
 
     def report(v: str, s: int, folder: Path) -> None:
-        final = read_metrics_csv(folder / "metrics.csv")[-1]
+        final = RunFolder(folder).metrics()[-1]
         log(f"{v} seed {s}: final test accuracy {final['test_acc']:.4f} "
             f"({time.perf_counter() - started:.0f} s into the ablation)")
 
@@ -131,7 +129,7 @@ def ablate(variants: list[str] | None = None, seeds: int = 3, out: str | os.Path
                 report(*futures[fut])
     runs: dict[str, list[list[dict[str, Any]]]] = {}
     for v, s, cfg, folder, _ in plan:
-        runs.setdefault(v, []).append(read_metrics_csv(folder / "metrics.csv"))
+        runs.setdefault(v, []).append(RunFolder(folder).metrics())
     summary = [summarize(v, rs) for v, rs in runs.items()]
     write_outputs(out, summary, runs)
     return summary

@@ -23,6 +23,7 @@ readable with `torch.load(weights_only=True)`. Format version 1 holds:
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,11 @@ from torch import nn
 from . import config as config_mod
 from .data import get_spec
 from .errors import UserError
-from .files import atomic_path
+from .files import write_bytes_atomic
 from .models import count_parameters, create_model
 
 FORMAT_VERSION = 1
-CHECKPOINT_DIR = "checkpoints"
+REQUIRED_KEYS = ("model_name", "config", "model", "epoch", "metrics")
 
 
 def build_model(cfg: config_mod.RunConfig) -> nn.Module:
@@ -49,27 +50,22 @@ def build_model(cfg: config_mod.RunConfig) -> nn.Module:
 
 
 def save(state: dict[str, Any], path: Path) -> None:
-    """Write `state` to `path` via a temp file and rename, so a kill never leaves half a file."""
-    with atomic_path(path) as tmp:
-        torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
+    """Write `state` to `path` via a temp file and rename, so a kill never leaves half a file.
 
-
-def checkpoint_path(run_dir: str | os.PathLike, which: str = "last") -> Path:
-    """`which` is last | best, or a path to a .pt file."""
-    if which not in ("last", "best"):
-        return Path(which)
-    return Path(run_dir) / CHECKPOINT_DIR / f"{which}.pt"
+    Serialised in memory first: a full disk then fails in an ordinary write (OSError ENOSPC, which
+    the CLI explains) rather than inside torch's zip writer."""
+    buf = io.BytesIO()
+    torch.save({"format_version": FORMAT_VERSION, **state}, buf)
+    write_bytes_atomic(path, buf.getbuffer())
 
 
 def load(run_or_file: str | os.PathLike, which: str = "last") -> dict[str, Any]:
-    """The checkpoint dict of a run folder (or a .pt file), safely loaded onto the CPU."""
+    """The checkpoint dict of a run folder (its `which` checkpoint) or of a .pt file, safely loaded onto the CPU."""
+    from .run import RunFolder
     p = Path(run_or_file)
-    if not p.exists():
-        raise UserError(f"no such run folder or checkpoint: {p} (train one with `lenet5 train --out {p}`)")
-    path = p if p.is_file() else checkpoint_path(p, which)
+    path = p if p.is_file() else RunFolder(p).require().checkpoint(which)
     if not path.is_file():
-        raise UserError(f"{p}: no {which} checkpoint at {path}; the run has not finished an epoch "
-                        f"(resume it with `lenet5 train --out {p} --resume`)")
+        raise UserError(f"{p}: no {which} checkpoint at {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated, foreign or malicious file: refuse it, whatever torch raises
@@ -77,6 +73,9 @@ def load(run_or_file: str | os.PathLike, which: str = "last") -> dict[str, Any]:
     version = ckpt.get("format_version") if isinstance(ckpt, dict) else None
     if version != FORMAT_VERSION:
         raise UserError(f"{path}: checkpoint format {version!r} is not supported (this lenet5 reads {FORMAT_VERSION})")
+    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    if missing or not isinstance(ckpt["config"], dict):
+        raise UserError(f"{path}: not a lenet5 checkpoint (missing {', '.join(missing) or 'a config'}); retrain or restore it")
     return ckpt
 
 
@@ -85,7 +84,11 @@ def load_model(run_or_file: str | os.PathLike, which: str = "last") -> tuple[nn.
     ckpt = load(run_or_file, which)
     cfg = config_mod.from_dict(ckpt["config"])
     model = build_model(cfg)
-    model.load_state_dict(ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"])
+    try:
+        model.load_state_dict(ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"])
+    except (RuntimeError, TypeError, AttributeError) as e:  # weights that do not fit the config beside them
+        raise UserError(f"{run_or_file}: its weights do not match its config ({str(e).splitlines()[0]}); "
+                        f"retrain or restore it") from None
     return model.eval(), ckpt
 
 

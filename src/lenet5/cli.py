@@ -1,12 +1,15 @@
 """`lenet5 ...` / `python -m lenet5 ...`: argument parsing and exit codes only.
 
-Each subcommand calls one library function. Exit codes: 0 ok, 1 failure (e.g. a diverged run or
-some predictions failed), 2 the user's mistake (bad flag, missing or corrupt input), 130 interrupted.
+Each subcommand calls one library function; the choices it offers (presets, data sets, devices,
+variants) are the library's own lists. Exit codes: 0 ok, 1 failure (a diverged run, some
+predictions failed, a full disk), 2 the user's mistake (bad flag, missing, corrupt or unwritable
+path), 130 interrupted (SIGINT or SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import shlex
 import signal
@@ -41,26 +44,30 @@ def positive_int(s: str) -> int:
 
 
 def _data_args(p: argparse.ArgumentParser, dataset: bool = True) -> None:
+    from .data import DATASETS
     if dataset:
-        p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default=None)
+        p.add_argument("--dataset", choices=list(DATASETS), default=None)
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (default $LENET5_DATA_DIR or ./data)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="lenet5", description="LeNet-5 on MNIST: reproduce, inspect, predict, serve.")
     from . import __version__
+    from .ablate import VARIANTS
+    from .config import PRESETS
+    from .train import DEVICES
+    p = _Parser(prog="lenet5", description="LeNet-5 on MNIST: reproduce, inspect, predict, serve.")
     p.add_argument("--version", action="version", version=f"lenet5 {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a model into a run folder")
-    t.add_argument("--preset", default="classic", help="classic (the report), modern, best, robust (the bundled model's)")
+    t.add_argument("--preset", default="classic", choices=list(PRESETS), help="classic is the report's")
     _data_args(t)
     t.add_argument("--epochs", type=positive_int)
     t.add_argument("--batch-size", type=positive_int)
     t.add_argument("--lr", type=float)
     t.add_argument("--seed", type=int)
     t.add_argument("--subset", type=positive_int, help="train on only this many images per epoch (quick checks)")
-    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    t.add_argument("--device", default="auto", choices=DEVICES)
     t.add_argument("--out", help="run folder (default runs/<preset>-<dataset>-s<seed>)")
     t.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -103,19 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sv = sub.add_parser("serve", help="the drawing page and JSON API (the bundled model unless --model)")
     sv.add_argument("--model", help="run folder, checkpoint .pt or exported .onnx (default: the bundled robust model)")
-    sv.add_argument("--host", default=None, help="interface to bind (default: 127.0.0.1, this machine only)")
-    sv.add_argument("--port", type=int, default=None, help="default 8000")
-    sv.add_argument("--max-body", type=positive_int, default=None, help="bytes per request (default 16 MB)")
-    sv.add_argument("--workers", type=positive_int, default=None, help="server processes, one per core to use (default 1)")
+    sv.add_argument("--host", default=None, help="interface to bind (default: this machine only)")
+    sv.add_argument("--port", type=int, default=None)
+    sv.add_argument("--max-body", type=positive_int, default=None, help="bytes per request")
+    sv.add_argument("--workers", type=positive_int, default=None, help="server processes, one per core to use")
     sv.add_argument("--queue", type=positive_int, default=None,
-                    help="requests that may wait per process before the server answers 503 (default 64)")
+                    help="requests that may wait per process before the server answers 503")
 
     ab = sub.add_parser("ablate", help="each future-work change over seeds, then a summary table and plot")
-    ab.add_argument("--variants", default=None, help="comma-separated (default: all): " + ", ".join(
-        ["classic", "relu", "maxpool", "lrdecay", "dropout", "batchnorm", "normalize", "augment", "ema", "modern",
-         "modern-no-relu", "modern-no-maxpool", "modern-no-lrdecay", "modern-no-dropout", "modern-no-normalize",
-         "modern-no-ema", "best", "robust", "robust-narrow", "robust-no-rotate", "robust-no-shear", "robust-no-aspect",
-         "robust-no-elastic", "robust-no-thickness", "robust-no-blur", "robust-no-levels", "robust-no-jitter"]))
+    ab.add_argument("--variants", default=None, help="comma-separated (default: all): " + ", ".join(VARIANTS))
     ab.add_argument("--seeds", type=positive_int, default=3)
     ab.add_argument("--classic-seeds", type=positive_int, help="seeds for classic (default --seeds): it stalls for some")
     ab.add_argument("--epochs", type=positive_int, help="override every variant's epochs")
@@ -242,7 +245,7 @@ def cmd_data(a) -> int:
     from . import data
     dataset = a.dataset or "mnist"
     if a.action == "download":
-        for path in data.download(dataset, a.data_dir):
+        for path in data.download(dataset, a.data_dir, progress=sys.stderr.isatty()):
             print(f"have {path}")
     for path, status in data.check(dataset, a.data_dir):
         print(f"{status}: {path}")
@@ -284,3 +287,24 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as e:  # the environment said no: a path, a permission, a full disk
+        code, message = describe_os_error(e, command)
+        print(f"lenet5: error: {message}", file=sys.stderr)
+        return code
+
+
+USER_ERRNOS = {errno.EACCES: "permission denied", errno.EPERM: "not permitted", errno.EROFS: "read-only file system",
+               errno.ENOTDIR: "a file is where a folder should be", errno.EISDIR: "is a folder, not a file",
+               errno.EEXIST: "already exists", errno.ENOENT: "no such file or folder",
+               errno.ENAMETOOLONG: "name too long"}
+
+
+def describe_os_error(e: OSError, command: str | None = None) -> tuple[int, str]:
+    """(exit code, one line): a path the user gave (2: choose another) or the machine (1: e.g. disk full)."""
+    where = " → ".join(str(p) for p in (e.filename, e.filename2) if p) or "a file"
+    if e.errno in USER_ERRNOS:
+        return EXIT_USAGE, f"{where}: {USER_ERRNOS[e.errno]}; choose a path you can write, or fix its permissions"
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        again = "continue with `lenet5 train --out RUN_DIR --resume`" if command == "train" else "run it again"
+        return EXIT_FAIL, f"{where}: no space left on the device; free some space, then {again}"
+    return EXIT_FAIL, f"{where}: {e.strerror or e}"

@@ -12,6 +12,7 @@ experiment, so `classic` is the empty dict. Unknown keys fail loudly.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +103,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
+MAX_SEED = 2**32 - 1  # what every RNG in use (torch, numpy) accepts
+
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
@@ -151,7 +154,8 @@ def validate(cfg: RunConfig) -> None:
         (t.schedule in ("constant", "cosine", "onecycle"), f"unknown schedule {t.schedule!r}; known: constant, cosine, onecycle"),
         (0 <= t.label_smoothing < 1, f"label smoothing must be in [0, 1), got {t.label_smoothing}"),
         (0 <= t.ema < 1, f"ema decay must be in [0, 1), got {t.ema}"),
-        (t.seed >= 0, f"seed must be >= 0, got {t.seed}"),
+        (0 <= t.seed <= MAX_SEED, f"seed must be 0–{MAX_SEED}, got {t.seed}"),
+        (math.isfinite(t.lr), f"learning rate must be a finite number, got {t.lr}"),
         (cfg.data.train_subset is None or cfg.data.train_subset >= 1,
          f"train subset must be >= 1, got {cfg.data.train_subset}"),
         (0 <= cfg.data.negatives <= 4, f"negatives must be 0–4 per digit, got {cfg.data.negatives}"),

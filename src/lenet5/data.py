@@ -16,6 +16,10 @@ import gzip
 import math
 import hashlib
 import os
+import socket
+import sys
+import time
+import urllib.error
 import urllib.request
 import zlib
 from dataclasses import dataclass
@@ -32,7 +36,9 @@ from .files import write_bytes_atomic
 DATA_DIR_ENV = "LENET5_DATA_DIR"
 MIRRORS_ENV = "LENET5_MIRRORS"  # comma-separated base URLs tried before none else: a local or corporate mirror
 DEFAULT_DATA_DIR = "data"
-DOWNLOAD_TIMEOUT_S = 30  # per request; a stalled mirror must not hang a run forever
+TIMEOUT_S = 10.0  # to connect, and for each read: a mirror that accepts and never answers is left quickly
+DEADLINE_S = 300.0  # per file, however slowly bytes trickle in (MNIST's largest file is 9.9 MB)
+CHUNK = 1 << 16
 IDX_UBYTE_IMAGES = 2051  # IDX magic: unsigned bytes, 3 dimensions
 IDX_UBYTE_LABELS = 2049  # IDX magic: unsigned bytes, 1 dimension
 PIXEL_MAX = 255.0
@@ -161,52 +167,74 @@ def read_idx(path: Path, f: FileSpec) -> np.ndarray:
 Fetch = Callable[[str], bytes]
 
 
-def _urlopen(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as r:
-        return r.read()
+def fetch_url(url: str, timeout: float = TIMEOUT_S, deadline: float = DEADLINE_S, progress: bool = False) -> bytes:
+    """The body at `url`; TimeoutError when connecting or any read takes over `timeout` seconds,
+    or the whole file over `deadline`."""
+    from tqdm import tqdm
+    end = time.monotonic() + deadline
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        size = int(r.headers.get("Content-Length") or 0) or None
+        chunks = []
+        with tqdm(total=size, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1], leave=False,
+                  disable=not progress, file=sys.stderr) as bar:
+            while chunk := r.read1(CHUNK):
+                chunks.append(chunk)
+                bar.update(len(chunk))
+                if time.monotonic() > end:
+                    raise TimeoutError(f"not finished after {deadline:.0f} s")
+    return b"".join(chunks)
+
+
+def _why(e: Exception) -> str:
+    """What a mirror answered, in a few words: 'HTTP 404', 'timed out', 'connection refused'."""
+    if isinstance(e, urllib.error.HTTPError):
+        return f"HTTP {e.code}"
+    reason = getattr(e, "reason", None) or e
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return f"timed out{f' ({reason})' if str(reason) not in ('', 'timed out') else ''}"
+    return str(getattr(reason, "strerror", None) or reason).splitlines()[0][:120]
 
 
 def download(dataset: str = "mnist", data_dir: str | os.PathLike | None = None,
-             mirrors: Sequence[str] | None = None, fetch: Fetch = _urlopen) -> list[Path]:
-    """Fetch every missing file of `dataset` into DATA_DIR/<dataset>/, verified; return all paths.
+             mirrors: Sequence[str] | None = None, fetch: Fetch | None = None,
+             splits: Sequence[str] | None = None, progress: bool = False) -> list[Path]:
+    """Fetch every missing file of `dataset` (of `splits`, default all) into DATA_DIR/<dataset>/,
+    verified; return their paths.
 
     Mirrors: the argument, else $LENET5_MIRRORS, else the data set's known ones. Each file is
-    tried on each mirror in order; a network error or a checksum mismatch falls
+    tried on each mirror in order; a network error, a timeout or a checksum mismatch falls
     through to the next. Nothing is written until a download has been verified.
     """
     spec = get_spec(dataset)
     root = resolve_data_dir(data_dir)
+    fetch = fetch or (lambda url: fetch_url(url, progress=progress))
     if mirrors is None:
         env = os.environ.get(MIRRORS_ENV)
         mirrors = tuple(m.strip() for m in env.split(",") if m.strip()) if env is not None else spec.mirrors
     mirrors = tuple(m if m.endswith("/") else m + "/" for m in mirrors)
-    paths, missing = [], []
-    for f in spec.all_files():
+    wanted = [f for s in (splits or spec.files) for f in spec.files[s]]
+    paths, failures = [], []
+    for f in wanted:
         found = find_file(root, spec, f)
         if found is not None:
             paths.append(found)
             continue
-        failures = []
         for mirror in mirrors:
             url = mirror + f.name + ".gz"
             try:
                 gz = fetch(url)
                 parse_idx(_decompress(gz, url), f, url)
             except (OSError, ValueError, DataError) as e:  # URLError and timeouts are OSErrors
-                failures.append(f"{url}: {e}")
+                failures.append(f"{url}: {_why(e)}")
                 continue
             target = root / spec.name / (f.name + ".gz")
             write_bytes_atomic(target, gz)
             paths.append(target)
             break
-        else:
-            missing.append((f.name, failures))
-    if missing:
-        names = ", ".join(n for n, _ in missing)
-        tried = ", ".join(mirrors) or "none"
+    if len(paths) < len(wanted):
         raise DataError(
-            f"could not get {spec.name} files {names} into {root / spec.name} (mirrors tried: {tried}); "
-            f"copy the four IDX files (.gz or not) there, or point --data-dir / ${DATA_DIR_ENV} at a folder that has them")
+            f"could not download {spec.name} into {root / spec.name} ({'; '.join(failures) or 'no mirrors given'}); "
+            f"copy the IDX files (.gz or not) there, or point the data folder (${DATA_DIR_ENV}) at one that has them")
     return paths
 
 
@@ -244,7 +272,7 @@ def load_arrays(dataset: str, split: str, data_dir: str | os.PathLike | None = N
     root = resolve_data_dir(data_dir)
     fimg, flab = spec.files[split]
     if allow_download and (find_file(root, spec, fimg) is None or find_file(root, spec, flab) is None):
-        download(dataset, root, mirrors)
+        download(dataset, root, mirrors, splits=(split,), progress=sys.stderr.isatty())
     arrays = []
     for f in (fimg, flab):
         arrays.append(read_idx(require_file(root, spec, f), f))

@@ -45,7 +45,7 @@ def loss_and_accuracy(model: nn.Module, split: data_mod.Split, batch_size: int =
             out = model(x)
             loss_sum += F.cross_entropy(out, y, reduction="sum")
             correct += (out.argmax(1) == y).sum()
-    return loss_sum / len(split), correct.double() / len(split)
+    return loss_sum / len(split), correct.float() / len(split)  # float32: MPS has no float64
 
 
 def metrics_from_logits(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, Any]:
@@ -63,9 +63,10 @@ def metrics_from_logits(logits: torch.Tensor, labels: torch.Tensor, num_classes:
 def evaluate_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
                  which: str = "last", batch_size: int = DEFAULT_EVAL_BATCH) -> dict[str, Any]:
     """Rebuild the model from the run folder alone and measure it on its data set's test split."""
+    from .run import RunFolder
     model, ckpt = load_model(run_dir, which)
     cfg = config_mod.from_dict(ckpt["config"])
-    test = data_mod.load(cfg.data.dataset, "test", data_dir)
+    test = data_mod.load(cfg.data.dataset, "test", RunFolder(run_dir).data_dir(data_dir))
     logits = predict_logits(model, test.images, batch_size)
     result = metrics_from_logits(logits, test.labels, len(test.classes))
     return {"run": str(run_dir), "checkpoint": which, "epoch": ckpt["epoch"], "dataset": cfg.data.dataset,

@@ -25,6 +25,7 @@ from .errors import UserError
 from .evaluate import DEFAULT_EVAL_BATCH, predict_logits
 from .files import atomic_path, write_text_atomic
 from .predict import ONNX_META_KEY
+from .run import RunFolder
 
 ONNX_OPSET = 17
 PARITY_TOLERANCE = 1e-5  # max |logit difference| accepted between the export and PyTorch...
@@ -41,9 +42,10 @@ def export(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; use {' or '.join(FORMATS)}")
     model, ckpt = load_model(run_dir)
+    data_dir = RunFolder(run_dir).data_dir(data_dir)
     info = model_info(ckpt, model)
     meta = {"classes": list(data_mod.get_spec(info["dataset"]).classes), **info}
-    target = Path(out) if out is not None else Path(run_dir) / "export" / FORMATS[fmt]
+    target = Path(out) if out is not None else RunFolder(run_dir).export_dir / FORMATS[fmt]
     if target.is_dir():
         raise UserError(f"--out {target} is a folder; give a file path such as {target / FORMATS[fmt]}")
     if fmt == "pt":
@@ -72,7 +74,7 @@ def write_inference_checkpoint(ckpt: dict, target: Path, run_dir, data_dir=None)
     slim = {"model_name": ckpt["model_name"], "config": ckpt["config"], "model": weights, "ema": None,
             "epoch": ckpt["epoch"], "metrics": ckpt["metrics"], **({"reject": ckpt["reject"]} if ckpt.get("reject") else {})}
     save(slim, target)
-    run_meta = json.loads((Path(run_dir) / "config.json").read_text()) if (Path(run_dir) / "config.json").is_file() else {}
+    run_meta = RunFolder(run_dir).meta()
     record = {"file": target.name, "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
               "command": run_meta.get("command"), "created": run_meta.get("created"),
               "versions": run_meta.get("versions"), "threads": run_meta.get("threads"),

@@ -16,13 +16,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import config as config_mod
 from . import data as data_mod
-from .checkpoint import load_model
 from .models import count_parameters, format_summary, summary
 from .reference import LAB_REPORT_POINTS
 from .files import write_text_atomic
-from .train import read_metrics_csv
+from .run import RunFolder
 from .viz import draw_run
 
 # A report is a list of blocks, rendered to both Markdown and HTML.
@@ -78,11 +76,11 @@ def _pct(x: float) -> str:
 
 def build_blocks(run: Path, data_dir, figures: dict[str, Path], ev: dict[str, Any], out: Path) -> tuple[list, str]:
     """The report's blocks; `ev` is the test-set evaluation the figures came from (`viz.draw_run`)."""
-    rows = read_metrics_csv(run / "metrics.csv")
-    model, ckpt = load_model(run)
-    cfg = config_mod.from_dict(ckpt["config"])
-    meta = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
-    checked = data_mod.check(cfg.data.dataset, data_dir)
+    folder = RunFolder(run)
+    rows = folder.metrics()
+    model, cfg = folder.model()
+    meta = folder.meta()
+    checked = data_mod.check(cfg.data.dataset, folder.data_dir(data_dir))
     spec = data_mod.get_spec(cfg.data.dataset)
     final, best = rows[-1], max(rows, key=lambda r: r["test_acc"])
     rel = lambda p: os.path.relpath(p, out)
@@ -165,7 +163,7 @@ def build_blocks(run: Path, data_dir, figures: dict[str, Path], ev: dict[str, An
 def write_report(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
                  out_dir: str | os.PathLike | None = None) -> tuple[Path, Path]:
     """Draw the figures and write report.md and report.html into out_dir (default: the run folder)."""
-    run = Path(run_dir)
+    run = RunFolder(run_dir).require().path
     out = Path(out_dir) if out_dir is not None else run
     out.mkdir(parents=True, exist_ok=True)
     figures, ev = draw_run(run, data_dir, out / "figures")

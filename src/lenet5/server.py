@@ -53,6 +53,7 @@ DEFAULT_HOST = "127.0.0.1"          # only this machine unless the user says oth
 DEFAULT_PORT = 8000
 DEFAULT_MAX_BODY = 16 * 1024 * 1024  # bytes: a 12-MP phone photo, even base64-encoded in JSON
 DEFAULT_WORKERS = 1                  # server processes (uvicorn workers); each has its own lanes
+MAX_WORKERS = 4 * (os.cpu_count() or 1)
 DEFAULT_QUEUE = 64                   # requests that may wait per lane beyond those running; then 503
 THREADS = 2                          # light-lane threads per server process
 PHOTO_PROCESSES = 1                  # photo-lane processes per server process
@@ -559,13 +560,13 @@ def serve(model: str | os.PathLike | None = None, host: str = DEFAULT_HOST, port
     import uvicorn
 
     from .predict import load
-    if workers < 1:
-        raise UserError(f"--workers must be at least 1, got {workers}")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise UserError(f"workers must be 1–{MAX_WORKERS} (a few per core at most), got {workers}")
     try:  # a taken port is the user's to fix: say so in one line instead of uvicorn's log and exit 3
         with socket.create_server((host, port)):
             pass
     except OSError as e:
-        raise UserError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port or --host") from None
+        raise UserError(f"cannot listen on {host}:{port} ({e.strerror}); choose another port or host") from None
     single_threaded()
     settings = {"model": None if model is None else str(model), "max_body": max_body, "queue": queue}
     if workers == 1:

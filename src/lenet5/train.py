@@ -1,27 +1,26 @@
-"""The training loop and the run folder it writes.
+"""The training loop: load the data, build a session, then per epoch train, test and commit.
 
     from lenet5.config import resolve
     from lenet5.train import train
     rows = train(resolve("classic", {"train": {"epochs": 2}}), "runs/demo", data_dir="../shared/data")
     rows[-1]["test_acc"]
 
-A run folder holds config.json, metrics.csv and checkpoints/{last,best}.pt. Everything is written
-atomically after each epoch, so a run killed at any moment resumes (`resume=True`) on exactly the
-trajectory an uninterrupted run takes: same seed and device give the same metrics.csv (all but
-the wall-clock `seconds` column).
+What the run folder holds and when each file is written is `lenet5.run`'s business: one commit
+per epoch, so a run killed at any moment resumes (`resume=True`) on exactly the trajectory an
+uninterrupted run takes: same seed and device give the same metrics (all but the wall-clock
+`seconds` column).
 """
 
 from __future__ import annotations
 
 import copy
-import csv
 import dataclasses
-import json
 import math
 import os
 import platform
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from . import __version__
 from . import checkpoint as ckpt_mod
@@ -40,9 +40,8 @@ from . import negatives as negatives_mod
 from .augment import NON_DIGIT_DISTORTIONS, distort
 from .evaluate import loss_and_accuracy
 from .reject import calibrate
-from .files import write_csv_atomic, write_text_atomic
+from .run import RunFolder
 
-METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
 CHANCE_FACTOR = 2.0  # "still at chance": test accuracy below twice the 1/classes guess rate
 SGD_MOMENTUM = 0.9
 VALIDATION_SEED = 2024  # which train images are held out (data.validation): the same for every run
@@ -50,6 +49,9 @@ NEGATIVES_SEED = 0  # the non-digit bank trained on; NEGATIVES_SEED + 1 is held 
 PROGRESS_EVERY = 10  # batches between progress-bar redraws (each reads the loss: a host sync)
 
 Log = Callable[[str], None]
+
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -60,11 +62,11 @@ def resolve_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name not in ("cpu", "cuda", "mps"):
-        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
+        raise UserError(f"unknown device {name!r}; known: {', '.join(DEVICES)}")
     available = {"cpu": True, "cuda": torch.cuda.is_available(),
                  "mps": bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()}
     if not available[name]:
-        raise UserError(f"device {name!r} is not available on this machine; use --device auto or cpu")
+        raise UserError(f"device {name!r} is not available on this machine; use auto or cpu")
     return torch.device(name)
 
 
@@ -90,18 +92,6 @@ def make_scheduler(opt: torch.optim.Optimizer, t: config_mod.TrainConfig, steps_
     return None
 
 
-def read_metrics_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Rows of a metrics.csv with numbers parsed; raises UserError if missing or empty."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"no metrics.csv at {path}: not a finished lenet5 run folder")
-    with open(path, newline="") as fh:
-        rows = [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()} for r in csv.DictReader(fh)]
-    if not rows:
-        raise UserError(f"{path} has no epochs yet: train (or resume) the run first")
-    return rows
-
-
 def format_epoch(r: dict[str, Any]) -> str:
     """The report's line, then what it did not print."""
     return (f"epoch:{r['epoch']}, loss:{r['test_loss']:.4f}, acc:{r['test_acc']:.4f} | "
@@ -113,59 +103,113 @@ def _versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-class _Progress:
-    def __init__(self, enabled: bool, total: int, epoch: int):
-        self.enabled, self.total, self.epoch = enabled, total, epoch
+@dataclass
+class Session:
+    """Everything that changes while a run trains; `state()` is what a checkpoint holds of it."""
+    cfg: config_mod.RunConfig
+    device: torch.device
+    layout: torch.memory_format
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    sched: Any
+    ema: nn.Module | None
+    gen: torch.Generator
+    steps: int  # batches per epoch
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
-    def update(self, i: int, loss: torch.Tensor) -> None:
-        if self.enabled and (i % PROGRESS_EVERY == 0 or i == self.total):
-            width = 30
-            done = int(width * i / self.total)
-            sys.stderr.write(f"\repoch {self.epoch} [{'#' * done}{'.' * (width - done)}] {i}/{self.total} "
-                             f"loss {loss.item():.4f}")
-            sys.stderr.flush()
+    @property
+    def evaluated(self) -> nn.Module:
+        return self.ema if self.ema is not None else self.model
 
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 70 + "\r")
+    def state(self, reject: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"model_name": self.cfg.model.name, "config": self.cfg.to_dict(), "model": self.model.state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else None, "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict() if self.sched is not None else None,
+                "rng": {"torch": torch.get_rng_state(), "data": self.gen.get_state()},
+                "epoch": len(self.rows), "metrics": list(self.rows), **({"reject": reject} if reject else {})}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        if self.sched is not None:
+            self.sched.load_state_dict(state["scheduler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.gen.set_state(state["rng"]["data"])
+        self.rows = list(state["metrics"])
+
+
+@dataclass(frozen=True)
+class Data:
+    train: data_mod.Split
+    held_out: data_mod.Split | None  # digits never trained on: the "not a digit" calibration
+    test: data_mod.Split
+    non_digits: torch.Tensor | None
+    source: dict[str, Any]  # what run.json records: dataset, folder, checksums
 
 
 def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = None, *,
           resume: bool = False, device: str = "auto", data_dir: str | os.PathLike | None = None,
-          log: Log | None = print, progress: bool = False, command: str | None = None) -> list[dict[str, Any]]:
+          log: Log | None = print, progress: bool = False, command: str | None = None,
+          on_epoch: Callable[[int, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Train per `cfg` into `out_dir`; return the metrics rows (one dict per epoch).
 
     With `resume=True` the run continues from out_dir's last checkpoint; `cfg` may then be None
-    (the run's own config is used) and, if given, must equal it. `command` (the CLI line that
-    started the run) is recorded in config.json.
+    (the run's own config is used) and, if given, must equal it; the data come from the folder the
+    run recorded unless `data_dir` is given. `command` (the CLI line that started the run) is
+    recorded in run.json. `on_epoch(epoch, row)` is called after each committed epoch.
     """
     log = log or (lambda s: None)
     if cfg is None and not resume:
         raise UserError("a config is needed to start a run")
-    out = Path(out_dir) if out_dir is not None else default_run_dir(cfg)
-    last = ckpt_mod.checkpoint_path(out, "last")
-    state = None
-    if resume:
-        if not last.is_file():
-            raise UserError(f"nothing to resume in {out}: no {last} (start it without --resume)")
-        state = ckpt_mod.load(last)
-        saved = config_mod.from_dict(state["config"])
-        if cfg is not None and cfg != saved:
-            diff = [f"{s}.{k}" for s in config_mod.SECTIONS for k, v in getattr(cfg, s).__dict__.items()
-                    if getattr(getattr(saved, s), k) != v]
-            raise UserError(f"{out} was started with other settings ({', '.join(diff) or 'preset'}); "
-                            f"resume without changing them, or start a new run with another --out")
-        cfg = saved
-    elif last.is_file():
-        raise UserError(f"{out} already holds a run; continue it with --resume or choose another --out")
+    run = RunFolder(out_dir if out_dir is not None else default_run_dir(cfg))
+    with run.writing():
+        cfg, state = run.start(cfg, resume)
+        if resume:
+            data_dir = run.data_dir(data_dir)
+        if state is not None:
+            if len(state["metrics"]) >= cfg.train.epochs:
+                run.write_metrics(state["metrics"])  # a kill after the final commit may have left it behind
+                log(f"{run.path}: already complete ({len(state['metrics'])} epochs)")
+                return list(state["metrics"])
+        dev = resolve_device(device)
+        data = load_data(cfg, data_dir)
+        torch.manual_seed(cfg.train.seed)  # the report's init: same seed, same first weights
+        s = new_session(cfg, data.train, dev)
+        data = dataclasses.replace(data, test=dataclasses.replace(
+            data.test, images=data.test.images.contiguous(memory_format=s.layout)))
+        if state is not None:
+            s.load_state(state)
+            log(f"resuming {run.path} after epoch {len(s.rows) - 1}")
+        else:
+            run.create(cfg, run_meta(cfg, dev, data.source, command))
+        for epoch in range(len(s.rows), cfg.train.epochs):
+            row = train_epoch(s, data, epoch, progress)
+            s.rows.append(row)
+            best = row["test_acc"] > max((r["test_acc"] for r in s.rows[:-1]), default=-1.0)
+            run.commit(s.state(reject=final_reject(s, data)), best)
+            log(format_epoch(row))
+            warn_if_at_chance(s, data, log)
+            if on_epoch is not None:
+                on_epoch(epoch, row)
+    return s.rows
 
-    t = cfg.train
-    dev = resolve_device(device)
-    train_set, held_out = split_validation(data_mod.load(cfg.data.dataset, "train", data_dir), cfg.data.validation)
+
+def load_data(cfg: config_mod.RunConfig, data_dir: str | os.PathLike | None) -> Data:
+    whole = data_mod.load(cfg.data.dataset, "train", data_dir)
+    train_set, held_out = split_validation(whole, cfg.data.validation)
     test_set = data_mod.load(cfg.data.dataset, "test", data_dir)
     non_digits = negatives_mod.bank(NEGATIVES_SEED, data_dir) if cfg.data.negatives else None
+    spec = data_mod.get_spec(cfg.data.dataset)
+    source = {"dataset": spec.name, "dir": str(data_mod.resolve_data_dir(data_dir).resolve()),
+              "md5": {f.name: f.md5 for f in spec.all_files()}}
+    return Data(train_set, held_out, test_set, non_digits, source)
 
-    torch.manual_seed(t.seed)  # the report's init: same seed, same first weights
+
+def new_session(cfg: config_mod.RunConfig, train_set: data_mod.Split, dev: torch.device) -> Session:
+    """A fresh model (from the current torch RNG), its optimiser, schedule and average."""
+    t = cfg.train
     model = ckpt_mod.build_model(cfg)
     if cfg.data.normalize:
         model.input_mean.fill_(train_set.images.mean().item())
@@ -173,91 +217,70 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
     # Batch norm runs 2-2.6x slower on NHWC tensors on CPU (benchmarks/bench_layout.py, BENCHMARKS.md).
     layout = torch.channels_last if t.channels_last and not cfg.model.batch_norm else torch.contiguous_format
     model.to(dev, memory_format=layout)
-    test_set = dataclasses.replace(test_set, images=test_set.images.contiguous(memory_format=layout))
-    n_train = min(len(train_set), cfg.data.train_subset or len(train_set))
-    steps = math.ceil(n_train / t.batch_size)
+    steps = math.ceil(min(len(train_set), cfg.data.train_subset or len(train_set)) / t.batch_size)
     opt = make_optimizer(model, t)
-    sched = make_scheduler(opt, t, steps)
     ema = copy.deepcopy(model).eval().requires_grad_(False) if t.ema else None
-    gen = torch.Generator().manual_seed(t.seed)
-    rows: list[dict[str, Any]] = []
+    return Session(cfg, dev, layout, model, opt, make_scheduler(opt, t, steps), ema,
+                   torch.Generator().manual_seed(t.seed), steps)
 
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        if sched is not None:
-            sched.load_state_dict(state["scheduler"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        torch.set_rng_state(state["rng"]["torch"])
-        gen.set_state(state["rng"]["data"])
-        rows = list(state["metrics"])
-        if len(rows) >= t.epochs:
-            log(f"{out}: already complete ({len(rows)} epochs)")
-            return rows
-        log(f"resuming {out} after epoch {len(rows) - 1}")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        meta = {**cfg.to_dict(), "device": str(dev), "threads": torch.get_num_threads(),
-                "versions": _versions(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                **({"command": command} if command else {})}
-        write_text_atomic(out / "config.json", json.dumps(meta, indent=2) + "\n")
 
-    best_acc = max((r["test_acc"] for r in rows), default=-1.0)
-    chance = CHANCE_FACTOR / len(train_set.classes)
-    for epoch in range(len(rows), t.epochs):
-        t0 = time.perf_counter()
-        model.train()
-        loss_sum = torch.zeros((), device=dev)
-        correct = torch.zeros((), device=dev, dtype=torch.long)
-        seen = 0  # digits and, for a model that learns "not a digit", the non-digits mixed in
-        bar = _Progress(progress, steps, epoch)
-        for i, (x, y) in enumerate(training_batches(cfg, train_set, non_digits, gen), 1):
-            x, y = x.to(dev, memory_format=layout, non_blocking=True), y.to(dev, non_blocking=True)
-            out_logits = model(x)
-            loss = F.cross_entropy(out_logits, y, label_smoothing=t.label_smoothing)
-            opt.zero_grad(set_to_none=True)
+def train_epoch(s: Session, data: Data, epoch: int, progress: bool) -> dict[str, Any]:
+    """One pass over the training batches, then the test set; the epoch's metrics row."""
+    t0 = time.perf_counter()
+    t = s.cfg.train
+    s.model.train()
+    loss_sum = torch.zeros((), device=s.device)
+    correct = torch.zeros((), device=s.device, dtype=torch.long)
+    seen = 0  # digits and, for a model that learns "not a digit", the non-digits mixed in
+    with tqdm(total=s.steps, desc=f"epoch {epoch}", unit="batch", leave=False, disable=not progress,
+              file=sys.stderr, mininterval=0.5) as bar:
+        for i, (x, y) in enumerate(training_batches(s.cfg, data.train, data.non_digits, s.gen), 1):
+            x, y = x.to(s.device, memory_format=s.layout, non_blocking=True), y.to(s.device, non_blocking=True)
+            logits = s.model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=t.label_smoothing)
+            s.opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-            if ema is not None:
-                ema_update(ema, model, t.ema, epoch * steps + i)
+            s.opt.step()
+            if s.sched is not None:
+                s.sched.step()
+            if s.ema is not None:
+                ema_update(s.ema, s.model, t.ema, epoch * s.steps + i)
             loss_sum += loss.detach() * len(y)
-            correct += (out_logits.argmax(1) == y).sum()
+            correct += (logits.argmax(1) == y).sum()
             seen += len(y)
-            bar.update(i, loss)
-        bar.close()
-        test_loss, test_acc = loss_and_accuracy(ema if ema is not None else model, test_set,
-                                                t.eval_batch_size, dev)
-        row = {"epoch": epoch, "train_loss": (loss_sum / seen).item(), "train_acc": (correct / seen).item(),
-               "test_loss": test_loss.item(), "test_acc": test_acc.item(),
-               "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
-        if not (math.isfinite(row["train_loss"]) and math.isfinite(row["test_loss"])):
-            raise TrainingDiverged(
-                f"training diverged at epoch {epoch} (loss is {row['train_loss']}); nothing of this epoch was "
-                f"saved. Try a lower --lr (now {t.lr}) or another --seed")
-        rows.append(row)
-        reject = None
-        if non_digits is not None and epoch + 1 == t.epochs:  # the finished model's threshold, in its last commit
-            reject = calibrate(ema if ema is not None else model, held_out.images,
-                               negatives_mod.bank(NEGATIVES_SEED + 1, data_dir))
-        state = {"model_name": cfg.model.name, "config": cfg.to_dict(), "model": model.state_dict(),
-                 "ema": ema.state_dict() if ema is not None else None, "optimizer": opt.state_dict(),
-                 "scheduler": sched.state_dict() if sched is not None else None,
-                 "rng": {"torch": torch.get_rng_state(), "data": gen.get_state()},
-                 "epoch": epoch + 1, "metrics": rows, **({"reject": reject} if reject else {})}
-        ckpt_mod.save(state, last)
-        if row["test_acc"] > best_acc:
-            best_acc = row["test_acc"]
-            ckpt_mod.save(state, ckpt_mod.checkpoint_path(out, "best"))
-        write_csv_atomic(out / "metrics.csv", METRIC_FIELDS, rows)
-        log(format_epoch(row))
-        if epoch + 1 == t.plateau_epochs and row["test_acc"] < chance:
-            log(f"warning: test accuracy is still {row['test_acc']:.2%} after {epoch + 1} epochs, the chance "
-                f"plateau. The report's sigmoid + Adam(lr 0.01) recipe stalls here for some seeds and may "
-                f"never leave it: try another --seed, a lower --lr (e.g. 0.001), or --preset modern")
-    return rows
+            bar.update()
+            if progress and i % PROGRESS_EVERY == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+    test_loss, test_acc = loss_and_accuracy(s.evaluated, data.test, t.eval_batch_size, s.device)
+    row = {"epoch": epoch, "train_loss": (loss_sum / seen).item(), "train_acc": (correct / seen).item(),
+           "test_loss": test_loss.item(), "test_acc": test_acc.item(),
+           "lr": s.opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+    if not (math.isfinite(row["train_loss"]) and math.isfinite(row["test_loss"])):
+        raise TrainingDiverged(
+            f"training diverged at epoch {epoch} (loss is {row['train_loss']}); nothing of this epoch was "
+            f"saved. Try a lower learning rate (now {t.lr}) or another seed")
+    return row
+
+
+def final_reject(s: Session, data: Data) -> dict[str, Any] | None:
+    """The finished model's "not a digit" threshold, for its last commit (None before, or without one)."""
+    if data.non_digits is None or len(s.rows) < s.cfg.train.epochs:
+        return None
+    return calibrate(s.evaluated, data.held_out.images, negatives_mod.bank(NEGATIVES_SEED + 1, data.source["dir"]))
+
+
+def warn_if_at_chance(s: Session, data: Data, log: Log) -> None:
+    row = s.rows[-1]
+    if len(s.rows) == s.cfg.train.plateau_epochs and row["test_acc"] < CHANCE_FACTOR / len(data.train.classes):
+        log(f"warning: test accuracy is still {row['test_acc']:.2%} after {len(s.rows)} epochs, the chance "
+            f"plateau. The report's sigmoid + Adam(lr 0.01) recipe stalls here for some seeds and may "
+            f"never leave it: try another seed, a lower learning rate (e.g. 0.001), or the modern preset")
+
+
+def run_meta(cfg: config_mod.RunConfig, dev: torch.device, source: dict[str, Any], command: str | None) -> dict[str, Any]:
+    return {"device": str(dev), "threads": torch.get_num_threads(), "versions": _versions(),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "data": source,
+            **({"command": command} if command else {})}
 
 
 def split_validation(train_set: data_mod.Split, n: int) -> tuple[data_mod.Split, data_mod.Split | None]:

@@ -18,15 +18,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import config as config_mod
-from . import data as data_mod
-from .checkpoint import load_model
 from .errors import UserError
 from .evaluate import metrics_from_logits, predict_logits
 from .files import atomic_path
 from .models import FEATURE_LAYERS, evaluating
 from .reference import LAB_REPORT_POINTS
-from .train import read_metrics_csv
+from .run import RunFolder
 
 DPI = 150
 MAX_MISTAKES = 40  # gallery size: enough to see patterns, small enough to read the labels
@@ -224,12 +221,11 @@ def draw_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = No
              indices: Sequence[int] | None = None, which: str = "last") -> tuple[dict[str, Path], dict[str, Any]]:
     """`visualize`, also returning the test-set evaluation the figures were drawn from
     (classes, loss, accuracy, per_class_accuracy, confusion_matrix), so a report need not run it again."""
-    run = Path(run_dir)
-    rows = read_metrics_csv(run / "metrics.csv")
-    model, ckpt = load_model(run, which)
-    cfg = config_mod.from_dict(ckpt["config"])
-    test = data_mod.load(cfg.data.dataset, "test", data_dir)
-    out = Path(out_dir) if out_dir is not None else run / "figures"
+    run = RunFolder(run_dir).require()
+    rows = run.metrics()
+    model, cfg = run.model(which)
+    test = run.data("test", data_dir)
+    out = Path(out_dir) if out_dir is not None else run.figures_dir
     if indices is None:
         if n_images < 1:
             raise UserError(f"--images must be >= 1, got {n_images}")
