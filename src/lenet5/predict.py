@@ -265,14 +265,23 @@ def preprocess_many(images: Sequence[Any], progress: bool = False) -> Iterable[t
                 yield _preprocess_one(im)
                 bar.update()
             return
-        from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
         # fork: workers start in milliseconds and need only numpy, Pillow and scipy (no torch calls)
         ctx = get_context("fork" if sys.platform == "linux" else "spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=one_blas_thread) as pool:
-            for r in pool.map(_preprocess_one, images, chunksize=POOL_CHUNK):
+        # Leaving the block terminates the workers at once: an interrupted folder stops in milliseconds.
+        with ctx.Pool(workers, initializer=_pool_worker) as pool:
+            for r in pool.imap(_preprocess_one, images, chunksize=POOL_CHUNK):
                 yield r
                 bar.update()
+
+
+def _pool_worker() -> None:
+    """Ctrl-C reaches the whole process group: the parent alone handles it (and stops the workers),
+    and SIGTERM ends a worker quietly instead of raising into its loop."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    one_blas_thread()
 
 
 def one_blas_thread() -> None:

@@ -54,6 +54,7 @@ DEFAULT_PORT = 8000
 DEFAULT_MAX_BODY = 16 * 1024 * 1024  # bytes: a 12-MP phone photo, even base64-encoded in JSON
 DEFAULT_WORKERS = 1                  # server processes (uvicorn workers); each has its own lanes
 MAX_WORKERS = 4 * (os.cpu_count() or 1)
+SHUTDOWN_GRACE_S = 1  # SIGINT/SIGTERM: requests in flight get this long, so the server is gone within 2 s
 DEFAULT_QUEUE = 64                   # requests that may wait per lane beyond those running; then 503
 THREADS = 2                          # light-lane threads per server process
 PHOTO_PROCESSES = 1                  # photo-lane processes per server process
@@ -570,9 +571,11 @@ def serve(model: str | os.PathLike | None = None, host: str = DEFAULT_HOST, port
     single_threaded()
     settings = {"model": None if model is None else str(model), "max_body": max_body, "queue": queue}
     if workers == 1:
-        uvicorn.run(create_app(**settings), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_app(**settings), host=host, port=port, log_level=log_level,
+                    timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
         return
     load(settings["model"])  # a bad model is a one-line error here, not one traceback per worker
     os.environ[ENV_CONFIG] = json.dumps(settings)
     uvicorn.run("lenet5.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
                 log_level=log_level)

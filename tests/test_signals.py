@@ -1,0 +1,103 @@
+"""SIGINT and SIGTERM, as `kill`, `timeout`, supervisors and Ctrl-C send them, to real `lenet5` processes:
+each stops within 2 s with its workers, says what it leaves behind, and leaves resumable state."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import DATA_DIR
+from lenet5.run import RunFolder
+
+STOP_WITHIN_S = 2.0
+
+
+def start(*args, **kw):
+    env = {**os.environ, "LENET5_DATA_DIR": str(DATA_DIR), "PYTHONUNBUFFERED": "1"}
+    # a session of its own: the group id finds every worker the command started
+    return subprocess.Popen([sys.executable, "-m", "lenet5", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True, **kw)
+
+
+def stop(p, sig):
+    """Send `sig` to the command's own PID only; (seconds until it exited, stderr)."""
+    t0 = time.monotonic()
+    p.send_signal(sig)
+    try:
+        _, err = p.communicate(timeout=30)
+    finally:
+        p.kill()
+    return time.monotonic() - t0, err
+
+
+def assert_group_gone(p):
+    for _ in range(20):  # workers the parent terminated may take a moment to be reaped
+        try:
+            os.killpg(p.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(p.pid, signal.SIGKILL)
+    pytest.fail("a worker process outlived the command")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_training_stops_within_two_seconds_leaving_a_resumable_run(tmp_path, sig):
+    # (that the resumed run equals an uninterrupted one: test_cli and test_run)
+    p = start("train", "--epochs", "2", "--subset", "15000", "--out", tmp_path / "r", "--quiet", "--no-report")
+    assert p.stdout.readline().startswith("epoch:0,")
+    seconds, err = stop(p, sig)
+    assert p.returncode == 130 and seconds < STOP_WITHIN_S, (seconds, err)
+    assert "interrupted" in err and "--resume" in err and "Traceback" not in err
+    assert_group_gone(p)
+    assert RunFolder(tmp_path / "r").status() == "partial" and not list((tmp_path / "r").rglob(".*.tmp"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_folder_prediction_stops_its_workers_within_two_seconds(tmp_path, sig):
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4000):  # seconds of work on every core
+        im = np.zeros((56, 56), np.uint8)
+        im[8 + i % 20: 30 + i % 20, 20:26] = 255
+        Image.fromarray(np.maximum(im, rng.integers(0, 30, im.shape, dtype=np.uint8))).save(folder / f"{i}.png")
+    p = start("predict", folder, "--json", "--save-preprocessed", tmp_path / "seen")
+    time.sleep(3)  # the model loads, the pool starts
+    assert p.poll() is None, "finished before it could be interrupted: give it more images"
+    seconds, err = stop(p, sig)
+    assert p.returncode == 130 and seconds < STOP_WITHIN_S, (seconds, err)
+    assert err.strip().splitlines()[-1].startswith("lenet5: interrupted") and "Traceback" not in err, err
+    assert_group_gone(p)
+    assert not (tmp_path / "seen").exists()  # nothing half-written
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_the_server_stops_within_two_seconds(sig):
+    import httpx
+    port = free_port()
+    p = start("serve", "--port", port)
+    for _ in range(200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    else:
+        p.kill()
+        pytest.fail("the server did not start")
+    seconds, err = stop(p, sig)
+    assert seconds < STOP_WITHIN_S and "Traceback" not in err, (seconds, err)
+    assert_group_gone(p)
