@@ -1,4 +1,4 @@
-"""The command line as a user runs it: real subprocesses, exit codes and one-line errors."""
+"""The command line as a user runs it: exit codes and one-line errors, in-process where only parsing is\ntested, real subprocesses where the process matters (entry point, training, signals)."""
 
 import json
 import os
@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from conftest import DATA_DIR, run_cli
+from lenet5.cli import main
 from lenet5.run import RunFolder
 
 
@@ -38,20 +39,41 @@ def test_train_then_evaluate_json_agree(tmp_path):
 @pytest.mark.parametrize("args, needles", [
     (["train", "--epochs", "0"], ["--epochs", "must be >= 1"]),
     (["train", "--bogus"], ["unrecognized arguments: --bogus"]),
-    (["train", "--preset", "fancy"], ["unknown preset 'fancy'"]),
+    (["train", "--preset", "fancy"], ["invalid choice: 'fancy'"]),
     (["train", "--device", "tpu"], ["invalid choice: 'tpu'"]),
+    (["train", "--seed", "12345678901234567890", "--subset", "8"], ["seed must be 0–4294967295"]),
+    (["train", "--lr", "nan"], ["learning rate must be > 0"]),
+    (["train", "--epochs", "99999999"], ["epochs must be 1–10,000"]),
     (["evaluate", "/nonexistent/run"], ["no such run folder"]),
     (["train", "--resume"], ["--resume continues the run in --out"]),
+    (["serve", "--port", "70000"], ["--port must be 0–65535"]),
     (["frobnicate"], ["invalid choice"]),
 ])
-def test_a_users_mistake_exits_2_with_one_clear_line(args, needles):
-    assert_one_line_error(run_cli(*args), 2, *needles)
+def test_a_users_mistake_exits_2_with_one_clear_line(args, needles, capsys):
+    # in-process: parsing and checking arguments needs no subprocess (the entry point is tested below)
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lenet5: error:") and all(n in lines[0] for n in needles), err
+
+
+def test_an_existing_file_or_a_crafted_checkpoint_is_one_line(tmp_path, capsys):
+    import torch
+    (tmp_path / "file").write_text("x")
+    torch.save({"format_version": 1, "model": {}}, tmp_path / "crafted.pt")
+    for args, needle in ((["train", "--out", str(tmp_path / "file"), "--subset", "8"], "is not a folder"),
+                         (["evaluate", str(tmp_path / "crafted.pt")], "not a lenet5 checkpoint (missing"),
+                         (["export", str(tmp_path / "crafted.pt")], "not a lenet5 checkpoint (missing")):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and needle in err, err
 
 
 def test_missing_data_offline_exits_2_naming_files_and_mirrors(tmp_path):
     r = run_cli("train", "--data-dir", tmp_path, "--out", tmp_path / "run",
                 env_extra={"LENET5_MIRRORS": "http://127.0.0.1:9/mnist/"})
-    assert_one_line_error(r, 2, "train-images-idx3-ubyte", "127.0.0.1:9", "--data-dir")
+    assert_one_line_error(r, 2, "train-images-idx3-ubyte", "127.0.0.1:9", "Connection refused")
     assert not (tmp_path / "run").exists()
 
 

@@ -1,6 +1,9 @@
 import gzip
+import os
 import http.server
+import socket
 import threading
+import time
 from functools import partial
 from pathlib import Path
 
@@ -80,14 +83,67 @@ def test_bad_idx_content_gives_a_clear_error(data_dir, tmp_path, edit, message):
         data.load("mnist", "test", tmp_path, allow_download=False)
 
 
-def test_offline_with_no_files_names_the_missing_files_and_the_mirrors_tried(tmp_path):
+def test_offline_with_no_files_names_the_test_files_and_what_each_mirror_answered(tmp_path):
     mirrors = ["http://127.0.0.1:9/nothing/", "http://127.0.0.1:9/else/"]  # port 9: refused at once
     with pytest.raises(DataError) as e:
         data.load("mnist", "test", tmp_path, mirrors=mirrors)
     msg = str(e.value)
-    assert "t10k-images-idx3-ubyte" in msg and "train-labels-idx1-ubyte" in msg
-    assert all(m in msg for m in mirrors) and "--data-dir" in msg
+    assert "t10k-images-idx3-ubyte" in msg and "train-" not in msg  # evaluation needs only the test files
+    assert all(m + "t10k-images-idx3-ubyte.gz: Connection refused" in msg for m in mirrors), msg
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing half-written
+
+
+@pytest.fixture
+def silent_server():
+    """Accepts connections and never answers."""
+    s = socket.create_server(("127.0.0.1", 0))
+    yield f"http://127.0.0.1:{s.getsockname()[1]}/"
+    s.close()
+
+
+@pytest.fixture
+def trickling_server():
+    """Answers with headers, then one byte a second, forever."""
+    s = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        s.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = s.accept()
+            except OSError:
+                continue
+            threading.Thread(target=trickle, args=(conn,), daemon=True).start()
+
+    def trickle(conn):
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n")
+        while not stop.is_set():
+            try:
+                conn.sendall(b"x")
+            except OSError:
+                return
+            time.sleep(0.5)
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{s.getsockname()[1]}/"
+    stop.set()
+    s.close()
+
+
+def test_a_mirror_that_never_answers_or_trickles_is_left_at_its_deadline(tmp_path, silent_server, trickling_server):
+    fetch = partial(data.fetch_url, timeout=1.0, deadline=3.0)
+    t0 = time.monotonic()
+    with pytest.raises(DataError) as e:
+        data.download("mnist", tmp_path, [silent_server, trickling_server], fetch=fetch, splits=["test"])
+    # per file: 1 s waiting for the silent one, 3 s of trickle; the first file fails on both
+    # mirrors and the second file tries both again
+    assert time.monotonic() - t0 < 2 * (1 + 3) + 4
+    msg = str(e.value)
+    assert f"{silent_server}t10k-images-idx3-ubyte.gz: timed out" in msg
+    assert f"{trickling_server}t10k-images-idx3-ubyte.gz: timed out (not finished after 3 s)" in msg
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -144,3 +200,22 @@ def test_augmentation_moves_pixels_but_keeps_shape_and_range(data_dir):
     y = data.augment(x, torch.Generator().manual_seed(0))
     assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1 + 1e-6
     assert not torch.allclose(x, y) and (x - y).abs().mean() < 0.2
+
+
+def test_downloading_into_a_read_only_folder_is_one_line_naming_it(data_dir, mirror_server, tmp_path, monkeypatch, capsys):
+    import subprocess
+    from lenet5.cli import main
+    root, base = mirror_server
+    for f in data.get_spec("mnist").all_files():
+        (root / (f.name + ".gz")).write_bytes((data_dir / "mnist" / (f.name + ".gz")).read_bytes())
+    target = tmp_path / "ro"
+    target.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(target)]).returncode:
+        target.chmod(0o555)  # not root: the permission bits hold
+    try:
+        monkeypatch.setenv(data.MIRRORS_ENV, base)
+        assert main(["data", "download", "--data-dir", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(target / "mnist") in err and "choose a path you can write" in err, err
+    finally:
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)

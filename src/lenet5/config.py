@@ -103,6 +103,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
+MAX_EPOCHS = 10_000  # more is a typo (the report trains 30)
 MAX_SEED = 2**32 - 1  # what every RNG in use (torch, numpy) accepts
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
@@ -146,7 +147,7 @@ def resolve(preset: str = "classic", overrides: dict[str, dict[str, Any]] | None
 def validate(cfg: RunConfig) -> None:
     t = cfg.train
     checks = [
-        (t.epochs >= 1, f"epochs must be >= 1, got {t.epochs}"),
+        (1 <= t.epochs <= MAX_EPOCHS, f"epochs must be 1–{MAX_EPOCHS:,}, got {t.epochs}"),
         (t.batch_size >= 1, f"batch size must be >= 1, got {t.batch_size}"),
         (t.eval_batch_size >= 1, f"eval batch size must be >= 1, got {t.eval_batch_size}"),
         (t.lr > 0, f"learning rate must be > 0, got {t.lr}"),
