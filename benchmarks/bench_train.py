@@ -11,6 +11,8 @@ their mean (torch.compile's first, compiling, epoch is reported apart).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import platform
 import tempfile
 import time
@@ -24,6 +26,7 @@ from lenet5 import config, data, train
 from lenet5.evaluate import loss_and_accuracy
 from lenet5.models import create_model
 from lenet5.reference import ReportNet
+from lenet5.run import RunFolder
 
 
 class TorchvisionLikeMNIST(torch.utils.data.Dataset):
@@ -81,6 +84,37 @@ def tensor_epoch(model, opt, tr, te, gen, eval_batch, sync_every_batch, channels
     return loss_and_accuracy(model, te, eval_batch)[1].item()
 
 
+class _Pause(Exception):
+    pass
+
+
+def _pause(epoch, row):
+    raise _Pause
+
+
+def lenet5_train(epochs: int, data_dir) -> dict[str, list[dict]]:
+    """`lenet5 train` (classic) quiet and with its tqdm bar drawn (into a file, as under a supervisor),
+    one epoch of each in turn: each run stops after an epoch and resumes, so the two alternate.
+    Their `seconds` column: training and the test pass, not loading or checkpoint writes."""
+    cfg = config.resolve("classic", {"train": {"epochs": epochs}})
+    runs = {"lenet5 train, classic preset as shipped, --quiet": False,
+            "lenet5 train, classic preset, tqdm progress bar drawn (to a file)": True}
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as sink:
+        for _ in range(epochs):
+            for i, (name, progress) in enumerate(runs.items()):
+                folder = f"{tmp}/{i}"
+                with contextlib.redirect_stderr(sink):
+                    try:
+                        rows[name] = train.train(cfg, folder, resume=os.path.isdir(folder), data_dir=data_dir,
+                                                 device="cpu", log=None, progress=progress, on_epoch=_pause)
+                    except _Pause:
+                        pass
+        for i, name in enumerate(runs):
+            rows[name] = RunFolder(f"{tmp}/{i}").metrics()
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", default=None)
@@ -129,12 +163,9 @@ def main():
             t0 = time.perf_counter()
             accs[name] = step()
             times[name].append(time.perf_counter() - t0)
-    with tempfile.TemporaryDirectory() as run:
-        cfg = config.resolve("classic", {"train": {"epochs": a.epochs}})
-        rows = train.train(cfg, run, data_dir=a.data_dir, device="cpu", log=None)
     results = [(name, float(np.median(times[name])), accs[name]) for name in steps]
-    results.append(("lenet5 train, classic preset as shipped (its own seconds column; checkpoints included)",
-                    float(np.median([r["seconds"] for r in rows])), rows[-1]["test_acc"]))
+    for name, rows in lenet5_train(a.epochs, a.data_dir).items():
+        results.append((name, float(np.median([r["seconds"] for r in rows])), rows[-1]["test_acc"]))
 
     base = results[0][1]
     print(f"\nmedian of {a.epochs} interleaved epochs per variant\n")

@@ -119,7 +119,7 @@ def require_file(root: Path, spec: DatasetSpec, f: FileSpec) -> Path:
     path = find_file(root, spec, f)
     if path is None:
         raise DataError(f"{spec.name}: {f.name}(.gz) not found in {root} or {root / spec.name}; "
-                        f"run `lenet5 data download --dataset {spec.name}` or pass --data-dir")
+                        f"download them (`lenet5 data download --dataset {spec.name}`) or point the data folder at a copy")
     return path
 
 

@@ -47,7 +47,7 @@ def export(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike
     meta = {"classes": list(data_mod.get_spec(info["dataset"]).classes), **info}
     target = Path(out) if out is not None else RunFolder(run_dir).export_dir / FORMATS[fmt]
     if target.is_dir():
-        raise UserError(f"--out {target} is a folder; give a file path such as {target / FORMATS[fmt]}")
+        raise UserError(f"{target} is a folder; give a file path such as {target / FORMATS[fmt]}")
     if fmt == "pt":
         return write_inference_checkpoint(ckpt, target, run_dir, data_dir), None
     example = torch.zeros(2, 1, 28, 28)

@@ -371,7 +371,7 @@ def save_preprocessed(results: Sequence[Result], folder: str | os.PathLike) -> l
     from PIL import Image
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        raise UserError(f"--save-preprocessed {folder}: exists and is not a folder; give a folder path")
+        raise UserError(f"{folder}: exists and is not a folder; give a folder for the preprocessed images")
     written, used = [], set()
     for r in results:
         if isinstance(r, tuple):

@@ -85,7 +85,7 @@ class RunFolder:
     def require(self) -> "RunFolder":
         """This folder, if it holds at least one finished epoch; else a UserError saying what to do."""
         if self.path.is_file():
-            raise UserError(f"{self.path} is a file, not a run folder (give the folder `lenet5 train --out` made)")
+            raise UserError(f"{self.path} is a file, not a run folder (give the folder a training run wrote)")
         if not self.path.is_dir():
             raise UserError(f"no such run folder: {self.path} (train one with `lenet5 train --out {self.path}`)")
         if not self.checkpoint("last").is_file():

@@ -228,11 +228,11 @@ def draw_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = No
     out = Path(out_dir) if out_dir is not None else run.figures_dir
     if indices is None:
         if n_images < 1:
-            raise UserError(f"--images must be >= 1, got {n_images}")
+            raise UserError(f"the number of images must be >= 1, got {n_images}")
         indices = list(range(n_images))
     bad = [i for i in indices if not 0 <= i < len(test)]
     if bad:
-        raise UserError(f"--index {bad[0]} is out of range: the test set has images 0..{len(test) - 1}")
+        raise UserError(f"test image index {bad[0]} is out of range: the test set has images 0..{len(test) - 1}")
     classic_mnist = cfg.preset == "classic" and cfg.data.dataset == "mnist"
     paths = {"curves": plot_curves(rows, out / "curves.png", LAB_REPORT_POINTS if classic_mnist else None,
                                    f"{cfg.preset} on {cfg.data.dataset}: test and train per epoch")}
