@@ -28,7 +28,7 @@ def test_unknown_model_name_fails_with_the_known_ones():
         create_model("alexnet")
     with pytest.raises(UserError, match="unknown activation 'gelu'"):
         create_model("lenet5", activation="gelu")
-    assert list_models() == ["lenet5"]
+    assert list_models() == ["lecun1998", "lenet5"]
 
 
 @pytest.mark.parametrize("activation, pooling, dropout, batch_norm, normalize",

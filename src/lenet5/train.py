@@ -28,7 +28,6 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from . import __version__
@@ -39,6 +38,7 @@ from .errors import TrainingDiverged, UserError
 from . import negatives as negatives_mod
 from .augment import NON_DIGIT_DISTORTIONS, distort
 from .evaluate import loss_and_accuracy
+from .losses import criterion
 from .reject import calibrate
 from .files import write_csv_atomic, write_text_atomic
 
@@ -47,6 +47,9 @@ CHANCE_FACTOR = 2.0  # "still at chance": test accuracy below twice the 1/classe
 SGD_MOMENTUM = 0.9
 VALIDATION_SEED = 2024  # which train images are held out (data.validation): the same for every run
 NEGATIVES_SEED = 0  # the non-digit bank trained on; NEGATIVES_SEED + 1 is held out for calibration
+# LeCun et al. 1998, section V-A: the learning rate of each pass (epochs: rate), 0.00001 after.
+LECUN1998_RATES = ((2, 0.0005), (3, 0.0002), (3, 0.0001), (4, 0.00005))
+LECUN1998_LAST_RATE = 0.00001
 PROGRESS_EVERY = 10  # batches between progress-bar redraws (each reads the loss: a host sync)
 
 Log = Callable[[str], None]
@@ -87,7 +90,19 @@ def make_scheduler(opt: torch.optim.Optimizer, t: config_mod.TrainConfig, steps_
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
     if t.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t.lr, total_steps=total)
+    if t.schedule == "lecun1998":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lecun1998_factor(step // steps_per_epoch))
     return None
+
+
+def lecun1998_factor(epoch: int) -> float:
+    """The paper's rate for this pass over its first pass's: lr 0.0005 gives the paper's own numbers."""
+    end = 0
+    for epochs, rate in LECUN1998_RATES:
+        end += epochs
+        if epoch < end:
+            return rate / LECUN1998_RATES[0][1]
+    return LECUN1998_LAST_RATE / LECUN1998_RATES[0][1]
 
 
 def read_metrics_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -180,6 +195,7 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
     sched = make_scheduler(opt, t, steps)
     ema = copy.deepcopy(model).eval().requires_grad_(False) if t.ema else None
     gen = torch.Generator().manual_seed(t.seed)
+    loss_fn = criterion(t.loss, t.label_smoothing)
     rows: list[dict[str, Any]] = []
 
     if state is not None:
@@ -215,7 +231,7 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
         for i, (x, y) in enumerate(training_batches(cfg, train_set, non_digits, gen), 1):
             x, y = x.to(dev, memory_format=layout, non_blocking=True), y.to(dev, non_blocking=True)
             out_logits = model(x)
-            loss = F.cross_entropy(out_logits, y, label_smoothing=t.label_smoothing)
+            loss = loss_fn(out_logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -229,7 +245,7 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
             bar.update(i, loss)
         bar.close()
         test_loss, test_acc = loss_and_accuracy(ema if ema is not None else model, test_set,
-                                                t.eval_batch_size, dev)
+                                                t.eval_batch_size, dev, criterion(t.loss))
         row = {"epoch": epoch, "train_loss": (loss_sum / seen).item(), "train_acc": (correct / seen).item(),
                "test_loss": test_loss.item(), "test_acc": test_acc.item(),
                "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
