@@ -18,7 +18,7 @@ LANGS = ("en", "zh")
 
 _EN = {
     # ---- report
-    "title": "LeNet-5 on {dataset}: {preset} run {run}",
+    "title": "LeNet-5 on {dataset} ({task}): {preset} run {run}",
     "h_purpose": "1. Purpose",
     "purpose": "Train the LeNet-5 convolutional network on {task} with PyTorch, measure it on the held-out "
                "test set after every epoch, and look at the intermediate feature maps to see how the "

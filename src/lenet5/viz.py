@@ -51,9 +51,13 @@ class NoCJKFont(UserWarning):
 
 
 def pyplot():
-    """pyplot with a file-only backend, imported on first use (importing lenet5.viz draws nothing)."""
+    """pyplot with a file-only backend, imported on first use (importing lenet5.viz draws nothing).
+
+    A backend chosen by the environment (MPLBACKEND: Jupyter sets its inline one) is kept, so that
+    a notebook using lenet5 still shows its own plots."""
     import matplotlib
-    matplotlib.use("Agg")
+    if not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
 
