@@ -94,6 +94,8 @@ def test_the_preset_is_the_paper_and_rejects_options_it_does_not_have():
         build_model(resolve("lecun1998", {"data": {"normalize": True}}))
     with pytest.raises(UserError, match="unknown loss 'hinge'"):
         resolve("classic", {"train": {"loss": "hinge"}})
+    with pytest.raises(UserError, match="label smoothing applies to the cross-entropy loss only"):
+        resolve("lecun1998", {"train": {"label_smoothing": 0.1}})
 
 
 def test_a_short_lecun1998_run_learns_with_the_papers_rates_and_reports_against_the_paper(tmp_path):

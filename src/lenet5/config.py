@@ -169,6 +169,7 @@ def validate(cfg: RunConfig) -> None:
         (t.optimizer in ("adam", "adamw", "sgd"), f"unknown optimizer {t.optimizer!r}; known: adam, adamw, sgd"),
         (t.schedule in SCHEDULES, f"unknown schedule {t.schedule!r}; known: {', '.join(SCHEDULES)}"),
         (t.loss in LOSSES, f"unknown loss {t.loss!r}; known: {', '.join(LOSSES)}"),
+        (t.loss == "cross-entropy" or not t.label_smoothing, "label smoothing applies to the cross-entropy loss only"),
         (0 <= t.label_smoothing < 1, f"label smoothing must be in [0, 1), got {t.label_smoothing}"),
         (0 <= t.ema < 1, f"ema decay must be in [0, 1), got {t.ema}"),
         (t.seed >= 0, f"seed must be >= 0, got {t.seed}"),

@@ -47,7 +47,7 @@ CHANCE_FACTOR = 2.0  # "still at chance": test accuracy below twice the 1/classe
 SGD_MOMENTUM = 0.9
 VALIDATION_SEED = 2024  # which train images are held out (data.validation): the same for every run
 NEGATIVES_SEED = 0  # the non-digit bank trained on; NEGATIVES_SEED + 1 is held out for calibration
-# LeCun et al. 1998, section V-A: the learning rate of each pass (epochs: rate), 0.00001 after.
+# LeCun et al. 1998, section III: the learning rate of each pass (epochs: rate), 0.00001 after.
 LECUN1998_RATES = ((2, 0.0005), (3, 0.0002), (3, 0.0001), (4, 0.00005))
 LECUN1998_LAST_RATE = 0.00001
 PROGRESS_EVERY = 10  # batches between progress-bar redraws (each reads the loss: a host sync)
