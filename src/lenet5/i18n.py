@@ -146,7 +146,7 @@ _ZH = {
              "随机种子 {seed}，设备 {device}。完整配置如下：",
     "loss_cross-entropy": "损失函数为交叉熵损失",
     "loss_map": "损失函数为论文的 MAP 损失（LeCun 等 1998，式 (9)）",
-    "schedule_constant": "恒定学习率", "schedule_cosine": "余弦退火", "schedule_onecycle": "单周期（one-cycle）调度",
+    "schedule_constant": "恒定", "schedule_cosine": "余弦退火调度", "schedule_onecycle": "单周期（one-cycle）调度",
     "schedule_lecun1998": "按论文逐轮分段下降",
     "h_results": "四、实验结果与分析",
     "h_metrics": "1. 训练指标",

@@ -94,7 +94,7 @@ def _paper_comparison(T, cfg, final) -> list:
     """The lecun1998 model's test error next to the paper's (its section III)."""
     distorted = bool(cfg.data.distort or cfg.data.augment)
     paper = LECUN1998_TEST_ERROR["distorted" if distorted else "plain"]
-    return [("h", 3, T["h_vs_paper"]),
+    return [("h", 4, T["h_vs_paper"]),
             ("p", T["vs_paper"].format(paper=_pct(paper), what=T["paper_distorted" if distorted else "paper_plain"],
                                        mine=_pct(1 - final["test_acc"])))]
 
