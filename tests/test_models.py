@@ -24,11 +24,11 @@ def test_same_seed_gives_the_reports_initial_weights_and_outputs():
 
 
 def test_unknown_model_name_fails_with_the_known_ones():
-    with pytest.raises(UserError, match="known: lenet5"):
+    with pytest.raises(UserError, match="known: lecun1998, lenet5"):
         create_model("alexnet")
     with pytest.raises(UserError, match="unknown activation 'gelu'"):
         create_model("lenet5", activation="gelu")
-    assert list_models() == ["lenet5"]
+    assert list_models() == ["lecun1998", "lenet5"]
 
 
 @pytest.mark.parametrize("activation, pooling, dropout, batch_norm, normalize",

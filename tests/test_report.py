@@ -42,3 +42,38 @@ def test_train_writes_the_report_unless_told_not_to(tmp_path):
     weakest = re.search(r"the weakest class is (.+?) \(", text).group(1)
     assert "fashion-mnist" in text and weakest in get_spec("fashion-mnist").classes
     assert (out / "report.html").is_file() and (out / "figures" / "mistakes.png").is_file()
+
+
+def test_a_chinese_report_has_the_lab_reports_parts_and_this_runs_numbers(trained_run, data_dir, tmp_path):
+    md, page = write_report(trained_run, data_dir, tmp_path, lang="zh")
+    assert (md.name, page.name) == ("report.zh.md", "report.zh.html")
+    text = md.read_text()
+    parts = ["一、实验目的", "二、实验原理", "三、实验步骤", "四、实验结果与分析", "五、总结与展望"]
+    assert [text.index(f"## {p}") for p in parts] == sorted(text.index(f"## {p}") for p in parts)
+    for term in ("卷积层", "池化层", "激活函数", "学习率", "准确率", "损失"):
+        assert term in text, term
+    rows = RunFolder(trained_run).read_metrics_csv()
+    assert f"最终测试集准确率 {100 * rows[-1]['test_acc']:.2f}%" in text
+    for r in rows:
+        assert f"| {r['epoch']} | {r['test_loss']:.4f} | {100 * r['test_acc']:.2f}% |" in text
+    for img in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
+        assert img.startswith("figures.zh/") and (tmp_path / img).is_file()
+    html = page.read_text()
+    assert '<html lang="zh-CN">' in html and html.count("data:image/png;base64,") == 5
+    assert not (tmp_path / "report.md").exists()  # the English report's names are left alone
+
+
+def test_every_language_has_every_string_with_the_same_placeholders():
+    from string import Formatter
+    from lenet5.i18n import STRINGS
+    fields = lambda s: sorted(f for _, f, _, _ in Formatter().parse(s) if f)
+    en = STRINGS["en"]
+    for lang, table in STRINGS.items():
+        assert set(table) == set(en), (lang, set(table) ^ set(en))
+        for key, s in table.items():
+            assert fields(s) == fields(en[key]), (lang, key)
+
+
+def test_an_unknown_report_language_is_a_one_line_error(trained_run):
+    r = run_cli("report", trained_run, "--lang", "fr")
+    assert r.returncode == 2 and "invalid choice: 'fr'" in r.stderr and r.stderr.count("\n") == 1

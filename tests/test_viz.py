@@ -62,3 +62,41 @@ def test_a_run_folder_without_checkpoint_or_epochs_gives_a_clear_error(tmp_path,
         viz.visualize(tmp_path, data_dir)
     r = run_cli("visualize", tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1
+
+
+def _draw_capturing_text(monkeypatch, draw):
+    """Run `draw`, returning the text of every figure it saved and the warnings raised meanwhile."""
+    import warnings
+    import matplotlib.text
+    texts, real_save = [], viz.save_figure
+    monkeypatch.setattr(viz, "save_figure", lambda fig, path: (
+        texts.extend(t.get_text() for t in fig.findobj(matplotlib.text.Text)), real_save(fig, path))[1])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        draw()
+    return " ".join(texts), [str(w.message) for w in caught]
+
+
+def test_chinese_figures_show_every_character_in_a_cjk_font(trained_run, data_dir, tmp_path, monkeypatch):
+    if viz.cjk_font() is None:
+        pytest.skip("no CJK font on this machine (CI installs fonts-noto-cjk)")
+    text, warned = _draw_capturing_text(monkeypatch, lambda: viz.visualize(trained_run, data_dir, tmp_path, lang="zh"))
+    assert "准确率" in text and "损失" in text and "轮次" in text and "混淆矩阵" in text and "特征图" in text
+    assert not [w for w in warned if "missing from font" in w], warned  # no boxes in place of characters
+    # the check can fail: the same labels in matplotlib's default font are missing glyphs
+    import matplotlib.pyplot as plt
+    fig = plt.figure()
+    fig.suptitle("准确率")
+    _, control = _draw_capturing_text(monkeypatch, lambda: viz.save_figure(fig, tmp_path / "control.png"))
+    assert any("missing from font" in w for w in control)
+
+
+def test_without_a_cjk_font_figures_fall_back_to_english_with_one_warning(monkeypatch, tmp_path):
+    monkeypatch.setattr(viz, "cjk_font", lambda: None)
+    rows = [{"epoch": e, "train_loss": 1.0 / (e + 1), "test_loss": 1.2 / (e + 1), "train_acc": 0.9, "test_acc": 0.9}
+            for e in range(4)]
+    text, warned = _draw_capturing_text(monkeypatch, lambda: viz.plot_curves(rows, tmp_path / "c.png", lang="zh"))
+    assert "accuracy (%)" in text and "准确率" not in text
+    assert len(warned) == 1 and "no Chinese (CJK) font" in warned[0] and "\n" not in warned[0]
+    with pytest.raises(UserError, match="unknown language 'fr'"):
+        viz.plot_curves(rows, tmp_path / "c.png", lang="fr")

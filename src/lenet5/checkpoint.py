@@ -42,8 +42,13 @@ REQUIRED_KEYS = ("model_name", "config", "model", "epoch", "metrics")
 
 
 def build_model(cfg: config_mod.RunConfig) -> nn.Module:
-    """A fresh model for `cfg` (weights from the current torch RNG)."""
-    options = {k: v for k, v in cfg.model.__dict__.items() if k != "name"}
+    """A fresh model for `cfg` (weights from the current torch RNG).
+
+    Only the model settings the config changes from their defaults are passed on, so a model whose
+    form is fixed (lecun1998) takes none and rejects any that is set.
+    """
+    defaults = config_mod.ModelConfig()
+    options = {k: v for k, v in cfg.model.__dict__.items() if k != "name" and v != getattr(defaults, k)}
     extra = 1 if cfg.data.negatives else 0  # the "not a digit" output, last
     return create_model(cfg.model.name, num_classes=len(get_spec(cfg.data.dataset).classes) + extra,
                         normalize=cfg.data.normalize, **options)

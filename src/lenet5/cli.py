@@ -16,9 +16,11 @@ import shlex
 import signal
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 from .errors import TrainingDiverged, UserError
+from .i18n import LANGS
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -61,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a model into a run folder")
-    t.add_argument("--preset", default="classic", choices=list(PRESETS), help="classic is the report's")
+    t.add_argument("--preset", default="classic", choices=list(PRESETS), help="classic is the report's; lecun1998 is LeNet-5 as the 1998 paper published it")
     _data_args(t)
     t.add_argument("--epochs", type=positive_int)
     t.add_argument("--batch-size", type=positive_int)
@@ -73,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--no-report", action="store_true", help="skip the figures and report.md at the end")
+    t.add_argument("--report-lang", choices=LANGS, default="en", help="language of that report (zh: Chinese, as the lab report)")
 
     e = sub.add_parser("evaluate", help="test-set metrics of a run folder")
     e.add_argument("run_dir")
@@ -85,11 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--images", type=positive_int, default=5, help="test digits in the feature-map figure")
     v.add_argument("--index", type=int, nargs="+", help="these test-set indices instead of the first N")
     v.add_argument("--out", help="folder for the PNGs (default RUN_DIR/figures)")
+    v.add_argument("--lang", choices=LANGS, default="en", help="language of titles and labels")
     _data_args(v, dataset=False)
 
     r = sub.add_parser("report", help="write report.md and report.html for a run folder")
     r.add_argument("run_dir")
     r.add_argument("--out", help="folder for the report (default RUN_DIR)")
+    r.add_argument("--lang", choices=LANGS, default="en",
+                   help="en, or zh: Chinese in the lab report's own parts (report.zh.md, report.zh.html, figures.zh/)")
     _data_args(r, dataset=False)
 
     pr = sub.add_parser("predict", help="read handwritten digits in image files (the bundled model unless --model)")
@@ -155,7 +161,7 @@ def cmd_train(a) -> int:
     print(f"done: {out} (final test accuracy {rows[-1]['test_acc']:.4f})")
     if not a.no_report:
         from .report import write_report
-        md, page = write_report(out, a.data_dir)
+        md, page = write_report(out, a.data_dir, lang=a.report_lang)
         print(f"report: {md} and {page}")
     return EXIT_OK
 
@@ -182,14 +188,14 @@ def cmd_evaluate(a) -> int:
 
 def cmd_visualize(a) -> int:
     from .viz import visualize
-    for name, path in visualize(a.run_dir, a.data_dir, a.out, a.images, a.index).items():
+    for name, path in visualize(a.run_dir, a.data_dir, a.out, a.images, a.index, lang=a.lang).items():
         print(f"{name}: {path}")
     return EXIT_OK
 
 
 def cmd_report(a) -> int:
     from .report import write_report
-    md, page = write_report(a.run_dir, a.data_dir, a.out)
+    md, page = write_report(a.run_dir, a.data_dir, a.out, a.lang)
     print(f"report: {md} and {page}")
     return EXIT_OK
 
@@ -282,8 +288,13 @@ def entry() -> None:
     sys.exit(code)
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"lenet5: warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     command = None
+    warnings.formatwarning = _one_line_warning  # a library warning (e.g. no CJK font) is one line, no source
     try:
         args = build_parser().parse_args(argv)
         command = args.command

@@ -16,7 +16,7 @@ Layout:
 | checkpoints/last.pt | the commit: weights, optimiser, RNG and every finished epoch's metrics |
 | checkpoints/best.pt | the state after the epoch with the best test accuracy |
 | metrics.csv | a readable copy of last.pt's metrics |
-| figures/, report.md, report.html, export/ | what `visualize`, `report` and `export` write |
+| figures/, report.md, report.html, export/ | what `visualize`, `report` and `export` write (`report_layout`: report.zh.md, figures.zh/ for Chinese) |
 
 One commit point per epoch. After each epoch best.pt is written (when the epoch is the best so
 far), then last.pt, then metrics.csv, each atomically. last.pt is the commit: an epoch whose
@@ -68,9 +68,8 @@ class RunFolder:
     def metrics_file(self) -> Path:
         return self.path / "metrics.csv"
 
-    @property
-    def figures_dir(self) -> Path:
-        return self.path / "figures"
+    def figures_dir(self, lang: str = "en") -> Path:
+        return report_layout(self.path, lang)[2]
 
     @property
     def export_dir(self) -> Path:
@@ -173,11 +172,18 @@ class RunFolder:
         """Hold the folder for one training process; remove what killed writers left behind."""
         if self.path.exists() and not self.path.is_dir():
             raise UserError(f"{self.path} exists and is not a folder; choose another output folder")
+        created = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
-        with _exclusive_lock(self.path / ".lock"):
-            for stale in self.path.rglob(".*.tmp"):
-                stale.unlink(missing_ok=True)
-            yield self
+        try:
+            with _exclusive_lock(self.path / ".lock"):
+                for stale in self.path.rglob(".*.tmp"):
+                    stale.unlink(missing_ok=True)
+                yield self
+        except BaseException:
+            if created and [p.name for p in self.path.iterdir()] == [".lock"]:  # failed before writing anything
+                (self.path / ".lock").unlink()
+                self.path.rmdir()
+            raise
 
     def create(self, cfg: config_mod.RunConfig, meta: dict[str, Any]) -> None:
         write_text_atomic(self.meta_file, json.dumps(meta, indent=2) + "\n")
@@ -201,6 +207,13 @@ class RunFolder:
             return None
         with open(self.metrics_file, newline="") as fh:
             return [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()} for r in csv.DictReader(fh)]
+
+
+def report_layout(folder: Path, lang: str = "en") -> tuple[Path, Path, Path]:
+    """(report.md, report.html, figures folder) in `folder`: English under the plain names, another
+    language beside them (report.zh.md, report.zh.html, figures.zh/), so neither overwrites the other."""
+    suffix = "" if lang == "en" else f".{lang}"
+    return folder / f"report{suffix}.md", folder / f"report{suffix}.html", folder / f"figures{suffix}"
 
 
 def _rounded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

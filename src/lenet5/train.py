@@ -27,7 +27,6 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -39,6 +38,7 @@ from .errors import TrainingDiverged, UserError
 from . import negatives as negatives_mod
 from .augment import NON_DIGIT_DISTORTIONS, distort
 from .evaluate import loss_and_accuracy
+from .losses import criterion
 from .reject import calibrate
 from .run import RunFolder
 
@@ -46,6 +46,9 @@ CHANCE_FACTOR = 2.0  # "still at chance": test accuracy below twice the 1/classe
 SGD_MOMENTUM = 0.9
 VALIDATION_SEED = 2024  # which train images are held out (data.validation): the same for every run
 NEGATIVES_SEED = 0  # the non-digit bank trained on; NEGATIVES_SEED + 1 is held out for calibration
+# LeCun et al. 1998, section III: the learning rate of each pass (epochs: rate), 0.00001 after.
+LECUN1998_RATES = ((2, 0.0005), (3, 0.0002), (3, 0.0001), (4, 0.00005))
+LECUN1998_LAST_RATE = 0.00001
 PROGRESS_EVERY = 10  # batches between progress-bar redraws (each reads the loss: a host sync)
 
 Log = Callable[[str], None]
@@ -89,7 +92,19 @@ def make_scheduler(opt: torch.optim.Optimizer, t: config_mod.TrainConfig, steps_
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
     if t.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t.lr, total_steps=total)
+    if t.schedule == "lecun1998":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lecun1998_factor(step // steps_per_epoch))
     return None
+
+
+def lecun1998_factor(epoch: int) -> float:
+    """The paper's rate for this pass over its first pass's: lr 0.0005 gives the paper's own numbers."""
+    end = 0
+    for epochs, rate in LECUN1998_RATES:
+        end += epochs
+        if epoch < end:
+            return rate / LECUN1998_RATES[0][1]
+    return LECUN1998_LAST_RATE / LECUN1998_RATES[0][1]
 
 
 def format_epoch(r: dict[str, Any]) -> str:
@@ -231,13 +246,14 @@ def train_epoch(s: Session, data: Data, epoch: int, progress: bool) -> dict[str,
     s.model.train()
     loss_sum = torch.zeros((), device=s.device)
     correct = torch.zeros((), device=s.device, dtype=torch.long)
+    loss_fn = criterion(t.loss, t.label_smoothing)
     seen = 0  # digits and, for a model that learns "not a digit", the non-digits mixed in
     with tqdm(total=s.steps, desc=f"epoch {epoch}", unit="batch", leave=False, disable=not progress,
               file=sys.stderr, mininterval=0.5) as bar:
         for i, (x, y) in enumerate(training_batches(s.cfg, data.train, data.non_digits, s.gen), 1):
             x, y = x.to(s.device, memory_format=s.layout, non_blocking=True), y.to(s.device, non_blocking=True)
             logits = s.model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=t.label_smoothing)
+            loss = loss_fn(logits, y)
             s.opt.zero_grad(set_to_none=True)
             loss.backward()
             s.opt.step()
@@ -251,7 +267,7 @@ def train_epoch(s: Session, data: Data, epoch: int, progress: bool) -> dict[str,
             bar.update()
             if progress and i % PROGRESS_EVERY == 0:
                 bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-    test_loss, test_acc = loss_and_accuracy(s.evaluated, data.test, t.eval_batch_size, s.device)
+    test_loss, test_acc = loss_and_accuracy(s.evaluated, data.test, t.eval_batch_size, s.device, criterion(t.loss))
     row = {"epoch": epoch, "train_loss": (loss_sum / seen).item(), "train_acc": (correct / seen).item(),
            "test_loss": test_loss.item(), "test_acc": test_acc.item(),
            "lr": s.opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
