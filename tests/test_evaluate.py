@@ -17,7 +17,7 @@ def test_evaluate_reproduces_the_accuracy_and_loss_training_logged(trained_run, 
 
 
 def test_evaluating_a_folder_without_a_checkpoint_is_a_clear_error(tmp_path):
-    with pytest.raises(UserError, match="no last checkpoint"):
+    with pytest.raises(UserError, match="no finished epoch yet"):
         evaluate_run(tmp_path)
     with pytest.raises(UserError, match="no such run folder"):
         evaluate_run(tmp_path / "missing")
