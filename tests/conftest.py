@@ -34,3 +34,52 @@ def run_cli(*args, env_extra=None, timeout=300, **kw):
     env = {**os.environ, "LENET5_DATA_DIR": str(DATA_DIR), **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "lenet5", *map(str, args)], capture_output=True, text=True,
                           env=env, timeout=timeout, **kw)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session: Debian's binaries (`.ci/run` installs them), run by an
+    unprivileged user (PostgreSQL refuses root) in a temporary folder, on a free local port."""
+    import glob
+    import pwd
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
+    if not bindirs:
+        pytest.fail("PostgreSQL is not installed: apt-get install postgresql (.ci/run does)")
+    folder = Path(tempfile.mkdtemp(prefix="lenet5-postgres-"))  # not under pytest's root-only tmp folder
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, "nobody", pwd.getpwnam("nobody").pw_gid)
+        as_user = ["runuser", "-u", "nobody", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = folder / "data"
+
+    def run(*cmd: str) -> None:
+        subprocess.run([*as_user, f"{bindirs[-1]}/{cmd[0]}", *cmd[1:]], check=True, capture_output=True,
+                       cwd=folder, timeout=120)
+    run("initdb", "-D", str(data), "-U", "lenet5", "--auth=trust", "-E", "UTF8")
+    run("pg_ctl", "-D", str(data), "-l", str(folder / "server.log"), "-w", "-o",
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off", "start")
+    try:
+        yield f"postgresql://lenet5@127.0.0.1:{port}"
+    finally:
+        run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request) -> str:
+    """A fresh, empty database on the session's server, for one test."""
+    import re
+
+    import psycopg
+    name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:50]
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{postgres_server}/{name}"

@@ -132,12 +132,19 @@ class _Progress:
 
 def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = None, *,
           resume: bool = False, device: str = "auto", data_dir: str | os.PathLike | None = None,
-          log: Log | None = print, progress: bool = False, command: str | None = None) -> list[dict[str, Any]]:
+          log: Log | None = print, progress: bool = False, command: str | None = None,
+          evaluate_on: str = "test", on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
+          ) -> list[dict[str, Any]]:
     """Train per `cfg` into `out_dir`; return the metrics rows (one dict per epoch).
 
     With `resume=True` the run continues from out_dir's last checkpoint; `cfg` may then be None
     (the run's own config is used) and, if given, must equal it. `command` (the CLI line that
     started the run) is recorded in config.json.
+
+    For a hyperparameter search (`lenet5.tune`): `evaluate_on="validation"` scores every epoch on the
+    `data.validation` held-out training images and never loads the test set (the `test_*` columns
+    then hold validation scores; config.json says so), and `on_epoch(epoch, row)` is called after each
+    epoch is saved: an exception it raises (a pruned trial) stops the run there, resumable.
     """
     log = log or (lambda s: None)
     if cfg is None and not resume:
@@ -162,7 +169,9 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
     t = cfg.train
     dev = resolve_device(device)
     train_set, held_out = split_validation(data_mod.load(cfg.data.dataset, "train", data_dir), cfg.data.validation)
-    test_set = data_mod.load(cfg.data.dataset, "test", data_dir)
+    if evaluate_on == "validation" and held_out is None:
+        raise UserError("evaluate_on='validation' needs held-out images: set data.validation")
+    test_set = data_mod.load(cfg.data.dataset, "test", data_dir) if evaluate_on == "test" else held_out
     non_digits = negatives_mod.bank(NEGATIVES_SEED, data_dir) if cfg.data.negatives else None
 
     torch.manual_seed(t.seed)  # the report's init: same seed, same first weights
@@ -200,7 +209,8 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
         out.mkdir(parents=True, exist_ok=True)
         meta = {**cfg.to_dict(), "device": str(dev), "threads": torch.get_num_threads(),
                 "versions": _versions(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                **({"command": command} if command else {})}
+                **({"command": command} if command else {}),
+                **({"evaluated_on": evaluate_on} if evaluate_on != "test" else {})}
         write_text_atomic(out / "config.json", json.dumps(meta, indent=2) + "\n")
 
     best_acc = max((r["test_acc"] for r in rows), default=-1.0)
@@ -257,6 +267,8 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
             log(f"warning: test accuracy is still {row['test_acc']:.2%} after {epoch + 1} epochs, the chance "
                 f"plateau. The report's sigmoid + Adam(lr 0.01) recipe stalls here for some seeds and may "
                 f"never leave it: try another --seed, a lower --lr (e.g. 0.001), or --preset modern")
+        if on_epoch is not None:
+            on_epoch(epoch, row)
     return rows
 
 
