@@ -83,3 +83,31 @@ def postgres_url(postgres_server, request) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
     return f"{postgres_server}/{name}"
+
+
+def study_trials(url, out, study):
+    """The trials of a lenet5 study (PostgreSQL at `url`, or the journal file in `out`), read with Optuna."""
+    import optuna
+    if url:  # opened as lenet5 opens it (it makes Optuna's tables under a lock), then read with Optuna alone
+        from lenet5.sweep import StudyRef
+        storage = StudyRef(url, out, study).open()
+    else:
+        from optuna.storages.journal import JournalFileBackend
+        storage = optuna.storages.JournalStorage(JournalFileBackend(str(out / "optuna.journal")))
+    return optuna.load_study(study_name=study, storage=storage).get_trials()
+
+
+def wait_for_trials(condition, url, out, study, timeout=180):
+    """The study's trials once `condition(trials)` holds (polled), e.g. two of them running."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if url or (out / "optuna.journal").exists():
+            try:
+                trials = study_trials(url, out, study)
+            except KeyError:  # the study is not made yet
+                trials = []
+            if condition(trials):
+                return trials
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for study {study!r}")

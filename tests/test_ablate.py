@@ -1,17 +1,14 @@
-import contextlib
 import csv
 import os
 import subprocess
 import sys
-import time
 
 import optuna
 import pytest
 
-from conftest import DATA_DIR, run_cli
+from conftest import DATA_DIR, run_cli, study_trials, wait_for_trials
 from lenet5.ablate import VARIANTS, ablate, stalled, time_to
 from lenet5.errors import UserError
-from lenet5.sweep import StudyRef
 from lenet5.train import read_metrics_csv
 
 QUICK = {"epochs": 1, "subset": 2048}
@@ -87,7 +84,7 @@ def test_the_cli_help_lists_exactly_the_known_variants():
 
 
 # One ablation shared by processes (the study: a journal file in --out, or PostgreSQL for many machines).
-SHARED = ["--variants", "classic,relu", "--seeds", "2", "--epochs", "2", "--subset", "2048", "--jobs", "1",
+SHARED = ["--variants", "classic,relu", "--seeds", "2", "--epochs", "1", "--subset", "1024", "--jobs", "1",
           "--study", "shared"]
 RUNS = ["classic-s0", "classic-s1", "relu-s0", "relu-s1"]
 
@@ -96,27 +93,6 @@ def _lenet5(*args) -> subprocess.Popen:
     env = {**os.environ, "LENET5_DATA_DIR": str(DATA_DIR), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "lenet5", *map(str, args)], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def _trials(url, out, study="shared"):
-    """The study's trials, read with Optuna alone."""
-    if url:  # opened as lenet5 does (its tables are made under a lock), read with Optuna alone
-        storage = StudyRef(url, out, study).open(retry=False)
-    else:
-        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "optuna.journal")))
-    return optuna.load_study(study_name=study, storage=storage).get_trials()
-
-
-def _wait_for(condition, url, out, study="shared", timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (out / "optuna.journal").exists() or url:
-            with contextlib.suppress(KeyError):  # the study is not created yet
-                trials = _trials(url, out, study)
-                if condition(trials):
-                    return trials
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for the study")
 
 
 @pytest.fixture(params=["folder", "postgresql"])
@@ -137,7 +113,7 @@ def test_two_processes_started_together_split_the_runs_and_do_each_once(shared_s
     for p in procs:
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err
-    trials = _trials(url, outs[0])
+    trials = study_trials(url, outs[0], "shared")
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * len(RUNS)  # none failed, none redone
     assert sorted(t.user_attrs["run"] for t in trials) == RUNS
     assert len({t.user_attrs["worker"] for t in trials}) == 2  # both processes took runs
@@ -152,16 +128,16 @@ def test_a_worker_killed_mid_run_is_found_by_its_heartbeat_and_the_other_does_it
     url, outs = shared_study
     doomed = _lenet5("ablate", *SHARED, *_storage_args(url), "--out", outs[0])
     survivor = _lenet5("ablate", *SHARED, *_storage_args(url), "--out", outs[1])
-    running = _wait_for(lambda ts: any(t.state == optuna.trial.TrialState.RUNNING
-                                       and t.user_attrs.get("worker", "").endswith(f":{doomed.pid}") for t in ts),
-                        url, outs[0])
+    running = wait_for_trials(lambda ts: any(t.state == optuna.trial.TrialState.RUNNING
+                                             and t.user_attrs.get("worker", "").endswith(f":{doomed.pid}") for t in ts),
+                              url, outs[0], "shared")
     doomed.kill()  # SIGKILL: no chance to say anything
     doomed.communicate()
     killed = next(t.user_attrs["run"] for t in running if t.user_attrs.get("worker", "").endswith(f":{doomed.pid}")
                   and t.state == optuna.trial.TrialState.RUNNING)
     _, err = survivor.communicate(timeout=600)
     assert survivor.returncode == 0, err
-    trials = _trials(url, outs[0])
+    trials = study_trials(url, outs[0], "shared")
     done = [t.user_attrs["run"] for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert sorted(done) == RUNS  # every run done once, the killed one included
     failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
@@ -171,15 +147,15 @@ def test_a_worker_killed_mid_run_is_found_by_its_heartbeat_and_the_other_does_it
 
 
 def test_sigterm_stops_ablate_and_its_workers_and_the_same_command_finishes_later(tmp_path):
-    args = ["ablate", "--variants", "classic,relu", "--seeds", "1", "--epochs", "3", "--subset", "4096",
+    args = ["ablate", "--variants", "classic,relu", "--seeds", "1", "--epochs", "2", "--subset", "2048",
             "--jobs", "2", "--out", tmp_path]
     p = _lenet5(*args)
-    _wait_for(lambda ts: sum(t.state == optuna.trial.TrialState.RUNNING for t in ts) == 2, None, tmp_path,
-              tmp_path.name)
+    wait_for_trials(lambda ts: sum(t.state == optuna.trial.TrialState.RUNNING for t in ts) == 2, None, tmp_path,
+                    tmp_path.name)
     p.terminate()
     _, err = p.communicate(timeout=30)
     assert p.returncode == 130 and "interrupted" in err and "run the same command again" in err
-    trials = _trials(None, tmp_path, tmp_path.name)
+    trials = study_trials(None, tmp_path, tmp_path.name)
     assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL] * 2  # failed by their workers, not left running
     for t in trials:  # and the workers are gone
         with pytest.raises(ProcessLookupError):
@@ -187,6 +163,6 @@ def test_sigterm_stops_ablate_and_its_workers_and_the_same_command_finishes_late
     r = run_cli(*args)
     assert r.returncode == 0, r.stderr
     assert "2 runs: 0 already finished, 2 to run" in r.stdout
-    done = [t.user_attrs["run"] for t in _trials(None, tmp_path, tmp_path.name)
+    done = [t.user_attrs["run"] for t in study_trials(None, tmp_path, tmp_path.name)
             if t.state == optuna.trial.TrialState.COMPLETE]
     assert sorted(done) == ["classic-s0", "relu-s0"]

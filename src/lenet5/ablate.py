@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import statistics
 import time
 from pathlib import Path
@@ -110,7 +109,7 @@ def ablate(variants: list[str] | None = None, seeds: int = 3, out: str | os.Path
     for name, cfg in plan.items():
         _status(cfg, out / name)  # a folder of other settings is refused before anything starts
     ref = sweep.StudyRef(storage, out, study or out.resolve().name)
-    store = ref.open(retry=False)  # a stale run is queued again by `_queue`, under the lock
+    store = ref.open()
     s = ref.create(store)
     with ref.exclusive(store):
         finished = _queue(s, {n: c.to_dict() for n, c in plan.items()}, retry_errors=True)
@@ -127,7 +126,7 @@ def ablate(variants: list[str] | None = None, seeds: int = 3, out: str | os.Path
     watch = sweep.Progress(s, len(plan), lambda t: t.user_attrs.get("run") in plan and t.state == TrialState.COMPLETE,
                            describe, log, progress, "run")
     try:
-        sweep.run_workers(_work, (ref, data_dir), jobs, watch)
+        sweep.run_workers(_work, (ref, data_dir), jobs, watch, stopped=lambda workers: sweep.retire(s, workers))
     finally:
         watch.close()
     runs = _runs_from_study(s, plan)
@@ -161,7 +160,7 @@ def _queue(study, plan: dict[str, dict[str, Any]], retry_errors: bool) -> int:
 
 def _work(ref: sweep.StudyRef, data_dir) -> None:
     """A worker: take the next queued run until none is queued or running anywhere."""
-    store = ref.open(retry=False)
+    store = ref.open()
     study = ref.create(store)
     while True:
         with ref.exclusive(store):
@@ -182,7 +181,7 @@ def _work(ref: sweep.StudyRef, data_dir) -> None:
 
 def _run(study, store, trial, out: Path, data_dir) -> None:
     name, cfg = trial.user_attrs["run"], config_mod.from_dict(trial.user_attrs["config"])
-    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")  # where its run folder is
+    trial.set_user_attr("worker", sweep.worker_id())  # also says where its run folder is
     with sweep.heartbeat(store, trial):
         try:
             status = _status(cfg, out / name)

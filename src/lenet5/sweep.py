@@ -2,15 +2,17 @@
 
     ref = StudyRef(None, Path("runs/ablation"), "ablation")     # a journal file in the folder: no server
     ref = StudyRef("postgresql://me@db/lenet5", Path("runs/ablation"), "ablation")   # many machines
-    storage = ref.open(retry=False)
+    storage = ref.open()
     study = ref.create(storage)
-    run_workers(work, (ref, ...), jobs=2, watch=Progress(study, ...))
+    run_workers(work, (ref, ...), jobs=2, watch=Progress(study, ...), stopped=lambda workers: ...)
 
 Without a URL the study lives in Optuna's JournalStorage on a file in the output folder, which
 several processes on one machine may share (Optuna advises against SQLite for that); with a
 postgresql:// URL, in RDBStorage, which processes on any number of machines share. Either way a
 running trial beats a heartbeat, and a trial whose beat stops for GRACE_S (its worker was killed)
-is failed by the next worker that looks; the command then queues it again.
+is failed by the next worker that looks; the command then queues it again, once (under `exclusive`).
+A trial's "worker" attribute (`worker_id`) names the process running it; its "error" attribute, a
+failure of its own, which is not retried in a loop.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import fcntl
 import os
 import pickle
 import signal
+import socket
 import sys
 import threading
 import time
@@ -63,14 +66,13 @@ def quiet() -> Iterator[None]:
 
 class _HeartbeatJournal(JournalStorage, BaseHeartbeat):
     """JournalStorage with Optuna's heartbeat interface, which only RDBStorage implements: the beat is a
-    trial system attribute, so `optimize`, `fail_stale_trials` and the retry callback work unchanged.
+    trial system attribute, so `optimize` and `fail_stale_trials` work unchanged.
 
     One machine's clock judges every beat, which is all a journal file on one machine needs.
     """
 
-    def __init__(self, backend: JournalFileBackend, stale_callback: Callable | None):
+    def __init__(self, backend: JournalFileBackend):
         super().__init__(backend)
-        self._stale_callback = stale_callback
 
     def record_heartbeat(self, trial_id: int) -> None:
         with contextlib.suppress(UpdateFinishedTrialError):  # failed as stale meanwhile: its tell will say so
@@ -84,8 +86,8 @@ class _HeartbeatJournal(JournalStorage, BaseHeartbeat):
     def get_heartbeat_interval(self) -> int:
         return HEARTBEAT_S
 
-    def get_heartbeat_stale_trial_callback(self) -> Callable | None:
-        return self._stale_callback
+    def get_heartbeat_stale_trial_callback(self) -> None:
+        return None  # `requeue_interrupted` queues failed trials again, under the lock: once
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,13 +106,10 @@ class StudyRef:
         except Exception:  # not a URL at all: say nothing of what may be a password
             return "the --storage URL"
 
-    def open(self, retry: bool) -> optuna.storages.BaseStorage:
-        """The storage; with `retry`, a trial failed for a stopped heartbeat is queued again with its parameters."""
-        with quiet():
-            stale = RetryHeartbeatStaleTrialCallback() if retry else None
+    def open(self) -> optuna.storages.BaseStorage:
         if self.url is None:
             self.folder.mkdir(parents=True, exist_ok=True)
-            return _HeartbeatJournal(JournalFileBackend(str(self.folder / JOURNAL)), stale)
+            return _HeartbeatJournal(JournalFileBackend(str(self.folder / JOURNAL)))
         if not self.url.startswith(("postgresql://", "postgresql+")):
             raise UserError(f"--storage takes a postgresql:// URL, got {self.where()!r}; leave it out to keep the "
                             f"study in a file in --out (one machine)")
@@ -122,7 +121,7 @@ class StudyRef:
             with engine.begin() as conn, quiet():
                 conn.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(hashtext('lenet5:schema'))"))
                 return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                  heartbeat_stale_trial_callback=stale, engine_kwargs={"pool_pre_ping": True})
+                                  engine_kwargs={"pool_pre_ping": True})
         except ImportError as e:
             raise UserError(f"PostgreSQL storage needs a driver ({e.name} is missing): "
                             f"pip install 'lenet5[postgres]'") from None
@@ -148,6 +147,31 @@ class StudyRef:
             with open(self.folder / LOCK, "a") as fh:
                 fcntl.flock(fh, fcntl.LOCK_EX)
                 yield
+
+
+def worker_id() -> str:
+    """The "worker" attribute of the trials this process runs: where, and which process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def retire(study: optuna.Study, workers: set[str]) -> None:
+    """Fail the trials still running in these stopped workers (killed before they could), as their
+    heartbeat would later: at once, so that `requeue_interrupted` or the next command takes them."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.user_attrs.get("worker") in workers:
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+
+
+def requeue_interrupted(study: optuna.Study) -> None:
+    """Queue again each failed trial that has no error of its own (interrupted, or its worker died) and
+    was not queued again yet: its parameters and attributes, as Optuna's retry callback copies them.
+    Under `exclusive`, so that each is queued once."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    with quiet():
+        for t in trials:
+            if t.state == TrialState.FAIL and "error" not in t.user_attrs and t.number not in retried:
+                RetryHeartbeatStaleTrialCallback()(study, t)
 
 
 def fail_stale(study: optuna.Study) -> None:
@@ -208,34 +232,53 @@ class Progress:
         self.bar.close()
 
 
-def run_workers(work: Callable[..., None], args: tuple, jobs: int, watch: Callable[[], None]) -> None:
+def run_workers(work: Callable[..., None], args: tuple, jobs: int, watch: Callable[[], None],
+                stopped: Callable[[set[str]], None]) -> None:
     """`work(*args)` here (jobs=1: no spawning, so it also runs in a notebook), or in `jobs` spawned
-    processes, each with cores/jobs threads, while `watch()` is called every POLL_S.
+    processes, each with cores/jobs threads, while `watch()` is called every POLL_S; then, however they
+    ended, `stopped(their worker_ids)`.
 
     A worker's error stops the others and is raised here. Interrupted (Ctrl-C, or SIGTERM, which the CLI
-    turns into KeyboardInterrupt), the workers get SIGTERM: each fails its running trial, to be queued
-    again, and exits; one still alive after STOP_S is killed (its trial is failed later by the heartbeat).
+    turns into KeyboardInterrupt), the workers get SIGTERM: each fails its running trial and exits; one
+    still alive after STOP_S is killed, and `stopped` is where its trial is failed (`retire`).
     Scripts calling this with jobs > 1 need the usual `if __name__ == "__main__":` guard.
     """
     if jobs == 1:
-        stop = threading.Event()
-
-        def watching() -> None:
-            while not stop.wait(POLL_S):
-                watch()
-        watcher = threading.Thread(target=watching, daemon=True)
-        watcher.start()
         try:
-            work(*args)
+            _watched(work, args, watch)
         finally:
-            stop.set()
-            watcher.join()
-        watch()
+            stopped({worker_id()})
         return
+    procs: list = []
+    try:
+        _spawned(work, args, jobs, watch, procs)
+    finally:
+        stopped({f"{socket.gethostname()}:{p.pid}" for p in procs})
+
+
+def _watched(work: Callable[..., None], args: tuple, watch: Callable[[], None]) -> None:
+    """`work(*args)` in this thread while another calls `watch()` every POLL_S."""
+    stop = threading.Event()
+
+    def watching() -> None:
+        while not stop.wait(POLL_S):
+            watch()
+    watcher = threading.Thread(target=watching, daemon=True)
+    watcher.start()
+    try:
+        work(*args)
+    finally:
+        stop.set()
+        watcher.join()
+    watch()
+
+
+def _spawned(work: Callable[..., None], args: tuple, jobs: int, watch: Callable[[], None], procs: list) -> None:
+    """`work(*args)` in `jobs` spawned processes (appended to `procs`) while this one calls `watch()`."""
     ctx = get_context("spawn")  # safe with torch's threads
     reader, writer = ctx.Pipe(duplex=False)
     threads = max(1, (os.cpu_count() or 1) // jobs)  # oversubscribing the cores costs several-fold
-    procs = [ctx.Process(target=_worker, args=(work, args, threads, writer)) for _ in range(jobs)]
+    procs += [ctx.Process(target=_worker, args=(work, args, threads, writer)) for _ in range(jobs)]
     error = None
     try:
         for p in procs:

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import optuna
-from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from . import checkpoint as ckpt_mod
@@ -61,7 +60,6 @@ SPACES: dict[str, dict[str, dict[str, Any]]] = {
 }
 PRUNERS = ("median", "hyperband", "none")
 DEFAULT_PRUNER = "median"  # measured against hyperband: BENCHMARKS.md, "Tuning"
-SPEC_KEYS = {"low", "high", "log", "choices"}
 
 
 def load_space(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
@@ -84,7 +82,8 @@ def check_space(preset: str, space: dict[str, dict[str, Any]]) -> None:
         section, _, name = key.partition(".")
         if section not in config_mod.SECTIONS or not hasattr(config_mod.SECTIONS[section](), name):
             raise UserError(f"search space: unknown setting {key!r}; use section.setting, e.g. train.lr")
-        if set(spec) - SPEC_KEYS or ("choices" in spec) == ("low" in spec or "high" in spec):
+        keys = set(spec)
+        if not (keys == {"choices"} or {"low", "high"} <= keys <= {"low", "high", "log"}):
             raise UserError(f"search space: {key} needs either low and high (and optionally log) or choices")
         kind = type(getattr(config_mod.SECTIONS[section](), name))
         if "choices" in spec:
@@ -178,7 +177,7 @@ def tune(preset: str = "modern", n_trials: int = 30, out: str | os.PathLike | No
     trial_config(setup, {})  # the fixed settings, checked now rather than in every trial
     out = Path(out) if out is not None else Path("runs") / f"tune-{preset}"
     ref = sweep.StudyRef(storage, out, study or out.resolve().name)
-    store = ref.open(retry=True)
+    store = ref.open()
     s = ref.create(store)
     with ref.exclusive(store):
         held = s.user_attrs.get(SETUP_ATTR)
@@ -188,6 +187,7 @@ def tune(preset: str = "modern", n_trials: int = 30, out: str | os.PathLike | No
             changed = ", ".join(k for k in setup if held.get(k) != setup[k])
             raise UserError(f"study {ref.name!r} in {ref.where()} searches with other settings ({changed}); "
                             f"choose another --out or --study")
+        sweep.requeue_interrupted(s)
     done = sum(t.state in COUNTED for t in s.get_trials(deepcopy=False))
     log(f"study {ref.name!r} in {ref.where()}: {done} of {n_trials} trials finished; searching "
         f"{', '.join(space)} with {jobs} worker(s) here")
@@ -195,7 +195,8 @@ def tune(preset: str = "modern", n_trials: int = 30, out: str | os.PathLike | No
     watch = sweep.Progress(s, n_trials, lambda t: t.state in COUNTED, _describe, log, progress, "trial",
                            postfix=_best_so_far)
     try:
-        sweep.run_workers(_work, (ref, setup, n_trials, deadline, device, seed, data_dir), jobs, watch)
+        sweep.run_workers(_work, (ref, setup, n_trials, deadline, device, seed, data_dir), jobs, watch,
+                          stopped=lambda workers: _stopped(ref, store, s, workers))
     finally:
         watch.close()
     return _finish(s, setup, out, final, device, data_dir, log)
@@ -216,10 +217,17 @@ def _best_so_far(trials: list[FrozenTrial]) -> str:
     return f"best {max(values):.4f}" if values else ""
 
 
+def _stopped(ref: sweep.StudyRef, store, study: optuna.Study, workers: set[str]) -> None:
+    """The interrupted trials of our stopped workers are queued again now (the next command takes them)."""
+    sweep.retire(study, workers)
+    with ref.exclusive(store):
+        sweep.requeue_interrupted(study)
+
+
 def _work(ref: sweep.StudyRef, setup: dict[str, Any], n_trials: int, deadline: float | None, device: str,
           seed: int | None, data_dir) -> None:
     """A worker: trials until the study holds n_trials finished ones or the deadline passes."""
-    store = ref.open(retry=True)
+    store = ref.open()
     epochs = trial_config(setup, {}).train.epochs
     sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)  # several workers: no duplicates
     study = ref.create(store, sampler=sampler,
@@ -229,35 +237,31 @@ def _work(ref: sweep.StudyRef, setup: dict[str, Any], n_trials: int, deadline: f
     timeout = None if deadline is None else deadline - time.time()
     if timeout is not None and timeout <= 0:
         return
-    running: list[int] = []
-
-    def objective(trial: optuna.Trial) -> float:
-        running[:] = [trial.number]
-        return _objective(trial, setup, ref.folder, device, data_dir)
-    try:
-        study.optimize(objective, timeout=timeout, catch=(TrainingDiverged,), gc_after_trial=False,
-                       callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=COUNTED)])
-    except KeyboardInterrupt:
-        # Optuna failed the trial it was running; queue it again with its parameters, as a stale one is.
-        interrupted = [t for t in study.get_trials(deepcopy=False) if t.number in running and t.state == TrialState.FAIL]
-        with sweep.quiet():
-            for t in interrupted:
-                RetryHeartbeatStaleTrialCallback()(study, t)
-        raise
+    study.optimize(lambda trial: _objective(trial, ref, store, setup, device, data_dir), timeout=timeout,
+                   catch=(TrainingDiverged,), gc_after_trial=False,
+                   callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=COUNTED)])
 
 
-def _objective(trial: optuna.Trial, setup: dict[str, Any], out: Path, device: str, data_dir) -> float:
+def _objective(trial: optuna.Trial, ref: sweep.StudyRef, store, setup: dict[str, Any], device: str,
+               data_dir) -> float:
+    trial.set_user_attr("worker", sweep.worker_id())
+    with ref.exclusive(store):  # a trial interrupted anywhere is queued again, once
+        sweep.requeue_interrupted(trial.study)
     cfg = trial_config(setup, suggest(trial, setup["space"]))
     if "folder" not in trial.user_attrs:  # a retried trial inherits it, and resumes that run
         trial.set_user_attr("folder", f"{trial.number:04d}")
-    run = out / "trials" / trial.user_attrs["folder"]
+    run = ref.folder / "trials" / trial.user_attrs["folder"]
 
     def report(epoch: int, row: dict[str, Any]) -> None:
         trial.report(row["test_acc"], epoch)  # the validation accuracy: train(evaluate_on="validation")
         if trial.should_prune():
             raise optuna.TrialPruned(f"validation accuracy {row['test_acc']:.4f} after epoch {epoch + 1}")
-    rows = train(cfg, run, resume=ckpt_mod.checkpoint_path(run, "last").is_file(), device=device,
-                 data_dir=data_dir, log=None, evaluate_on="validation", on_epoch=report)
+    try:
+        rows = train(cfg, run, resume=ckpt_mod.checkpoint_path(run, "last").is_file(), device=device,
+                     data_dir=data_dir, log=None, evaluate_on="validation", on_epoch=report)
+    except TrainingDiverged as e:
+        trial.set_user_attr("error", str(e))  # its own failure: not queued again
+        raise
     return rows[-1]["test_acc"]
 
 
