@@ -116,15 +116,17 @@ def ablate(variants: list[str] | None = None, seeds: int = 3, out: str | os.Path
     log(f"{len(plan)} runs: {finished} already finished, {len(plan) - finished} to run, {jobs} at a time here")
     started = time.perf_counter()
 
-    def describe(t) -> str | None:
-        if t.user_attrs.get("run") in plan and t.state == TrialState.COMPLETE:
-            variant, seed = t.user_attrs["run"].rsplit("-s", 1)
-            return (f"{variant} seed {seed}: final test accuracy {t.value:.4f} "
-                    f"({time.perf_counter() - started:.0f} s into the ablation)")
-        return None
+    def ours_done(t) -> bool:
+        return t.user_attrs.get("run") in plan and t.state == TrialState.COMPLETE
 
-    watch = sweep.Progress(s, len(plan), lambda t: t.user_attrs.get("run") in plan and t.state == TrialState.COMPLETE,
-                           describe, log, progress, "run")
+    def describe(t) -> str | None:
+        if not ours_done(t):
+            return None
+        variant, seed = t.user_attrs["run"].rsplit("-s", 1)
+        return (f"{variant} seed {seed}: final test accuracy {t.value:.4f} "
+                f"({time.perf_counter() - started:.0f} s into the ablation)")
+
+    watch = sweep.Progress(s, len(plan), ours_done, describe, log, progress, "run")
     try:
         sweep.run_workers(_work, (ref, data_dir), jobs, watch, stopped=lambda workers: sweep.retire(s, workers))
     finally:

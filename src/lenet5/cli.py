@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model into a run folder")
     t.add_argument("--preset", default="classic", help="classic (the report), modern, best, robust (the bundled model's)")
-    t.add_argument("--config", metavar="FILE", help="a preset file instead of --preset (e.g. best.json from `lenet5 tune`)")
+    t.add_argument("--config", metavar="FILE",
+                   help="a preset file instead of --preset (e.g. best.json from `lenet5 tune`)")
     _data_args(t)
     t.add_argument("--epochs", type=positive_int)
     t.add_argument("--batch-size", type=positive_int)
@@ -136,13 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     tu = sub.add_parser("tune", help="hyperparameter search (Optuna): best.json, a table and plots")
     tu.add_argument("--preset", default="modern", help="the preset whose settings are searched around (default modern)")
-    tu.add_argument("--n-trials", type=positive_int, default=30, help="finished trials the study should hold (default 30)")
+    tu.add_argument("--n-trials", type=positive_int, default=30,
+                    help="finished trials the study should hold (default 30)")
     tu.add_argument("--timeout", type=float, metavar="SECONDS", help="start no trial after this long")
     tu.add_argument("--epochs", type=positive_int, help="every trial's epochs (default the preset's)")
     tu.add_argument("--subset", type=positive_int, help="train each trial on only this many images per epoch")
     tu.add_argument("--validation", type=positive_int, default=10_000,
                     help="training images held out to score the trials on (default 10000)")
-    tu.add_argument("--space", metavar="FILE", help="search space as JSON (default: the preset's, see lenet5.tune.SPACES)")
+    tu.add_argument("--space", metavar="FILE",
+                    help="search space as JSON (default: the preset's, see lenet5.tune.SPACES)")
     tu.add_argument("--pruner", choices=["median", "hyperband", "none"], default=None, help="default median")
     tu.add_argument("--jobs", type=positive_int, default=1, help="worker processes on this machine")
     tu.add_argument("--seed", type=int, help="the sampler's seed: the same search again (one worker)")
@@ -281,10 +284,11 @@ def cmd_tune(a) -> int:
              log=lambda s: print(s, flush=True), progress=sys.stderr.isatty() and not a.quiet)
     out = Path(a.out or f"runs/tune-{a.preset}")
     c = r["counts"]
+    tested = ("" if r["test_acc"] is None
+              else f", test accuracy {r['test_acc']:.4f} (best.json trained on the whole train set)")
     print(r["table"])
     print(f"{c['complete']} complete, {c['pruned']} pruned, {c['fail']} failed; best: trial {r['best_trial']}, "
-          f"validation accuracy {r['best_value']:.4f}"
-          + (f", test accuracy {r['test_acc']:.4f} (best.json trained on the whole train set)" if r["test_acc"] is not None else ""))
+          f"validation accuracy {r['best_value']:.4f}{tested}")
     print(f"wrote {out / 'best.json'} (lenet5 train --config {out / 'best.json'}), tune.md, trials.csv and plots")
     return EXIT_OK
 

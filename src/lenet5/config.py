@@ -4,6 +4,7 @@
     cfg = resolve("classic", {"train": {"epochs": 5, "seed": 1}})
     cfg.train.lr            # 0.01, the report's
     cfg.to_dict()           # what config.json holds
+    load_file("runs/tune-modern/best.json")   # a preset file (`lenet5 train --config`), same checks
 
 A preset is a plain nested dict of overrides on the defaults; the defaults are the report's
 experiment, so `classic` is the empty dict. Unknown keys fail loudly.

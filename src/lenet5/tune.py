@@ -311,7 +311,7 @@ def markdown_table(complete: list[FrozenTrial], top: int = 10) -> str:
     lines = ["| trial | validation acc % | " + " | ".join(params) + " |",
              "|---:|---:|" + "---:|" * len(params)]
     for t in sorted(complete, key=lambda t: -t.value)[:top]:
-        cells = [f"{t.params[k]:.3g}" if isinstance(t.params.get(k), float) else str(t.params.get(k, "")) for k in params]
+        cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in (t.params.get(k, "") for k in params)]
         lines.append(f"| {t.number} | {100 * t.value:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -349,5 +349,7 @@ def draw(study: optuna.Study, out: Path) -> dict[str, Path | None]:
         fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
         if name == "parallel":  # one axis per setting: give each room
             fig.set_size_inches(max(8.0, 1.8 * (len(study.best_trial.params) + 1)), 6)
+        if name == "curves" and ax.get_legend() is not None and len(study.trials) > 12:
+            ax.get_legend().remove()  # a row per trial would be taller than the plot
         paths[name] = save_figure(fig, out / f"{name}.png")
     return paths
