@@ -52,7 +52,7 @@ STOP_S = 1.5                    # interrupted workers get this long to fail thei
 HEARTBEAT_ATTR = "lenet5:heartbeat"
 EXIT_INTERRUPTED = 130
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happened
+optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened, without tracebacks
 
 
 @contextlib.contextmanager
@@ -328,7 +328,11 @@ def _worker(work: Callable[..., None], args: tuple, threads: int, errors) -> Non
         torch.set_num_threads(threads)
         work(*args)
     except KeyboardInterrupt:
-        sys.exit(EXIT_INTERRUPTED)
+        # Its trial is failed in the study already; tearing down the interpreter (torch's threads
+        # and all) would take longer than STOP_S.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     except BaseException as e:
         if not isinstance(e, (UserError, TrainingDiverged, SystemExit)):
             traceback.print_exc()  # a bug keeps its traceback

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -209,7 +210,7 @@ def _describe(t: FrozenTrial) -> str:
     if t.state == TrialState.PRUNED:
         last = t.intermediate_values[max(t.intermediate_values)] if epochs else math.nan
         return f"trial {t.number}: pruned after {epochs} epoch(s) at {last:.4f}"
-    return f"trial {t.number}: {t.state.name.lower()}"
+    return f"trial {t.number}: failed ({t.user_attrs.get('error', 'interrupted')})"
 
 
 def _best_so_far(trials: list[FrozenTrial]) -> str:
@@ -340,16 +341,17 @@ def draw(study: optuna.Study, out: Path) -> dict[str, Path | None]:
              "parallel": ovm.plot_parallel_coordinate, "curves": ovm.plot_intermediate_values}
     paths: dict[str, Path | None] = {}
     for name, plot in plots.items():
-        try:
-            with sweep.quiet():
+        with sweep.quiet(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "too few trials", squeezed layouts: the figure still says it
+            try:
                 ax = plot(study)
-        except (ValueError, RuntimeError, ZeroDivisionError):  # too few finished trials for this one
-            paths[name] = None
-            continue
-        fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
-        if name == "parallel":  # one axis per setting: give each room
-            fig.set_size_inches(max(8.0, 1.8 * (len(study.best_trial.params) + 1)), 6)
-        if name == "curves" and ax.get_legend() is not None and len(study.trials) > 12:
-            ax.get_legend().remove()  # a row per trial would be taller than the plot
-        paths[name] = save_figure(fig, out / f"{name}.png")
+            except (ValueError, RuntimeError, ZeroDivisionError):  # too few finished trials for this one
+                paths[name] = None
+                continue
+            fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+            if name == "parallel":  # one axis per setting: give each room
+                fig.set_size_inches(max(8.0, 1.8 * (len(study.best_trial.params) + 1)), 6)
+            if name == "curves" and ax.get_legend() is not None and len(study.trials) > 12:
+                ax.get_legend().remove()  # a row per trial would be taller than the plot
+            paths[name] = save_figure(fig, out / f"{name}.png")
     return paths
