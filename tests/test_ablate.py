@@ -1,8 +1,12 @@
 import csv
+import os
+import subprocess
+import sys
 
+import optuna
 import pytest
 
-from conftest import run_cli
+from conftest import DATA_DIR, run_cli, study_trials, wait_for_trials
 from lenet5.ablate import VARIANTS, ablate, stalled, time_to
 from lenet5.errors import UserError
 from lenet5.run import RunFolder
@@ -77,3 +81,88 @@ def test_the_cli_help_lists_exactly_the_known_variants():
     r = run_cli("ablate", "--help")
     listed = r.stdout.split("default: all):")[1].split("\n  --")[0]
     assert [v.strip() for v in " ".join(listed.split()).split(",")] == list(VARIANTS)
+
+
+# One ablation shared by processes (the study: a journal file in --out, or PostgreSQL for many machines).
+SHARED = ["--variants", "classic,relu", "--seeds", "2", "--epochs", "1", "--subset", "1024", "--jobs", "1",
+          "--study", "shared"]
+RUNS = ["classic-s0", "classic-s1", "relu-s0", "relu-s1"]
+
+
+def _lenet5(*args) -> subprocess.Popen:
+    env = {**os.environ, "LENET5_DATA_DIR": str(DATA_DIR), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "lenet5", *map(str, args)], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.fixture(params=["folder", "postgresql"])
+def shared_study(request, tmp_path):
+    """(URL or None, the two processes' --out): one folder on one machine, or two 'machines' and PostgreSQL."""
+    if request.param == "folder":
+        return None, [tmp_path / "ablation"] * 2
+    return request.getfixturevalue("postgres_url"), [tmp_path / "machine-a", tmp_path / "machine-b"]
+
+
+def _storage_args(url):
+    return ["--storage", url] if url else []
+
+
+def test_two_processes_started_together_split_the_runs_and_do_each_once(shared_study):
+    url, outs = shared_study
+    procs = [_lenet5("ablate", *SHARED, *_storage_args(url), "--out", out) for out in outs]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    trials = study_trials(url, outs[0], "shared")
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * len(RUNS)  # none failed, none redone
+    assert sorted(t.user_attrs["run"] for t in trials) == RUNS
+    assert len({t.user_attrs["worker"] for t in trials}) == 2  # both processes took runs
+    folders = [{p.parent.name for p in out.glob("*/metrics.csv")} for out in set(outs)]
+    assert sorted(f for fs in folders for f in fs) == RUNS  # each run trained on one machine only
+    for out in set(outs):  # each writes the whole summary, from the study
+        with open(out / "ablation.csv") as fh:
+            assert {r["variant"]: r["runs"] for r in csv.DictReader(fh)} == {"classic": "2", "relu": "2"}
+
+
+def test_a_worker_killed_mid_run_is_found_by_its_heartbeat_and_the_other_does_its_run(shared_study):
+    url, outs = shared_study
+    doomed = _lenet5("ablate", *SHARED, *_storage_args(url), "--out", outs[0])
+    survivor = _lenet5("ablate", *SHARED, *_storage_args(url), "--out", outs[1])
+    running = wait_for_trials(lambda ts: any(t.state == optuna.trial.TrialState.RUNNING
+                                             and t.user_attrs.get("worker", "").endswith(f":{doomed.pid}") for t in ts),
+                              url, outs[0], "shared")
+    doomed.kill()  # SIGKILL: no chance to say anything
+    doomed.communicate()
+    killed = next(t.user_attrs["run"] for t in running if t.user_attrs.get("worker", "").endswith(f":{doomed.pid}")
+                  and t.state == optuna.trial.TrialState.RUNNING)
+    _, err = survivor.communicate(timeout=600)
+    assert survivor.returncode == 0, err
+    trials = study_trials(url, outs[0], "shared")
+    done = [t.user_attrs["run"] for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(done) == RUNS  # every run done once, the killed one included
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert [t.user_attrs["run"] for t in failed] == [killed]
+    redone = next(t for t in trials if t.user_attrs["run"] == killed and t.state == optuna.trial.TrialState.COMPLETE)
+    assert redone.user_attrs["worker"].endswith(f":{survivor.pid}")
+
+
+def test_sigterm_stops_ablate_and_its_workers_and_the_same_command_finishes_later(tmp_path):
+    args = ["ablate", "--variants", "classic,relu", "--seeds", "1", "--epochs", "2", "--subset", "2048",
+            "--jobs", "2", "--out", tmp_path]
+    p = _lenet5(*args)
+    wait_for_trials(lambda ts: sum(t.state == optuna.trial.TrialState.RUNNING for t in ts) == 2, None, tmp_path,
+                    tmp_path.name)
+    p.terminate()
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 130 and "interrupted" in err and "run the same command again" in err
+    trials = study_trials(None, tmp_path, tmp_path.name)
+    assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL] * 2  # failed by their workers, not left running
+    for t in trials:  # and the workers are gone
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(t.user_attrs["worker"].rsplit(":", 1)[1]), 0)
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr
+    assert "2 runs: 0 already finished, 2 to run" in r.stdout
+    done = [t.user_attrs["run"] for t in study_trials(None, tmp_path, tmp_path.name)
+            if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(done) == ["classic-s0", "relu-s0"]

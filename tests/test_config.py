@@ -44,3 +44,21 @@ def test_unknown_or_invalid_settings_fail_loudly(preset, overrides, message):
 def test_configs_are_frozen():
     with pytest.raises(Exception):
         RunConfig().train.lr = 1.0
+
+
+def test_a_preset_file_reads_back_through_the_same_strict_checks(tmp_path):
+    from lenet5.config import load_file
+    cfg = resolve("modern", {"train": {"lr": 0.004}, "model": {"channels": (8, 24)}})
+    path = tmp_path / "best.json"
+    path.write_text(json.dumps(cfg.to_dict()))
+    assert load_file(path) == cfg
+    assert load_file(path, {"train": {"epochs": 2, "seed": None}}).train.epochs == 2
+    path.write_text(json.dumps({**cfg.to_dict(), "train": {"lr": 0.004, "momentum": 0.9}}))
+    with pytest.raises(UserError, match="unknown train setting"):
+        load_file(path)
+    path.write_text(json.dumps({"train": {"lr": -1}}))
+    with pytest.raises(UserError, match="learning rate must be > 0"):
+        load_file(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(UserError, match="not a config file"):
+        load_file(path)

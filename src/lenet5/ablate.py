@@ -4,8 +4,12 @@
     rows = ablate(["classic", "relu"], seeds=3, out="runs/ablation", data_dir="../shared/data", jobs=2)
     # -> one summary dict per variant; also writes ablation.md, ablation.csv, ablation.png in `out`
 
-Every run is an ordinary run folder `OUT/<variant>-s<seed>`: an interrupted ablation resumes the
-unfinished ones and skips the finished ones.
+Each (variant, seed) run is one trial of an Optuna study (`lenet5.sweep`), queued once; workers take
+the next queued run until none is left, and the summary is read from the study. The same command
+started again, elsewhere or at the same time, with the same `out` (the study is a journal file
+there) or the same `storage` URL and study name, shares the runs: finished runs are never redone,
+an interrupted one is queued again. Every run is an ordinary run folder `OUT/<variant>-s<seed>` on
+the machine that ran it, resumed from there if that machine takes it again.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ import math
 import os
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
 
+from optuna.trial import TrialState
+
 from . import config as config_mod
+from . import sweep
 from .errors import UserError
 from .reference import LAB_REPORT_FINAL_ACC
 from .files import write_csv_atomic, write_text_atomic
@@ -75,13 +80,6 @@ def variant_config(name: str, seed: int, epochs: int | None = None, subset: int 
     return config_mod.resolve(preset, config_mod.merge(overrides, extra))
 
 
-def _run_one(cfg: config_mod.RunConfig, folder: str, resume: bool, data_dir, threads: int) -> str:
-    import torch
-    torch.set_num_threads(threads)  # jobs share the cores; oversubscribing them costs several-fold
-    train(cfg, folder, resume=resume, data_dir=data_dir, device="cpu", log=None)
-    return folder
-
-
 def _status(cfg: config_mod.RunConfig, folder: Path) -> str:
     """done | resume | new; refuses a folder that holds another configuration."""
     run = RunFolder(folder)
@@ -94,48 +92,133 @@ def _status(cfg: config_mod.RunConfig, folder: Path) -> str:
 def ablate(variants: list[str] | None = None, seeds: int = 3, out: str | os.PathLike = "runs/ablation",
            data_dir: str | os.PathLike | None = None, jobs: int = 1, epochs: int | None = None,
            classic_seeds: int | None = None, subset: int | None = None,
-           log: Callable[[str], None] | None = print) -> list[dict[str, Any]]:
-    """Run every variant × seed (skipping finished runs), then write the summary files."""
+           log: Callable[[str], None] | None = print, storage: str | None = None, study: str | None = None,
+           progress: bool = False) -> list[dict[str, Any]]:
+    """Queue every variant × seed not yet run, work through the queue with `jobs` processes alongside any
+    other workers of the study, then write the summary files (md, csv, png) from the study.
+
+    `storage`: a postgresql:// URL (default: the journal file in `out`); `study`: its name (default:
+    `out`'s folder name). `progress`: a tqdm bar.
+    """
     log = log or (lambda s: None)
     variants = variants or list(VARIANTS)
     if seeds < 1 or jobs < 1:
         raise UserError("--seeds and --jobs must be >= 1")
     out = Path(out)
-    plan = []
-    for v in variants:
-        for s in range((classic_seeds or seeds) if v == "classic" else seeds):
-            cfg = variant_config(v, s, epochs, subset)
-            folder = out / f"{v}-s{s}"
-            plan.append((v, s, cfg, folder, _status(cfg, folder)))
-    todo = [p for p in plan if p[4] != "done"]
-    log(f"{len(plan)} runs: {len(plan) - len(todo)} already finished, {len(todo)} to run, {jobs} at a time")
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    plan = {f"{v}-s{s}": variant_config(v, s, epochs, subset)
+            for v in variants for s in range((classic_seeds or seeds) if v == "classic" else seeds)}
+    for name, cfg in plan.items():
+        _status(cfg, out / name)  # a folder of other settings is refused before anything starts
+    ref = sweep.StudyRef(storage, out, study or out.resolve().name)
+    store = ref.open()
+    s = ref.create(store)
+    with ref.exclusive(store):
+        finished = _queue(s, {n: c.to_dict() for n, c in plan.items()}, retry_errors=True)
+    log(f"{len(plan)} runs: {finished} already finished, {len(plan) - finished} to run, {jobs} at a time here")
     started = time.perf_counter()
 
-    def report(v: str, s: int, folder: Path) -> None:
-        final = RunFolder(folder).metrics()[-1]
-        log(f"{v} seed {s}: final test accuracy {final['test_acc']:.4f} "
-            f"({time.perf_counter() - started:.0f} s into the ablation)")
+    def ours_done(t) -> bool:
+        return t.user_attrs.get("run") in plan and t.state == TrialState.COMPLETE
 
-    if jobs == 1:  # in this process: no spawning, so it also works from a notebook or a bare script
-        for v, s, cfg, folder, status in todo:
-            train(cfg, folder, resume=status == "resume", data_dir=data_dir, device="cpu", log=None)
-            report(v, s, folder)
-    elif todo:
-        # Separate processes (spawned: safe with torch's threads); scripts calling this with jobs > 1
-        # need the usual `if __name__ == "__main__":` guard.
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_run_one, cfg, str(folder), status == "resume", data_dir, threads): (v, s, folder)
-                       for v, s, cfg, folder, status in todo}
-            for fut in as_completed(futures):
-                fut.result()
-                report(*futures[fut])
-    runs: dict[str, list[list[dict[str, Any]]]] = {}
-    for v, s, cfg, folder, _ in plan:
-        runs.setdefault(v, []).append(RunFolder(folder).metrics())
+    def describe(t) -> str | None:
+        if not ours_done(t):
+            return None
+        variant, seed = t.user_attrs["run"].rsplit("-s", 1)
+        return (f"{variant} seed {seed}: final test accuracy {t.value:.4f} "
+                f"({time.perf_counter() - started:.0f} s into the ablation)")
+
+    watch = sweep.Progress(s, len(plan), ours_done, describe, log, progress, "run")
+    try:
+        sweep.run_workers(_work, (ref, data_dir), jobs, watch, stopped=lambda workers: sweep.retire(s, workers))
+    finally:
+        watch.close()
+    runs = _runs_from_study(s, plan)
     summary = [summarize(v, rs) for v, rs in runs.items()]
     write_outputs(out, summary, runs)
     return summary
+
+
+def _queue(study, plan: dict[str, dict[str, Any]], retry_errors: bool) -> int:
+    """Queue each run of `plan` (name -> config dict) that no trial has finished, is running or will run;
+    return how many are finished. Under `exclusive`, so that each is queued once."""
+    trials: dict[str, list] = {}
+    for t in study.get_trials(deepcopy=False):
+        if t.user_attrs.get("run") in plan:
+            trials.setdefault(t.user_attrs["run"], []).append(t)
+    finished = 0
+    for name, cfg in plan.items():
+        ts = trials.get(name, [])
+        if ts and config_mod.from_dict(ts[0].user_attrs["config"]) != config_mod.from_dict(cfg):
+            raise UserError(f"{name} in study {study.study_name!r} was run with other settings; "
+                            f"choose another --out or --study")
+        states = {t.state for t in ts}
+        finished += TrialState.COMPLETE in states
+        if states & {TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING}:
+            continue
+        if ts and "error" in ts[-1].user_attrs and not retry_errors:
+            continue  # failed on its own (not interrupted): once per command, not in a loop
+        study.enqueue_trial({}, user_attrs={"run": name, "config": cfg})
+    return finished
+
+
+def _work(ref: sweep.StudyRef, data_dir) -> None:
+    """A worker: take the next queued run until none is queued or running anywhere."""
+    store = ref.open()
+    study = ref.create(store)
+    while True:
+        with ref.exclusive(store):
+            sweep.fail_stale(study)
+            trials = study.get_trials(deepcopy=False)
+            _queue(study, {t.user_attrs["run"]: t.user_attrs["config"] for t in trials if "run" in t.user_attrs},
+                   retry_errors=False)
+            states = {t.state for t in study.get_trials(deepcopy=False)}
+            with sweep.quiet():  # only holders of the lock ask, so a queued run is there to take
+                trial = study.ask() if TrialState.WAITING in states else None
+        if trial is None:
+            if TrialState.RUNNING not in states:
+                return
+            time.sleep(sweep.POLL_S)  # another worker's run: it finishes, or its heartbeat stops
+            continue
+        _run(study, store, trial, ref.folder, data_dir)
+
+
+def _run(study, store, trial, out: Path, data_dir) -> None:
+    name, cfg = trial.user_attrs["run"], config_mod.from_dict(trial.user_attrs["config"])
+    trial.set_user_attr("worker", sweep.worker_id())  # also says where its run folder is
+    with sweep.heartbeat(store, trial):
+        try:
+            status = _status(cfg, out / name)
+            if status == "done":  # trained, then killed before it was told
+                rows = RunFolder(out / name).metrics()
+            else:
+                rows = train(cfg, out / name, resume=status == "resume", data_dir=data_dir, device="cpu", log=None)
+        except KeyboardInterrupt:
+            study.tell(trial, state=TrialState.FAIL)  # queued again by the next worker or command
+            raise
+        except Exception as e:
+            trial.set_user_attr("error", str(e))
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+    trial.set_user_attr("metrics", rows)
+    study.tell(trial, rows[-1]["test_acc"])
+
+
+def _runs_from_study(study, plan: dict[str, config_mod.RunConfig]) -> dict[str, list[list[dict[str, Any]]]]:
+    """Each variant's runs' metrics rows, in seed order, as the study holds them."""
+    done, failed = {}, {}
+    for t in study.get_trials(deepcopy=False):
+        name = t.user_attrs.get("run")
+        if name in plan and t.state == TrialState.COMPLETE:
+            done[name] = t.user_attrs["metrics"]
+        elif name in plan and "error" in t.user_attrs:
+            failed[name] = f"{name} failed in {t.user_attrs.get('worker', '?')}: {t.user_attrs['error']}"
+    missing = [failed.get(n, f"{n} did not finish") for n in plan if n not in done]
+    if missing:
+        raise UserError("; ".join(missing) + " (run the same command again to retry)")
+    runs: dict[str, list[list[dict[str, Any]]]] = {}
+    for name in plan:
+        runs.setdefault(name.rsplit("-s", 1)[0], []).append(done[name])
+    return runs
 
 
 def _mean_std(xs: list[float]) -> tuple[float, float]:

@@ -53,6 +53,13 @@ def _data_args(p: argparse.ArgumentParser, dataset: bool = True) -> None:
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (default $LENET5_DATA_DIR or ./data)")
 
 
+def _study_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", metavar="URL", help="postgresql://... to share the study between machines "
+                   "(default: a file in --out, shared by processes on this machine)")
+    p.add_argument("--study", help="the study's name in the storage (default: --out's folder name)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .ablate import VARIANTS
@@ -63,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a model into a run folder")
-    t.add_argument("--preset", default="classic", choices=list(PRESETS), help="classic is the report's; lecun1998 is LeNet-5 as the 1998 paper published it")
+    t.add_argument("--preset", default="classic", choices=list(PRESETS),
+                   help="classic is the report's; lecun1998 is LeNet-5 as the 1998 paper published it")
+    t.add_argument("--config", metavar="FILE",
+                   help="a preset file instead of --preset (e.g. best.json from `lenet5 tune`)")
     _data_args(t)
     t.add_argument("--epochs", type=positive_int)
     t.add_argument("--batch-size", type=positive_int)
@@ -130,9 +140,32 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--classic-seeds", type=positive_int, help="seeds for classic (default --seeds): it stalls for some")
     ab.add_argument("--epochs", type=positive_int, help="override every variant's epochs")
     ab.add_argument("--subset", type=positive_int, help="train on only this many images per epoch (quick checks)")
-    ab.add_argument("--jobs", type=positive_int, default=2, help="runs at a time (each gets cores/jobs threads)")
+    ab.add_argument("--jobs", type=positive_int, default=2,
+                    help="worker processes on this machine (each gets cores/jobs threads)")
     ab.add_argument("--out", default="runs/ablation")
+    _study_args(ab)
     _data_args(ab, dataset=False)
+
+    tu = sub.add_parser("tune", help="hyperparameter search (Optuna): best.json, a table and plots")
+    tu.add_argument("--preset", default="modern", choices=list(PRESETS),
+                    help="the preset whose settings are searched around (default modern)")
+    tu.add_argument("--n-trials", type=positive_int, default=30,
+                    help="finished trials the study should hold (default 30)")
+    tu.add_argument("--timeout", type=float, metavar="SECONDS", help="start no trial after this long")
+    tu.add_argument("--epochs", type=positive_int, help="every trial's epochs (default the preset's)")
+    tu.add_argument("--subset", type=positive_int, help="train each trial on only this many images per epoch")
+    tu.add_argument("--validation", type=positive_int, default=10_000,
+                    help="training images held out to score the trials on (default 10000)")
+    tu.add_argument("--space", metavar="FILE",
+                    help="search space as JSON (default: the preset's, see lenet5.tune.SPACES)")
+    tu.add_argument("--pruner", choices=["median", "hyperband", "none"], default=None, help="default median")
+    tu.add_argument("--jobs", type=positive_int, default=1, help="worker processes on this machine")
+    tu.add_argument("--seed", type=int, help="the sampler's seed: the same search again (one worker)")
+    tu.add_argument("--device", default="auto", choices=DEVICES)
+    tu.add_argument("--out", help="folder for the study's files (default runs/tune-<preset>)")
+    tu.add_argument("--no-final", action="store_true", help="skip training best.json and its test-set measurement")
+    _study_args(tu)
+    _data_args(tu, dataset=False)
 
     d = sub.add_parser("data", help="check or download the data sets")
     d.add_argument("action", choices=["check", "download"])
@@ -146,11 +179,17 @@ def cmd_train(a) -> int:
                  "train": {"epochs": a.epochs, "batch_size": a.batch_size, "lr": a.lr, "seed": a.seed}}
     if a.resume:
         given = [f"--{k.replace('_', '-')}" for s in overrides.values() for k, v in s.items() if v is not None]
+        if a.config:
+            given.append("--config")
         if a.out is None or given or a.preset != "classic":
             raise UserError("--resume continues the run in --out RUN_DIR with its own settings; "
                             "give --out and drop " + (", ".join(given + (["--preset"] if a.preset != "classic" else []))
                                                       or "nothing else"))
         cfg = None
+    elif a.config:
+        if a.preset != "classic":
+            raise UserError("give --config FILE or --preset, not both")
+        cfg = config.load_file(a.config, overrides)
     else:
         cfg = config.resolve(a.preset, overrides)
     out = Path(a.out) if a.out else train.default_run_dir(cfg)
@@ -242,9 +281,27 @@ def cmd_ablate(a) -> int:
     from .ablate import ablate, markdown_table
     variants = [v.strip() for v in a.variants.split(",") if v.strip()] if a.variants else None
     summary = ablate(variants, a.seeds, a.out, a.data_dir, a.jobs, a.epochs, a.classic_seeds, a.subset,
-                     log=lambda s: print(s, flush=True))
+                     log=lambda s: print(s, flush=True), storage=a.storage, study=a.study,
+                     progress=sys.stderr.isatty() and not a.quiet)
     print(markdown_table(summary))
     print(f"wrote {Path(a.out) / 'ablation.md'}, ablation.csv and ablation.png")
+    return EXIT_OK
+
+
+def cmd_tune(a) -> int:
+    from .tune import DEFAULT_PRUNER, tune
+    r = tune(a.preset, a.n_trials, a.out, a.data_dir, timeout=a.timeout, epochs=a.epochs, subset=a.subset,
+             validation=a.validation, space=a.space, pruner=a.pruner or DEFAULT_PRUNER, jobs=a.jobs,
+             storage=a.storage, study=a.study, final=not a.no_final, device=a.device, seed=a.seed,
+             log=lambda s: print(s, flush=True), progress=sys.stderr.isatty() and not a.quiet)
+    out = Path(a.out or f"runs/tune-{a.preset}")
+    c = r["counts"]
+    tested = ("" if r["test_acc"] is None
+              else f", test accuracy {r['test_acc']:.4f} (best.json trained on the whole train set)")
+    print(r["table"])
+    print(f"{c['complete']} complete, {c['pruned']} pruned, {c['fail']} failed; best: trial {r['best_trial']}, "
+          f"validation accuracy {r['best_value']:.4f}{tested}")
+    print(f"wrote {out / 'best.json'} (lenet5 train --config {out / 'best.json'}), tune.md, trials.csv and plots")
     return EXIT_OK
 
 
@@ -261,7 +318,7 @@ def cmd_data(a) -> int:
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "visualize": cmd_visualize, "report": cmd_report,
             "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve,
-            "ablate": cmd_ablate, "data": cmd_data}
+            "ablate": cmd_ablate, "tune": cmd_tune, "data": cmd_data}
 
 
 def _raise_interrupt(signum, frame):
@@ -271,7 +328,10 @@ def _raise_interrupt(signum, frame):
 # What an interrupted command leaves behind, said after "lenet5: interrupted".
 INTERRUPTED_HINTS = {
     "train": "; a run folder keeps every finished epoch (continue with `lenet5 train --out RUN_DIR --resume`)",
-    "ablate": "; finished runs are kept (run the same command again to continue)",
+    "ablate": "; finished runs are kept in the study (run the same command again to continue; "
+              "the interrupted ones are run again)",
+    "tune": "; finished trials are kept in the study (run the same command again to continue; "
+            "the interrupted ones are run again)",
     "predict": "; no answers were printed and nothing was written",
 }
 

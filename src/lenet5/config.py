@@ -4,6 +4,7 @@
     cfg = resolve("classic", {"train": {"epochs": 5, "seed": 1}})
     cfg.train.lr            # 0.01, the report's
     cfg.to_dict()           # what config.json holds
+    load_file("runs/tune-modern/best.json")   # a preset file (`lenet5 train --config`), same checks
 
 A preset is a plain nested dict of overrides on the defaults; the defaults are the report's
 experiment, so `classic` is the empty dict. Unknown keys fail loudly.
@@ -12,8 +13,11 @@ experiment, so `classic` is the empty dict. Unknown keys fail loudly.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .errors import UserError
@@ -158,6 +162,27 @@ def resolve(preset: str = "classic", overrides: dict[str, dict[str, Any]] | None
         raise UserError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
     clean = {s: {k: v for k, v in vals.items() if v is not None} for s, vals in (overrides or {}).items()}
     cfg = from_dict({"preset": preset, **merge(PRESETS[preset], clean)})
+    validate(cfg)
+    return cfg
+
+
+def load_file(path: str | os.PathLike, overrides: dict[str, dict[str, Any]] | None = None) -> RunConfig:
+    """A preset file (`lenet5 tune` writes one as best.json: `to_dict()` as JSON), then `overrides` on top.
+
+    It is read through the same strict `from_dict` and `validate` as a named preset.
+    """
+    try:
+        d = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise UserError(f"cannot read the config file {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise UserError(f"{path} is not a JSON config file: {e}") from None
+    if not (isinstance(d, dict) and isinstance(d.get("preset", ""), str)
+            and all(isinstance(d.get(s, {}), dict) for s in SECTIONS)):
+        raise UserError(f"{path} is not a config file: expected an object with preset, {', '.join(SECTIONS)}")
+    clean = {s: {k: v for k, v in vals.items() if v is not None} for s, vals in (overrides or {}).items()}
+    sections = merge({s: d[s] for s in SECTIONS if s in d}, clean)
+    cfg = from_dict({**{k: v for k, v in d.items() if k not in SECTIONS}, **sections})
     validate(cfg)
     return cfg
 

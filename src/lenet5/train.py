@@ -167,13 +167,19 @@ class Data:
 def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = None, *,
           resume: bool = False, device: str = "auto", data_dir: str | os.PathLike | None = None,
           log: Log | None = print, progress: bool = False, command: str | None = None,
-          on_epoch: Callable[[int, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+          evaluate_on: str = "test", on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
+          ) -> list[dict[str, Any]]:
     """Train per `cfg` into `out_dir`; return the metrics rows (one dict per epoch).
 
     With `resume=True` the run continues from out_dir's last checkpoint; `cfg` may then be None
     (the run's own config is used) and, if given, must equal it; the data come from the folder the
     run recorded unless `data_dir` is given. `command` (the CLI line that started the run) is
-    recorded in run.json. `on_epoch(epoch, row)` is called after each committed epoch.
+    recorded in run.json.
+
+    For a hyperparameter search (`lenet5.tune`): `evaluate_on="validation"` scores every epoch on the
+    `data.validation` held-out training images and never loads the test set (the `test_*` columns
+    then hold validation scores; run.json says so), and `on_epoch(epoch, row)` is called after each
+    epoch is committed: an exception it raises (a pruned trial) stops the run there, resumable.
     """
     log = log or (lambda s: None)
     if cfg is None and not resume:
@@ -189,7 +195,7 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
                 log(f"{run.path}: already complete ({len(state['metrics'])} epochs)")
                 return list(state["metrics"])
         dev = resolve_device(device)
-        data = load_data(cfg, data_dir)
+        data = load_data(cfg, data_dir, evaluate_on)
         torch.manual_seed(cfg.train.seed)  # the report's init: same seed, same first weights
         s = new_session(cfg, data.train, dev)
         data = dataclasses.replace(data, test=dataclasses.replace(
@@ -198,7 +204,7 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
             s.load_state(state)
             log(f"resuming {run.path} after epoch {len(s.rows) - 1}")
         else:
-            run.create(cfg, run_meta(cfg, dev, data.source, command))
+            run.create(cfg, run_meta(dev, data.source, command, evaluate_on))
         for epoch in range(len(s.rows), cfg.train.epochs):
             row = train_epoch(s, data, epoch, progress)
             s.rows.append(row)
@@ -211,10 +217,14 @@ def train(cfg: config_mod.RunConfig | None, out_dir: str | os.PathLike | None = 
     return s.rows
 
 
-def load_data(cfg: config_mod.RunConfig, data_dir: str | os.PathLike | None) -> Data:
+def load_data(cfg: config_mod.RunConfig, data_dir: str | os.PathLike | None, evaluate_on: str = "test") -> Data:
+    """The training digits, those held out, what each epoch is scored on (the test set, or the
+    held-out digits for a search), the non-digits, and where they came from."""
     whole = data_mod.load(cfg.data.dataset, "train", data_dir)
     train_set, held_out = split_validation(whole, cfg.data.validation)
-    test_set = data_mod.load(cfg.data.dataset, "test", data_dir)
+    if evaluate_on == "validation" and held_out is None:
+        raise UserError("evaluate_on='validation' needs held-out images: set data.validation")
+    test_set = data_mod.load(cfg.data.dataset, "test", data_dir) if evaluate_on == "test" else held_out
     non_digits = negatives_mod.bank(NEGATIVES_SEED, data_dir) if cfg.data.negatives else None
     spec = data_mod.get_spec(cfg.data.dataset)
     source = {"dataset": spec.name, "dir": str(data_mod.resolve_data_dir(data_dir).resolve()),
@@ -293,10 +303,12 @@ def warn_if_at_chance(s: Session, data: Data, log: Log) -> None:
             f"never leave it: try another seed, a lower learning rate (e.g. 0.001), or the modern preset")
 
 
-def run_meta(cfg: config_mod.RunConfig, dev: torch.device, source: dict[str, Any], command: str | None) -> dict[str, Any]:
+def run_meta(dev: torch.device, source: dict[str, Any], command: str | None, evaluate_on: str) -> dict[str, Any]:
+    """What run.json records of how the run was made."""
     return {"device": str(dev), "threads": torch.get_num_threads(), "versions": _versions(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "data": source,
-            **({"command": command} if command else {})}
+            **({"command": command} if command else {}),
+            **({"evaluated_on": evaluate_on} if evaluate_on != "test" else {})}
 
 
 def split_validation(train_set: data_mod.Split, n: int) -> tuple[data_mod.Split, data_mod.Split | None]:
