@@ -3,7 +3,6 @@ import os
 import subprocess
 import sys
 
-import optuna
 import pytest
 from optuna.trial import TrialState
 
