@@ -9,6 +9,7 @@ from optuna.trial import TrialState
 from conftest import DATA_DIR, run_cli, study_trials, wait_for_trials
 from lenet5.config import load_file
 from lenet5.errors import UserError
+from lenet5.run import RunFolder
 from lenet5.sweep import StudyRef
 from lenet5.tune import SPACES, check_space, tune
 
@@ -30,8 +31,8 @@ def test_tune_prunes_on_validation_scores_and_its_best_json_trains(postgres_url,
     assert states.count(TrialState.COMPLETE) + len(pruned) == 9 and pruned
     assert all(len(t.intermediate_values) < 3 for t in pruned)  # stopped before the last epoch
     for t in trials:  # scored on the held-out training images only: no trial loaded the test set
-        recorded = json.loads((out / "trials" / t.user_attrs["folder"] / "config.json").read_text())
-        assert recorded["evaluated_on"] == "validation" and recorded["data"]["validation"] == 2000
+        run = RunFolder(out / "trials" / t.user_attrs["folder"])
+        assert run.meta()["evaluated_on"] == "validation" and run.config().data.validation == 2000
     best = max((t for t in trials if t.value is not None), key=lambda t: t.value)
     cfg = load_file(out / "best.json")
     assert (cfg.train.lr, cfg.model.dropout) == (best.params["train.lr"], best.params["model.dropout"])
