@@ -198,7 +198,12 @@ class RunFolder:
         self.write_metrics(state["metrics"])
 
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
-        if self.read_metrics_csv() != _rounded(rows):
+        """metrics.csv from the committed rows, unless it already says the same."""
+        try:
+            same = self.read_metrics_csv() == _rounded(rows)
+        except (ValueError, KeyError, TypeError):  # a damaged copy: the checkpoint holds the truth
+            same = False
+        if not same:
             write_csv_atomic(self.metrics_file, METRIC_FIELDS, rows)
 
     def read_metrics_csv(self) -> list[dict[str, Any]] | None:
