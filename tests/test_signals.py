@@ -69,13 +69,30 @@ def test_a_folder_prediction_stops_its_workers_within_two_seconds(tmp_path, sig)
         im[8 + i % 20: 30 + i % 20, 20:26] = 255
         Image.fromarray(np.maximum(im, rng.integers(0, 30, im.shape, dtype=np.uint8))).save(folder / f"{i}.png")
     p = start("predict", folder, "--json", "--save-preprocessed", tmp_path / "seen")
-    time.sleep(3)  # the model loads, the pool starts
-    assert p.poll() is None, "finished before it could be interrupted: give it more images"
+    wait_for_workers(p)  # the model has loaded and the pool is reading the folder
     seconds, err = stop(p, sig)
     assert p.returncode == 130 and seconds < STOP_WITHIN_S, (seconds, err)
     assert err.strip().splitlines()[-1].startswith("lenet5: interrupted") and "Traceback" not in err, err
     assert_group_gone(p)
     assert not (tmp_path / "seen").exists()  # nothing half-written
+
+
+def wait_for_workers(p, timeout=60):
+    """Until `p` has child processes (its pool), read from /proc."""
+    def parent_of(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                return int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            return None
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        assert p.poll() is None, "finished before it could be interrupted: give it more images"
+        if any(parent_of(d) == p.pid for d in os.listdir("/proc") if d.isdigit()):
+            time.sleep(0.5)  # the workers are at work
+            return
+        time.sleep(0.1)
+    pytest.fail("no worker process started")
 
 
 def free_port():
