@@ -13,14 +13,13 @@ experiment, so `classic` is the empty dict. Unknown keys fail loudly.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .files import read_json
 
 
 @dataclass(frozen=True)
@@ -171,12 +170,7 @@ def load_file(path: str | os.PathLike, overrides: dict[str, dict[str, Any]] | No
 
     It is read through the same strict `from_dict` and `validate` as a named preset.
     """
-    try:
-        d = json.loads(Path(path).read_text())
-    except OSError as e:
-        raise UserError(f"cannot read the config file {path}: {e.strerror}") from None
-    except ValueError as e:
-        raise UserError(f"{path} is not a JSON config file: {e}") from None
+    d = read_json(path, "a config file")
     if not (isinstance(d, dict) and isinstance(d.get("preset", ""), str)
             and all(isinstance(d.get(s, {}), dict) for s in SECTIONS)):
         raise UserError(f"{path} is not a config file: expected an object with preset, {', '.join(SECTIONS)}")

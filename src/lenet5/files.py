@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def read_json(path: str | os.PathLike, what: str) -> Any:
+    """The JSON in `path`, or a UserError naming `what` the file should be."""
+    from .errors import UserError
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as e:
+        raise UserError(f"cannot read {what} {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise UserError(f"{path} is not {what} (not valid JSON: {e})") from None
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

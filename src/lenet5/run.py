@@ -37,7 +37,7 @@ from typing import Any, Iterator
 
 from . import config as config_mod
 from .errors import UserError
-from .files import write_csv_atomic, write_text_atomic
+from .files import read_json, write_csv_atomic, write_text_atomic
 
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
 WALL_CLOCK_FIELDS = ("seconds",)  # the only columns that differ between two runs of one config
@@ -107,15 +107,15 @@ class RunFolder:
     def config(self) -> config_mod.RunConfig:
         if not self.config_file.is_file():
             raise UserError(f"{self.path}: no config.json; not a lenet5 run folder")
-        d = read_json(self.config_file)
+        d = read_json_object(self.config_file)
         return config_mod.from_dict({k: v for k, v in d.items() if k not in LEGACY_META_KEYS})
 
     def meta(self) -> dict[str, Any]:
         """How the run was made (run.json; older folders kept it in config.json)."""
         if self.meta_file.is_file():
-            return read_json(self.meta_file)
+            return read_json_object(self.meta_file)
         if self.config_file.is_file():
-            d = read_json(self.config_file)
+            d = read_json_object(self.config_file)
             return {k: d[k] for k in LEGACY_META_KEYS if k in d}
         return {}
 
@@ -225,11 +225,8 @@ def _rounded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: (r[k] if k == "epoch" else float(f"{r[k]:.6f}")) for k in METRIC_FIELDS} for r in rows]
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        d = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: not readable JSON ({e}); restore it from the checkpoint or retrain") from None
+def read_json_object(path: Path) -> dict[str, Any]:
+    d = read_json(path, "a run folder's JSON file")
     if not isinstance(d, dict):
         raise UserError(f"{path}: expected a JSON object")
     return d

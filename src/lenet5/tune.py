@@ -33,7 +33,7 @@ from optuna.trial import FrozenTrial, TrialState
 from . import config as config_mod
 from . import sweep
 from .errors import TrainingDiverged, UserError
-from .files import write_text_atomic
+from .files import read_json, write_text_atomic
 from .run import RunFolder
 from .train import train
 
@@ -65,12 +65,7 @@ DEFAULT_PRUNER = "median"  # measured against hyperband: BENCHMARKS.md, "Tuning"
 
 def load_space(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """A search space from a JSON file, in the form of SPACES' values."""
-    try:
-        space = json.loads(Path(path).read_text())
-    except OSError as e:
-        raise UserError(f"cannot read the search space {path}: {e.strerror}") from None
-    except ValueError as e:
-        raise UserError(f"{path} is not a JSON search space: {e}") from None
+    space = read_json(path, "a search space")
     if not isinstance(space, dict) or not space or not all(isinstance(v, dict) for v in space.values()):
         raise UserError(f'{path}: a search space is an object like {{"train.lr": {{"low": 1e-4, "high": 1e-2, '
                         f'"log": true}}, "train.batch_size": {{"choices": [64, 128]}}}}')
