@@ -25,8 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-BASELINE = "a81d5b3"  # the last commit before the parallel, batched folder path
+from baseline import BASELINE, ROOT, baseline_checkout, train_quick_model
 
 
 def make_folder(folder: Path, n: int, data_dir) -> None:
@@ -57,18 +56,12 @@ def main() -> None:
         tmp = Path(tmp)
         (tmp / "images").mkdir()
         make_folder(tmp / "images", a.images, a.data_dir)
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tmp / "old"), a.baseline],
-                       check=True, capture_output=True)
-        try:
+        with baseline_checkout(a.baseline, tmp) as old_src:
             env = {**os.environ, "PYTHONPATH": ""}
-            run = str(tmp / "run")
-            subprocess.run([sys.executable, "-m", "lenet5", "train", "--preset", "modern", "--epochs", "1",
-                            "--subset", "10000", "--out", run, "--no-report", "--quiet"]
-                           + (["--data-dir", a.data_dir] if a.data_dir else []),
-                           env={**env, "PYTHONPATH": str(tmp / "old" / "src")}, check=True, capture_output=True)
+            run = str(train_quick_model(old_src, tmp / "run", "modern", a.data_dir))
             versions = {
                 f"baseline {a.baseline}": ([sys.executable, "-m", "lenet5", "predict", run, str(tmp / "images"), "--json"],
-                                           {**env, "PYTHONPATH": str(tmp / "old" / "src")}),
+                                           {**env, "PYTHONPATH": str(old_src)}),
                 "this code": ([sys.executable, "-m", "lenet5", "predict", str(tmp / "images"), "--json", "--model", run],
                               {**env, "PYTHONPATH": str(ROOT / "src")}),
             }
@@ -78,8 +71,6 @@ def main() -> None:
                 for name, (cmd, e) in versions.items():
                     seconds, labels[name] = timed(cmd, e)
                     times[name].append(seconds)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp / "old")], capture_output=True)
     same = len(set(map(tuple, labels.values()))) == 1
     print(f"\n{a.images} images, {os.cpu_count()} cores, median of {a.repeats}; same labels: {same}\n")
     print("| version | wall s | images/s |\n|---|---:|---:|")

@@ -8,11 +8,12 @@ Routes: GET / (the page), POST /api/predict[?features=true], GET /api/model, GET
 OpenAPI document at /openapi.json and its pages at /docs and /redoc (assets from the installed
 fastapi-offline package: no CDN).
 
-Never blocked: the event loop only moves bytes. Reading an image runs in one of two lanes, each with
-a bounded queue (full: 503 with Retry-After) and a time budget per request:
-- small images and pixel arrays (up to LIGHT_PIXELS) in a few threads of this process;
-- larger images (photos, up to MAX_PIXELS; more is 413) in separate processes, because scipy holds
-  the GIL for seconds on a 12-MP photo and a process over its budget can be killed, a thread cannot.
+Never blocked: the event loop only moves bytes. Reading an image runs in one of two lanes of worker
+processes, each with a bounded queue (full: 503 with Retry-After) and a time budget per request (past
+it the process is killed and replaced):
+- small images and pixel arrays (up to LIGHT_PIXELS) in the light lane, a process per core (up to 4);
+- larger images (photos, up to MAX_PIXELS; more is 413) in the photo lane, so that a photo's seconds
+  of work never hold up a drawing.
 A client's mistake is a 4xx with {"detail": "..."} and no traceback; only a bug is a 500.
 """
 
@@ -21,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import collections
+import functools
 import io
 import json
 import math
@@ -30,7 +33,6 @@ import signal
 import time
 import traceback
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, Literal
@@ -56,9 +58,9 @@ DEFAULT_WORKERS = 1                  # server processes (uvicorn workers); each 
 MAX_WORKERS = 4 * (os.cpu_count() or 1)
 SHUTDOWN_GRACE_S = 1  # SIGINT/SIGTERM: requests in flight get this long, so the server is gone within 2 s
 DEFAULT_QUEUE = 64                   # requests that may wait per lane beyond those running; then 503
-THREADS = 2                          # light-lane threads per server process
+LIGHT_PROCESSES = min(os.cpu_count() or 1, 4)  # light-lane processes per server process (~250 MB each)
 PHOTO_PROCESSES = 1                  # photo-lane processes per server process
-LIGHT_PIXELS = 512 * 512             # images up to this many pixels are read in a thread (a canvas is 280²)
+LIGHT_PIXELS = 512 * 512             # images up to this many pixels are read in the light lane (a canvas is 280²)
 MAX_PIXELS = 24_000_000              # pixel budget per request: a 24-MP photo; larger gets 413 before decoding
 TIME_BUDGET_S = 20.0                 # per request, waiting included; then 503 (and a photo process is killed)
 RETRY_AFTER_S = 2                    # what a 503 asks the client to wait
@@ -253,15 +255,13 @@ def answer(predictor, image: Image, features: bool) -> bytes:
     return json.dumps(out).encode()
 
 
-class Photo:
-    """The light lane's word that this image belongs in the photo lane."""
-
-    def __init__(self, data: bytes):
-        self.data = data
+PHOTO = b"photo"  # the light lane's answer for an image that belongs in the photo lane
 
 
-def light_job(predictor, content_type: str, body: bytes, features: bool) -> bytes | Photo:
-    """In a light-lane thread: decode the body, enforce the pixel budget, read small images here."""
+def read_request(predictor, content_type: str, body: bytes, features: bool, photo_lane: bool = False) -> bytes:
+    """In a lane process: decode the body, enforce the pixel budget, read the image; in the light lane,
+    an image over LIGHT_PIXELS is not read but answered PHOTO (the photo lane decodes the body again:
+    cheaper than sending megabytes of image back through a pipe)."""
     if content_type.lower().startswith("multipart/"):
         image = decode_multipart(content_type, body)
     else:
@@ -271,115 +271,148 @@ def light_job(predictor, content_type: str, body: bytes, features: bool) -> byte
         if n > MAX_PIXELS:
             raise ApiError(413, f"image of {n:,.0f} pixels is over the limit of {MAX_PIXELS:,}; "
                                 f"scale it down (a long side of 1024 px is plenty)")
-        if n > LIGHT_PIXELS:
-            return Photo(image)
+        if n > LIGHT_PIXELS and not photo_lane:
+            return PHOTO
     return answer(predictor, image, features)
 
 
 # ------------------------------------------------------------------ the two lanes
 
-class Threads:
-    """The light lane: a few threads and a bounded queue."""
+class Lane:
+    """Worker processes and a bounded queue: the light lane (small images and pixel arrays) or the
+    photo lane. Processes, not threads: each image is many small numpy and torch calls that hold the
+    GIL, so threads of one process ran ~1.1 requests at a time on 2 cores; and a process over its time
+    budget can be killed, a thread cannot.
 
-    def __init__(self, threads: int, queue: int, budget: float):
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="lenet5-light")
-        self.limit, self.pending, self.budget = threads + queue, 0, budget
+    Each process is sent up to `depth` jobs ahead, so it starts the next as soon as it has answered
+    one instead of waiting for the event loop (busy with HTTP) to hand it more: with one job each, the
+    light processes sat idle ~40% of the time under load. Over its budget, a job's process is killed
+    and replaced; the jobs queued behind it in that process fail with it (503).
+    """
 
-    async def run(self, fn, *args):
+    def __init__(self, name: str, model: str | None, processes: int, queue: int, budget: float, depth: int = 1):
+        self.name, self.model, self.size, self.depth = name, model, processes, depth
+        self.limit, self.pending, self.budget = processes * depth + queue, 0, budget
+        self.procs: list[_Worker] = []
+        self.slots: asyncio.Semaphore | None = None
+
+    async def start(self):
+        """Start the processes and wait until each has loaded the model: a server that answers
+        /healthz can read an image at once."""
+        self.slots = asyncio.Semaphore(self.size * self.depth)
+        self.procs = [_Worker(self.name, self.model) for _ in range(self.size)]
+        await asyncio.gather(*(p.ready for p in self.procs))
+
+    async def run(self, job: tuple, spent: float = 0.0) -> Any:
+        """The job's result; `spent`: seconds of this request's budget already used (in another lane)."""
         if self.pending >= self.limit:
-            raise busy("too many requests waiting")
+            raise busy(f"too many {'photos' if self.name == 'photo' else 'requests'} waiting")
         self.pending += 1
         try:
-            future = self.pool.submit(fn, *args)
-            try:
-                return await asyncio.wait_for(asyncio.wrap_future(future), self.budget)
-            except asyncio.TimeoutError:  # still queued: cancelled; running: finishes unseen (bounded by LIGHT_PIXELS)
-                raise busy(f"no answer within {self.budget:g} s") from None
-        finally:
-            self.pending -= 1
-
-    def close(self):
-        self.pool.shutdown(wait=False, cancel_futures=True)
-
-
-class Processes:
-    """The photo lane: worker processes, one image each at a time, and a bounded queue."""
-
-    def __init__(self, model: str | None, processes: int, queue: int, budget: float):
-        self.model, self.size = model, processes
-        self.limit, self.pending, self.budget = processes + queue, 0, budget
-        self.idle: asyncio.Queue | None = None
-        self.all: set = set()
-
-    def start(self):
-        self.idle = asyncio.Queue()
-        for _ in range(self.size):
-            self.idle.put_nowait(self._spawn())
-
-    def _spawn(self):
-        # spawn, not fork: the server process has threads. The model loads while the first job waits.
-        ctx = multiprocessing.get_context("spawn")
-        ours, theirs = ctx.Pipe()
-        proc = ctx.Process(target=photo_worker, args=(theirs, self.model), daemon=True, name="lenet5-photo")
-        proc.start()
-        theirs.close()
-        proc.conn = ours
-        self.all.add(proc)
-        return proc
-
-    def _kill(self, proc):
-        proc.kill()
-        proc.join(5)
-        proc.conn.close()
-        self.all.discard(proc)
-
-    async def run(self, data: bytes, features: bool, spent: float = 0.0) -> bytes:
-        """`spent`: seconds of this request's budget already used (in the light lane)."""
-        if self.pending >= self.limit:
-            raise busy("too many photos waiting")
-        self.pending += 1
-        try:
-            return await asyncio.wait_for(self._run(data, features), max(0.0, self.budget - spent))
+            return await asyncio.wait_for(self._run(job), max(0.0, self.budget - spent))
         except asyncio.TimeoutError:
-            raise busy(f"the photo was not read within {self.budget:g} s") from None
+            raise busy(f"the image was not read within {self.budget:g} s") from None
         finally:
             self.pending -= 1
 
-    async def _run(self, data: bytes, features: bool) -> bytes:
-        proc = await self.idle.get()
-        try:  # send and receive in threads: a large photo does not fit in the pipe at once
-            await asyncio.to_thread(proc.conn.send, (data, features))
-            kind, *value = await asyncio.to_thread(proc.conn.recv)
-        except BaseException:  # over the time budget (cancelled), or the process died: replace it
-            self._kill(proc)
-            proc = self._spawn()
-            raise
-        finally:
-            self.idle.put_nowait(proc)
+    async def _run(self, job: tuple) -> Any:
+        async with self.slots:
+            proc = min(self.procs, key=lambda p: len(p.waiting))
+            try:
+                kind, *value = await proc.submit(job)
+            except BaseException:  # over the time budget (cancelled), or the process died: replace it
+                if proc in self.procs:
+                    self.procs[self.procs.index(proc)] = _Worker(self.name, self.model)
+                proc.close(busy(f"the image was not read within {self.budget:g} s"))
+                raise
         if kind == "error":
             raise ApiError(*value)
         if kind == "bug":
-            raise RuntimeError(f"photo worker: {value[0]}")
+            raise RuntimeError(f"{self.name} process: {value[0]}")
         return value[0]
 
     def close(self):
-        for proc in list(self.all):
-            self._kill(proc)
+        for proc in self.procs:
+            proc.close(busy("the server is stopping"))
 
 
-def photo_worker(conn, model: str | None) -> None:
-    """A photo-lane process: load the model, then answer (image bytes, features) jobs until the pipe closes."""
+class _Worker:
+    """One lane process: jobs go down its pipe; answers come back in order, read as they arrive."""
+
+    def __init__(self, name: str, model: str | None):
+        # spawn, not fork: the server process has threads.
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, theirs = ctx.Pipe()
+        self.proc = ctx.Process(target=lane_worker, args=(theirs, model), daemon=True, name=f"lenet5-{name}")
+        self.proc.start()
+        theirs.close()
+        self.loop = asyncio.get_running_loop()
+        self.ready = self.loop.create_future()  # its first message: the model is loaded
+        self.waiting: collections.deque[asyncio.Future] = collections.deque()
+        self.sending = asyncio.Lock()  # one message at a time down the pipe
+        self.loop.add_reader(self.conn.fileno(), self._readable)
+        os.set_blocking(self.conn.fileno(), True)  # add_reader made it non-blocking: a message is read whole
+
+    async def submit(self, job: tuple) -> tuple:
+        await self.ready  # a replacement may still be loading the model
+        answer = self.loop.create_future()
+        self.waiting.append(answer)
+        if not self.sending.locked() and _size(job) <= PIPE_BYTES:
+            self.conn.send(job)  # fits in the pipe: no wait, even while the process works
+        else:  # would block until the process reads it: in a thread, while the loop goes on
+            async with self.sending:
+                await asyncio.to_thread(self.conn.send, job)
+        return await answer
+
+    def _readable(self):
+        try:
+            while self.conn.poll():
+                message = self.conn.recv()  # written whole, at once: here already or on its way
+                if not self.ready.done():
+                    self.ready.set_result(None)
+                elif self.waiting:
+                    answer = self.waiting.popleft()
+                    if not answer.done():
+                        answer.set_result(message)
+        except (EOFError, OSError):  # the process died
+            self.close(RuntimeError(f"a lane process died (exit code {self.proc.exitcode})"))
+
+    def close(self, why: BaseException):
+        if not self.conn.closed:
+            self.loop.remove_reader(self.conn.fileno())
+            self.proc.kill()
+            self.proc.join(5)
+            self.conn.close()
+        for answer in [self.ready, *self.waiting]:
+            if not answer.done():
+                answer.set_exception(why)
+        self.waiting.clear()
+
+
+PIPE_BYTES = 60_000  # a message this small fits in a Linux pipe's 64 KiB buffer
+
+
+def _size(job: tuple) -> int:
+    return sum(len(a) for a in job if isinstance(a, bytes))
+
+
+JOBS = {"light": read_request, "photo": functools.partial(read_request, photo_lane=True)}
+
+
+def lane_worker(conn, model: str | None) -> None:
+    """A lane process: load the model, say so, then answer (job name, *arguments) until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the server, which stops us
     from .predict import load
     single_threaded()
     predictor = load(model)
+    conn.send(("ready",))
     while True:
         try:
-            data, features = conn.recv()
+            name, *args = conn.recv()
         except (EOFError, OSError):
             return
         try:
-            reply = ("ok", answer(predictor, data, features))
+            reply = ("ok", JOBS[name](predictor, *args))
         except ApiError as e:
             reply = ("error", e.status, e.detail)
         except Exception as e:  # a bug: keep its traceback in the log
@@ -456,15 +489,17 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
     from .predict import load
     model = None if model is None else str(model)
     predictor = load(model)
-    light = Threads(THREADS, queue, time_budget)
-    photos = Processes(model, PHOTO_PROCESSES, queue, time_budget)
+    light = Lane("light", model, LIGHT_PROCESSES, queue, time_budget, depth=2)
+    photos = Lane("photo", model, PHOTO_PROCESSES, queue, time_budget)
 
     @asynccontextmanager
     async def lifespan(app):
-        photos.start()
-        yield
-        photos.close()
-        light.close()
+        try:
+            await asyncio.gather(light.start(), photos.start())
+            yield
+        finally:
+            photos.close()
+            light.close()
 
     app = FastAPIOffline(title="lenet5", version=__version__, lifespan=lifespan,
                          swagger_ui_parameters={"validatorUrl": None},  # no request to swagger.io
@@ -525,9 +560,10 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
             raise ApiError(415, "send application/json or multipart/form-data (a field named 'file')")
         body = await request.body()  # already read in full by BodyLimit: parsing it is the thread's work
         start = time.monotonic()
-        result = await light.run(light_job, predictor, content_type, body, features)
-        if isinstance(result, Photo):
-            result = await photos.run(result.data, features, time.monotonic() - start)
+        job = (content_type, body, features)
+        result = await light.run(("light", *job))
+        if result == PHOTO:
+            result = await photos.run(("photo", *job), time.monotonic() - start)
         return Response(result, media_type="application/json")
 
     return BodyLimit(app, max_body)
