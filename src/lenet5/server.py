@@ -23,7 +23,6 @@ import asyncio
 import base64
 import binascii
 import collections
-import functools
 import io
 import json
 import math
@@ -236,14 +235,8 @@ def pixel_count(data: bytes) -> float:
         return 0
 
 
-def answer(predictor, image: Image, features: bool) -> bytes:
-    """The JSON answer for one image: the prediction, the 28×28 image seen, optionally the feature maps."""
-    if features and predictor.backend != "torch":
-        raise ApiError(400, "feature maps need the torch backend; ask without features=true")
-    try:
-        r = predictor.predict_one(image)
-    except UserError as e:  # lenet5.preprocess.ImageError: unreadable, truncated, 0×0, ...
-        raise ApiError(400, str(e)) from None
+def answer(predictor, r, features: bool) -> bytes:
+    """The JSON answer for one prediction: the label, the 28×28 image seen, optionally the feature maps."""
     out: dict[str, Any] = {
         "label": r.label, "class_name": r.class_name, "reason": r.reason,
         "probabilities": None if r.probabilities is None else [round(p, 6) for p in r.probabilities],
@@ -258,10 +251,13 @@ def answer(predictor, image: Image, features: bool) -> bytes:
 PHOTO = b"photo"  # the light lane's answer for an image that belongs in the photo lane
 
 
-def read_request(predictor, content_type: str, body: bytes, features: bool, photo_lane: bool = False) -> bytes:
-    """In a lane process: decode the body, enforce the pixel budget, read the image; in the light lane,
-    an image over LIGHT_PIXELS is not read but answered PHOTO (the photo lane decodes the body again:
-    cheaper than sending megabytes of image back through a pipe)."""
+def read_image(predictor, content_type: str, body: bytes, features: bool, lane: str) -> np.ndarray | None | bytes:
+    """In a lane process: decode the body, enforce the pixel budget, preprocess the image (None: blank).
+    In the light lane an image over LIGHT_PIXELS is not read but answered PHOTO (the photo lane decodes
+    the body again: cheaper than sending megabytes of image back through a pipe)."""
+    from .predict import to_array
+    if features and predictor.backend != "torch":
+        raise ApiError(400, "feature maps need the torch backend; ask without features=true")
     if content_type.lower().startswith("multipart/"):
         image = decode_multipart(content_type, body)
     else:
@@ -271,9 +267,40 @@ def read_request(predictor, content_type: str, body: bytes, features: bool, phot
         if n > MAX_PIXELS:
             raise ApiError(413, f"image of {n:,.0f} pixels is over the limit of {MAX_PIXELS:,}; "
                                 f"scale it down (a long side of 1024 px is plenty)")
-        if n > LIGHT_PIXELS and not photo_lane:
+        if n > LIGHT_PIXELS and lane == "light":
             return PHOTO
-    return answer(predictor, image, features)
+    try:
+        return to_array(image)
+    except UserError as e:  # lenet5.preprocess.ImageError: unreadable, truncated, 0×0, ...
+        raise ApiError(400, str(e)) from None
+
+
+def answer_jobs(predictor, jobs: list[tuple]) -> list[tuple]:
+    """Replies to (lane, content type, body, features) jobs, in order: each image read on its own, then
+    one model call for all of them (under load a process is sent jobs ahead and takes them together)."""
+    replies: list[tuple | None] = []
+    read: list[tuple[int, np.ndarray | None, bool]] = []
+    for i, (lane, content_type, body, features) in enumerate(jobs):
+        try:
+            image = read_image(predictor, content_type, body, features, lane)
+        except ApiError as e:
+            replies.append(("error", e.status, e.detail))
+        except Exception as e:  # a bug: keep its traceback in the log
+            traceback.print_exc()
+            replies.append(("bug", f"{type(e).__name__}: {e}"))
+        else:
+            replies.append(("ok", PHOTO) if isinstance(image, bytes) else None)
+            if not isinstance(image, bytes):
+                read.append((i, image, features))
+    try:
+        predictions = predictor.classify([(image, "") for _, image, _ in read])
+        for (i, _, features), r in zip(read, predictions):
+            replies[i] = ("ok", answer(predictor, r, features))
+    except Exception as e:
+        traceback.print_exc()
+        for i, _, _ in read:
+            replies[i] = ("bug", f"{type(e).__name__}: {e}")
+    return replies
 
 
 # ------------------------------------------------------------------ the two lanes
@@ -396,11 +423,11 @@ def _size(job: tuple) -> int:
     return sum(len(a) for a in job if isinstance(a, bytes))
 
 
-JOBS = {"light": read_request, "photo": functools.partial(read_request, photo_lane=True)}
+MAX_BATCH = 16  # jobs taken together by a lane process
 
 
 def lane_worker(conn, model: str | None) -> None:
-    """A lane process: load the model, say so, then answer (job name, *arguments) until the pipe closes."""
+    """A lane process: load the model, say so, then answer jobs until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the server, which stops us
     from .predict import load
     single_threaded()
@@ -408,17 +435,13 @@ def lane_worker(conn, model: str | None) -> None:
     conn.send(("ready",))
     while True:
         try:
-            name, *args = conn.recv()
+            jobs = [conn.recv()]
+            while len(jobs) < MAX_BATCH and conn.poll():  # jobs sent ahead: taken together
+                jobs.append(conn.recv())
         except (EOFError, OSError):
             return
-        try:
-            reply = ("ok", JOBS[name](predictor, *args))
-        except ApiError as e:
-            reply = ("error", e.status, e.detail)
-        except Exception as e:  # a bug: keep its traceback in the log
-            traceback.print_exc()
-            reply = ("bug", f"{type(e).__name__}: {e}")
-        conn.send(reply)
+        for reply in answer_jobs(predictor, jobs):
+            conn.send(reply)
 
 
 # ------------------------------------------------------------------ the app
@@ -560,10 +583,9 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
             raise ApiError(415, "send application/json or multipart/form-data (a field named 'file')")
         body = await request.body()  # already read in full by BodyLimit: parsing it is the thread's work
         start = time.monotonic()
-        job = (content_type, body, features)
-        result = await light.run(("light", *job))
+        result = await light.run(("light", content_type, body, features))
         if result == PHOTO:
-            result = await photos.run(("photo", *job), time.monotonic() - start)
+            result = await photos.run(("photo", content_type, body, features), time.monotonic() - start)
         return Response(result, media_type="application/json")
 
     return BodyLimit(app, max_body)
