@@ -318,15 +318,20 @@ def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], mult
                 done[f] = (str(f), _naming(str(e), str(f)))
     else:
         done, batch = {}, []
-        for f, (arr, error) in zip(files, preprocess_many(files, progress)):
-            if error is not None:
-                done[f] = (str(f), error)
-                continue
-            batch.append((f, arr))
-            if len(batch) == POOL_CHUNK:
-                done.update(_classify_batch(predictor, batch))
-                batch = []
-        done.update(_classify_batch(predictor, batch))
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # the cores are busy preprocessing: a second torch thread only contends (~15%)
+        try:
+            for f, (arr, error) in zip(files, preprocess_many(files, progress)):
+                if error is not None:
+                    done[f] = (str(f), error)
+                    continue
+                batch.append((f, arr))
+                if len(batch) == POOL_CHUNK:
+                    done.update(_classify_batch(predictor, batch))
+                    batch = []
+            done.update(_classify_batch(predictor, batch))
+        finally:
+            torch.set_num_threads(threads)
     return [i if isinstance(i, tuple) else done[i] for i in items]
 
 

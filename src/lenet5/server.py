@@ -61,7 +61,7 @@ LIGHT_PROCESSES = min(os.cpu_count() or 1, 4)  # light-lane processes per server
 PHOTO_PROCESSES = 1                  # photo-lane processes per server process
 LIGHT_PIXELS = 512 * 512             # images up to this many pixels are read in the light lane (a canvas is 280²)
 MAX_PIXELS = 24_000_000              # pixel budget per request: a 24-MP photo; larger gets 413 before decoding
-TIME_BUDGET_S = 20.0                 # per request, waiting included; then 503 (and a photo process is killed)
+TIME_BUDGET_S = 20.0                 # per request, waiting included; then 503 (and the process reading it is killed)
 RETRY_AFTER_S = 2                    # what a 503 asks the client to wait
 ENV_CONFIG = "LENET5_SERVE_CONFIG"   # how `serve(workers>1)` hands its settings to uvicorn's worker processes
 
