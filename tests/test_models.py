@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lenet5.errors import UserError
-from lenet5.models import count_parameters, create_model, list_models, summary
+from lenet5.models import count_parameters, create_model, folded_for_inference, list_models, summary
 from lenet5.reference import ReportNet
 
 
@@ -55,3 +55,16 @@ def test_summary_leaves_batch_norm_statistics_untouched():
     before = m.bn1.running_mean.clone()
     summary(m)
     assert torch.equal(before, m.bn1.running_mean) and m.training
+
+
+def test_folding_batch_norm_for_inference_keeps_the_function():
+    torch.manual_seed(0)
+    model = create_model("lenet5", activation="relu", pooling="max", batch_norm=True, normalize=True).train()
+    model(torch.randn(64, 1, 28, 28))  # running statistics that are not the identity
+    model.eval()
+    folded = folded_for_inference(model)
+    x = torch.randn(32, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(folded(x), model(x), atol=1e-5)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import copy
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -290,6 +291,22 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
         yield model
     finally:
         model.train(was_training)
+
+
+def folded_for_inference(model: nn.Module) -> nn.Module:
+    """A copy of a LeNet5 in eval mode with each batch norm folded into the conv or linear layer before
+    it: the same function within float rounding (bundled model: logits within 5e-6, the same 10,000 MNIST
+    test answers), four layer calls fewer per image (~0.1 of ~0.6 ms).
+    Other models are returned as they are. Only for inference: the copy cannot be trained as before."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+    if not isinstance(model, LeNet5) or not isinstance(model.bn1, nn.BatchNorm2d):
+        return model
+    folded = copy.deepcopy(model).eval()
+    for layer, norm, fuse in (("conv1", "bn1", fuse_conv_bn_eval), ("conv2", "bn2", fuse_conv_bn_eval),
+                              ("fc1", "bn3", fuse_linear_bn_eval), ("fc2", "bn4", fuse_linear_bn_eval)):
+        setattr(folded, layer, fuse(getattr(folded, layer), getattr(folded, norm)))
+        setattr(folded, norm, nn.Identity())
+    return folded
 
 
 def count_parameters(model: nn.Module) -> int:

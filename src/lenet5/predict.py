@@ -36,6 +36,7 @@ from .checkpoint import load_model, model_info
 from .data import get_spec
 from .errors import UserError
 from .files import atomic_path
+from .models import folded_for_inference
 from .preprocess import FIELD, IMAGE_EXTENSIONS, BlankImageError, ImageError, preprocess, split_digits
 
 ONNX_META_KEY = "lenet5"  # metadata_props key holding {"classes", "config", "metrics", "reject"} as JSON
@@ -198,7 +199,7 @@ def load(model_path: str | os.PathLike | None = None, backend: str = "torch", wh
         return _load_onnx(onnx_path)
     model, ckpt = load_model(path, which)
     info = model_info(ckpt, model)
-    return Predictor(model, get_spec(info["dataset"]).classes, info, "torch")
+    return Predictor(folded_for_inference(model), get_spec(info["dataset"]).classes, info, "torch")
 
 
 def _load_onnx(path: Path) -> Predictor:
