@@ -322,6 +322,7 @@ class Lane:
         self.limit, self.pending, self.budget = processes * depth + queue, 0, budget
         self.procs: list[_Worker] = []
         self.slots: asyncio.Semaphore | None = None
+        self.closed = False
 
     async def start(self):
         """Start the processes and wait until each has loaded the model: a server that answers
@@ -348,7 +349,7 @@ class Lane:
             try:
                 kind, *value = await proc.submit(job)
             except BaseException:  # over the time budget (cancelled), or the process died: replace it
-                if proc in self.procs:
+                if proc in self.procs and not self.closed:
                     self.procs[self.procs.index(proc)] = _Worker(self.name, self.model)
                 proc.close(busy(f"the image was not read within {self.budget:g} s"))
                 raise
@@ -359,6 +360,7 @@ class Lane:
         return value[0]
 
     def close(self):
+        self.closed = True
         for proc in self.procs:
             proc.close(busy("the server is stopping"))
 
@@ -581,7 +583,7 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
         content_type = request.headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() not in ("application/json", "multipart/form-data"):
             raise ApiError(415, "send application/json or multipart/form-data (a field named 'file')")
-        body = await request.body()  # already read in full by BodyLimit: parsing it is the thread's work
+        body = await request.body()  # already read in full by BodyLimit: parsing it is a lane process's work
         start = time.monotonic()
         result = await light.run(("light", content_type, body, features))
         if result == PHOTO:
