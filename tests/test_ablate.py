@@ -154,7 +154,7 @@ def test_sigterm_stops_ablate_and_its_workers_and_the_same_command_finishes_late
                     tmp_path.name)
     p.terminate()
     _, err = p.communicate(timeout=30)
-    assert p.returncode == 130 and "interrupted" in err and "run the same command again" in err
+    assert p.returncode == 143 and "interrupted" in err and "run the same command again" in err
     trials = study_trials(None, tmp_path, tmp_path.name)
     assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL] * 2  # failed by their workers, not left running
     for t in trials:  # and the workers are gone

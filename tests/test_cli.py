@@ -1,5 +1,7 @@
-"""The command line as a user runs it: exit codes and one-line errors, in-process where only parsing is\ntested, real subprocesses where the process matters (entry point, training, signals)."""
+"""The command line as a user runs it: exit codes and one-line errors, in-process where only parsing is
+tested, real subprocesses where the process matters (entry point, training, signals)."""
 
+import errno
 import json
 import os
 import subprocess
@@ -8,7 +10,7 @@ import sys
 import pytest
 
 from conftest import DATA_DIR, run_cli
-from lenet5.cli import main
+from lenet5.cli import describe_os_error, main
 from lenet5.run import RunFolder
 
 
@@ -103,3 +105,11 @@ def test_a_run_stuck_at_chance_is_reported_plainly(tmp_path):
     assert "acc:0.1135" in r.stdout
     warning = [line for line in r.stdout.splitlines() if line.startswith("warning:")]
     assert len(warning) == 1 and "chance" in warning[0] and "another seed" in warning[0] and "modern preset" in warning[0]
+
+
+def test_an_error_on_a_temporary_file_names_the_file_that_was_asked_for():
+    # files are written to ".NAME.PID.tmp" beside NAME, then renamed: the user never named the temporary
+    code, message = describe_os_error(OSError(errno.EACCES, "Permission denied", "/x/.model.onnx.4242.tmp"))
+    assert code == 2 and message.startswith("/x/model.onnx: permission denied"), message
+    code, message = describe_os_error(OSError(errno.ENOSPC, "No space", "/r/checkpoints/.last.pt.7.tmp"), "train", "/r")
+    assert code == 1 and message.startswith("/r/checkpoints/last.pt: no space") and "--out /r --resume" in message

@@ -216,6 +216,9 @@ def test_downloading_into_a_read_only_folder_is_one_line_naming_it(data_dir, mir
         monkeypatch.setenv(data.MIRRORS_ENV, base)
         assert main(["data", "download", "--data-dir", str(target)]) == 2
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and str(target / "mnist") in err and "choose a path you can write" in err, err
+        assert err.count("\n") == 1 and str(target / "mnist") in err and "choose a data folder you can write" in err, err
+        monkeypatch.setenv(data.MIRRORS_ENV, "http://127.0.0.1:9/")  # the folder is checked before any mirror
+        assert main(["data", "download", "--data-dir", str(target)]) == 2
+        assert "cannot write the data into" in capsys.readouterr().err
     finally:
         subprocess.run(["umount", "-l", str(target)], capture_output=True)

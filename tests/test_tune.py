@@ -59,7 +59,7 @@ def test_sigterm_stops_tune_and_queues_the_interrupted_trials_again(tmp_path):
                     None, out, "tune")  # both training
     p.terminate()
     _, err = p.communicate(timeout=30)
-    assert p.returncode == 130 and "interrupted" in err and "run the same command again" in err
+    assert p.returncode == 143 and "interrupted" in err and "run the same command again" in err
     trials = study_trials(None, out, "tune")
     failed = [t for t in trials if t.state == TrialState.FAIL]
     waiting = [t for t in trials if t.state == TrialState.WAITING]

@@ -3,7 +3,7 @@
 Each subcommand calls one library function; the choices it offers (presets, data sets, devices,
 variants) are the library's own lists. Exit codes: 0 ok, 1 failure (a diverged run, some
 predictions failed, a full disk), 2 the user's mistake (bad flag, missing, corrupt or unwritable
-path), 130 interrupted (SIGINT or SIGTERM).
+path), 130 interrupted by Ctrl-C (SIGINT), 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import warnings
 from pathlib import Path
 
 from .errors import TrainingDiverged, UserError
+from .files import written_path
 from .i18n import LANGS
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143  # 128 + SIGINT, SIGTERM
 
 
 class _Help(argparse.HelpFormatter):
@@ -321,13 +322,17 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "visualize": cmd_visua
             "ablate": cmd_ablate, "tune": cmd_tune, "data": cmd_data}
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, stopped like Ctrl-C; only the exit status differs (143, as a shell reports a SIGTERM)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
 
 
 # What an interrupted command leaves behind, said after "lenet5: interrupted".
 INTERRUPTED_HINTS = {
-    "train": "; a run folder keeps every finished epoch (continue with `lenet5 train --out RUN_DIR --resume`)",
+    "train": "; a run folder keeps every finished epoch (continue with `lenet5 train --out {out} --resume`)",
     "ablate": "; finished runs are kept in the study (run the same command again to continue; "
               "the interrupted ones are run again)",
     "tune": "; finished trials are kept in the study (run the same command again to continue; "
@@ -341,7 +346,7 @@ def entry() -> None:
     interpreter's own teardown after importing torch takes 0.5–2 s, and a stopped command must be
     gone within 2 s. Everything it wrote was already committed (atomic renames)."""
     code = main()
-    if code == EXIT_INTERRUPTED:
+    if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
@@ -353,12 +358,13 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    command = None
+    command, out = None, "RUN_DIR"
     warnings.formatwarning = _one_line_warning  # a library warning (e.g. no CJK font) is one line, no source
     try:
         args = build_parser().parse_args(argv)
         command = args.command
-        signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM stops like Ctrl-C: between atomic writes
+        out = getattr(args, "out", None) or out  # the run folder, where the hints name it
+        signal.signal(signal.SIGTERM, _raise_terminated)  # SIGTERM stops like Ctrl-C: between atomic writes
         return COMMANDS[args.command](args)
     except UserError as e:
         print(f"lenet5: error: {e}", file=sys.stderr)
@@ -366,13 +372,13 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingDiverged as e:
         print(f"lenet5: {e}", file=sys.stderr)
         return EXIT_FAIL
-    except KeyboardInterrupt:
-        print(f"\nlenet5: interrupted{INTERRUPTED_HINTS.get(command, '')}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as e:
+        print(f"\nlenet5: interrupted{INTERRUPTED_HINTS.get(command, '').format(out=out)}", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
     except OSError as e:  # the environment said no: a path, a permission, a full disk
-        code, message = describe_os_error(e, command)
+        code, message = describe_os_error(e, command, out)
         print(f"lenet5: error: {message}", file=sys.stderr)
         return code
 
@@ -383,12 +389,12 @@ USER_ERRNOS = {errno.EACCES: "permission denied", errno.EPERM: "not permitted", 
                errno.ENAMETOOLONG: "name too long"}
 
 
-def describe_os_error(e: OSError, command: str | None = None) -> tuple[int, str]:
+def describe_os_error(e: OSError, command: str | None = None, out: str = "RUN_DIR") -> tuple[int, str]:
     """(exit code, one line): a path the user gave (2: choose another) or the machine (1: e.g. disk full)."""
-    where = " → ".join(str(p) for p in (e.filename, e.filename2) if p) or "a file"
+    where = " → ".join(written_path(p) for p in (e.filename, e.filename2) if p) or "a file"
     if e.errno in USER_ERRNOS:
         return EXIT_USAGE, f"{where}: {USER_ERRNOS[e.errno]}; choose a path you can write, or fix its permissions"
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        again = "continue with `lenet5 train --out RUN_DIR --resume`" if command == "train" else "run it again"
+        again = f"continue with `lenet5 train --out {out} --resume`" if command == "train" else "run it again"
         return EXIT_FAIL, f"{where}: no space left on the device; free some space, then {again}"
     return EXIT_FAIL, f"{where}: {e.strerror or e}"

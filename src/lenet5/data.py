@@ -195,6 +195,19 @@ def _why(e: Exception) -> str:
     return str(getattr(reason, "strerror", None) or reason).splitlines()[0][:120]
 
 
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        ok = os.access(folder, os.W_OK)
+    except OSError as e:
+        ok, why = False, e.strerror
+    else:
+        why = "permission denied"
+    if not ok:
+        raise DataError(f"cannot write the data into {folder} ({why}); choose a data folder you can write "
+                        f"(--data-dir or ${DATA_DIR_ENV})")
+
+
 def download(dataset: str = "mnist", data_dir: str | os.PathLike | None = None,
              mirrors: Sequence[str] | None = None, fetch: Fetch | None = None,
              splits: Sequence[str] | None = None, progress: bool = False) -> list[Path]:
@@ -213,6 +226,8 @@ def download(dataset: str = "mnist", data_dir: str | os.PathLike | None = None,
         mirrors = tuple(m.strip() for m in env.split(",") if m.strip()) if env is not None else spec.mirrors
     mirrors = tuple(m if m.endswith("/") else m + "/" for m in mirrors)
     wanted = [f for s in (splits or spec.files) for f in spec.files[s]]
+    if any(find_file(root, spec, f) is None for f in wanted):
+        _check_writable(root / spec.name)  # before minutes of downloading, not after
     paths, failures = [], []
     for f in wanted:
         found = find_file(root, spec, f)

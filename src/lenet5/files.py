@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -30,6 +31,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def written_path(path: str | os.PathLike) -> str:
+    """The file an atomic_path temporary stands for (so an error names what the user asked for);
+    any other path as it is."""
+    m = re.fullmatch(r"\.(.+)\.\d+\.tmp", Path(path).name)
+    return str(Path(path).with_name(m.group(1))) if m else str(path)
 
 
 def read_json(path: str | os.PathLike, what: str) -> Any:

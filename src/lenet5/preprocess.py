@@ -39,6 +39,8 @@ MAX_INPUT_PIXELS = 40_000_000  # refuse larger images before decoding them (deco
 MIN_CONTRAST = 0.2         # ink darker than paper by less than this (of full scale) is no ink at all
 MIN_INK_FRACTION = 0.0005  # fewer ink pixels than this share of the image: blank
 PAPER_SHARE = 0.4          # the faintest share of pixels taken as paper when levelling the light
+SHADOW_WINDOW = 0.25       # dark areas wider than this share of the image side are light, not ink...
+SHADOW_DEPTH = 0.12        # ...up to this much darker than the paper (of full scale)
 SPECK_FRACTION = 0.03      # components smaller than this share of the ink are noise (JPEG, paper)
 TARGET_STROKE = 2.2        # MNIST stroke width in pixels at the 20-px scale (about 2–3)
 THICK_STROKE = 4.5         # thicker than this at 20 px: thin it, a marker's stroke fills the digit
@@ -180,7 +182,7 @@ def otsu_threshold(values: np.ndarray) -> float:
 
 def clean(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Background to 0 and ink stretched to 1; returns (ink, mask of ink pixels). Raises if blank."""
-    ink = np.clip(ink - paper_surface(ink), 0, 1)
+    ink = np.clip(ink - background(ink), 0, 1)
     lo, hi = float(np.percentile(ink, 1)), float(ink.max())
     if hi - lo < MIN_CONTRAST:
         raise BlankImageError("blank image: no ink found (nothing darker or lighter than the paper)")
@@ -200,6 +202,21 @@ def clean(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     top = float(np.percentile(stretched[mask], 90))
     out = np.clip((stretched - t * 0.5) / max(1e-6, top - t * 0.5), 0, 1) * near
     return out.astype(np.float32), mask
+
+
+def background(ink: np.ndarray) -> np.ndarray:
+    """The paper's own level under each pixel: the quadratic `paper_surface`, raised where a grey
+    opening shows a wide area darker than it — a shadow's edge, a fold, a dark corner, which no smooth
+    surface follows — by at most SHADOW_DEPTH, so that a thick stroke keeps most of its contrast.
+
+    The opening removes everything narrower than SHADOW_WINDOW of the image side: strokes, not light.
+    Paper photos (benchmarks/bench_handwriting.py): 91.2% → 96.4% read right, 6.2% → 1.2% refused;
+    scikit-learn's thick upscaled digits 94.8% → 93.8%.
+    """
+    surface = paper_surface(ink)
+    side = max(3, round(max(ink.shape) * SHADOW_WINDOW))
+    wide = ndimage.grey_opening(ink, size=(side, side))
+    return np.maximum(surface, np.minimum(wide, surface + SHADOW_DEPTH))
 
 
 def paper_surface(ink: np.ndarray) -> np.ndarray:
