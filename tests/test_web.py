@@ -300,6 +300,22 @@ def touch_stroke(page, points):
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
 
+@pytest.mark.parametrize("width", [1024, 1440, 1920])
+def test_the_whole_pad_takes_ink_at_desktop_widths(browser, served, width):
+    """The pad never runs out of its grid column under the next panel: a stroke along its right edge draws."""
+    page = open_page(browser, served, viewport={"width": width, "height": 900})
+    try:
+        pad = page.locator("#pad").bounding_box()
+        panel = page.locator("section.draw").bounding_box()
+        assert pad["x"] + pad["width"] <= panel["x"] + panel["width"], (pad, panel)
+        edge = pad["x"] + pad["width"] * 0.95
+        assert page.evaluate(f"document.elementFromPoint({edge}, {pad['y'] + pad['height'] / 2}).id") == "pad"
+        assert draw(page, [line(266, 40, 266, 240, 20)])["text"]  # a pen-up on the pad is answered
+        assert not page.errors
+    finally:
+        page.context.close()
+
+
 def test_a_touch_drawing_works_on_a_phone_and_everything_fits(browser, served):
     page = open_page(browser, served, **PHONE)
     try:
