@@ -166,3 +166,21 @@ def test_sigterm_stops_ablate_and_its_workers_and_the_same_command_finishes_late
     done = [t.user_attrs["run"] for t in study_trials(None, tmp_path, tmp_path.name)
             if t.state == optuna.trial.TrialState.COMPLETE]
     assert sorted(done) == ["classic-s0", "relu-s0"]
+
+
+def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_not_waited_for(monkeypatch):
+    # Optuna only counts a trial with a heartbeat as stale: one asked for, then killed at once, stayed RUNNING
+    # and every other worker waited for it forever (seen in CI).
+    from lenet5 import sweep
+    study = optuna.create_study()
+    study.enqueue_trial({}, user_attrs={"run": "classic-s0"})
+    orphan = study.ask()
+    sweep.fail_stale(study)
+    assert study.trials[orphan.number].state == optuna.trial.TrialState.RUNNING  # young: its worker may be starting
+    monkeypatch.setattr(sweep, "GRACE_S", 0)
+    sweep.fail_stale(study)
+    assert study.trials[orphan.number].state == optuna.trial.TrialState.FAIL
+    started = study.ask()
+    started.set_user_attr("worker", sweep.worker_id())  # a worker that said who it is beats: Optuna's to judge
+    sweep.fail_stale(study)
+    assert study.trials[started.number].state == optuna.trial.TrialState.RUNNING

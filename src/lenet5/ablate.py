@@ -184,8 +184,8 @@ def _work(ref: sweep.StudyRef, data_dir) -> None:
 
 def _run(study, store, trial, out: Path, data_dir) -> None:
     name, cfg = trial.user_attrs["run"], config_mod.from_dict(trial.user_attrs["config"])
-    trial.set_user_attr("worker", sweep.worker_id())  # also says where its run folder is
     with sweep.heartbeat(store, trial):
+        trial.set_user_attr("worker", sweep.worker_id())  # after the first beat; also says where its run folder is
         try:
             status = _status(cfg, out / name)
             if status == "done":  # trained, then killed before it was told

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import fcntl
 import os
 import pickle
@@ -175,21 +176,26 @@ def requeue_interrupted(study: optuna.Study) -> None:
 
 
 def fail_stale(study: optuna.Study) -> None:
-    """Fail the running trials whose worker stopped beating (Optuna does this itself inside `optimize`)."""
+    """Fail the running trials whose worker stopped beating (Optuna does this itself inside `optimize`),
+    and those whose worker died before its first beat: Optuna never counts a trial without a heartbeat
+    as stale, so such a trial would stay RUNNING and every other worker would wait for it forever."""
     with quiet():
         optuna.storages.fail_stale_trials(study)
+    now = datetime.datetime.now()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if "worker" not in t.user_attrs and t.datetime_start and (now - t.datetime_start).total_seconds() > GRACE_S:
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
 
 
 @contextlib.contextmanager
 def heartbeat(storage, trial: optuna.Trial) -> Iterator[None]:
     """Beat for `trial` while the block runs: what `optimize` does, for trials run by ask and tell."""
     stop = threading.Event()
+    storage.record_heartbeat(trial._trial_id)  # the first beat before the block: see fail_stale
 
     def beat() -> None:
-        while True:
+        while not stop.wait(HEARTBEAT_S):
             storage.record_heartbeat(trial._trial_id)  # Optuna's storages address trials by this id
-            if stop.wait(HEARTBEAT_S):
-                return
     thread = threading.Thread(target=beat, daemon=True)
     thread.start()
     try:
