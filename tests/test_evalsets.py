@@ -97,7 +97,7 @@ def test_lone_lines_lie_at_least_45_degrees_from_vertical(non_digits):
 
 
 def test_registry_names_each_set_and_its_kind():
-    assert set(evalsets.SETS) == {"sklearn-digits", "pen-digits", "paper-photos", "non-digits"}
+    assert set(evalsets.SETS) == {"sklearn-digits", "pen-digits", "form-digits", "paper-photos", "non-digits"}
     assert {s.kind for s in evalsets.SETS.values()} == {"digits", "non-digits"}
 
 

@@ -17,20 +17,45 @@ def digits(data_dir):
     return data.load("mnist", "test", data_dir).images[:256]
 
 
+@pytest.fixture(scope="module")
+def labels(data_dir):
+    return data.load("mnist", "test", data_dir).labels[:256]
+
+
 def test_refitting_mnist_digits_changes_them_little_because_mnist_is_already_fitted(digits):
     assert (refit(digits) - digits).abs().mean() < 0.08
 
 
 @pytest.mark.parametrize("name", list(DISTORTIONS))
-def test_each_distortion_changes_the_digits_and_keeps_pixels_in_range(digits, name):
-    out = distort(digits, [name], torch.Generator().manual_seed(0))
+def test_each_distortion_changes_the_digits_and_keeps_pixels_in_range(digits, labels, name):
+    out = distort(digits, [name], torch.Generator().manual_seed(0), labels)
     assert out.shape == digits.shape and out.min() >= 0 and out.max() <= 1
     assert (out - refit(digits)).abs().mean() > 0.005, f"{name} did nothing"
 
 
-def test_distortions_are_the_same_for_the_same_generator_seed(digits):
-    a, b, c = (distort(digits, tuple(DISTORTIONS), torch.Generator().manual_seed(s)) for s in (1, 1, 2))
+def test_distortions_are_the_same_for_the_same_generator_seed(digits, labels):
+    a, b, c = (distort(digits, tuple(DISTORTIONS), torch.Generator().manual_seed(s), labels) for s in (1, 1, 2))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_european_forms_add_ink_to_ones_and_sevens_only(digits, labels):
+    out = distort(digits, ["european"], torch.Generator().manual_seed(0), labels)
+    added = (out - refit(digits)).clamp_min(0).sum((1, 2, 3)) > 3  # a flag or a cross: several pixels of ink
+    assert added[(labels == 1) | (labels == 7)].float().mean() > 0.3
+    assert not added[(labels != 1) & (labels != 7)].any()
+    without_labels = distort(digits, ["european"], torch.Generator().manual_seed(0))
+    assert (without_labels - refit(digits)).clamp_min(0).sum((1, 2, 3)).max() < 1  # skipped: nothing added
+
+
+def test_filled_digits_are_stretched_to_a_square(digits):
+    from lenet5 import augment
+    out = refit(digits, fill=torch.ones(len(digits), dtype=torch.bool))
+    ink = out[:, 0] > 0.25
+    rows, cols = ink.any(2).sum(1).float(), ink.any(1).sum(1).float()
+    narrow = refit(digits)[:, 0].gt(0.25).any(1).sum(1) < 8  # 1s and other narrow digits
+    assert rows.median() == pytest.approx(20, abs=2) and cols.median() == pytest.approx(20, abs=2)
+    assert cols[narrow].min() >= 8  # stretched, up to FILL_STRETCH times
+    assert augment.FILL_STRETCH < 20
 
 
 def test_distorted_digits_are_refitted_into_mnists_20_pixel_box(digits):

@@ -59,7 +59,7 @@ VARIANTS: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
     "robust": ("robust", {}),
     "robust-narrow": ("robust", {"model": {"channels": (6, 16)}}),
     **{f"robust-no-{name}": ("robust", {"data": {"distort": tuple(d for d in ROBUST if d != name)}})
-       for name in ("rotate", "shear", "aspect", "elastic", "thickness", "blur", "levels", "jitter")},
+       for name in ROBUST},
     # LeNet-5 as LeCun et al. 1998 published it, next to the report's simplification (README).
     "lecun1998": ("lecun1998", {}),
     "lecun1998-distorted": ("lecun1998-distorted", {}),

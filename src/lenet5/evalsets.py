@@ -7,6 +7,7 @@ realistic size and either polarity; never already MNIST-normalised, never 28×28
     from lenet5 import evalsets
     images, labels = evalsets.sklearn_digits()            # 1,797 real handwritten digits
     images, labels = evalsets.pen_digits(1000, seed=0)
+    images, labels = evalsets.form_digits(1000, seed=0)
     images, labels = evalsets.paper_photos(500, seed=0, data_dir="../shared/data")
     images, categories = evalsets.non_digits(600, seed=0, data_dir="../shared/data")
     for name, s in evalsets.SETS.items(): images, labels = s.build(seed=0, data_dir=...)
@@ -22,6 +23,8 @@ The sets and how they differ from MNIST:
   ...), with slant, rotation, aspect (a quarter stretched to fill a square box, as some forms do),
   smooth wobble, pen width, anti-aliased at 40–200 px, dark on light or light on dark. No MNIST
   pixel is involved.
+- `form_digits`: pen digits as some forms and their scanners keep them: each stretched to fill a
+  16×16 box in both directions (a 1 with a flag becomes a slanted bar with a flag), 1-bit.
 - `paper_photos`: RGB photos of a digit on paper (half MNIST *test* digits, half pen digits), made
   independently of `lenet5.synth`: coloured paper, blue/black/pencil ink, ruled or squared paper,
   uneven lighting and a soft shadow, paper grain, perspective, camera blur, JPEG, 200–1500 px,
@@ -266,6 +269,25 @@ def pen_digits(n: int = 1000, seed: int = 0) -> tuple[Images, np.ndarray]:
     rng = np.random.default_rng([seed, 2])
     labels = np.arange(n) % 10
     return [_on_plain_paper(pen_digit_ink(int(y), rng), rng) for y in labels], labels
+
+
+FORM_CELL = 16  # px: the box each digit of a form is stretched to fill, then scanned at 1 bit
+
+
+def form_digits(n: int = 1000, seed: int = 0) -> tuple[Images, np.ndarray]:
+    """n pen-simulator digits as a form scanner saves them: the ink stretched to fill a 16×16 box
+    in both directions (a 1 becomes a slanted bar), then thresholded to black and white."""
+    rng = np.random.default_rng([seed, 6])
+    labels = np.arange(n) % 10
+    return [_form_cell(pen_digit_ink(int(y), rng), rng) for y in labels], labels
+
+
+def _form_cell(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    ys, xs = np.nonzero(ink > 0.5 * ink.max())
+    crop = Image.fromarray((ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1] * 255).astype(np.uint8))
+    cell = np.asarray(crop.resize((FORM_CELL, FORM_CELL), Image.Resampling.BOX), np.float32)
+    black = cell > rng.uniform(0.3, 0.6) * cell.max()
+    return np.where(black, 0, 255).astype(np.uint8)
 
 
 # ---------------------------------------------------------------- scikit-learn's digits
@@ -601,6 +623,8 @@ SETS: dict[str, EvalSet] = {
                               "scikit-learn load_digits: 1,797 real 8×8 handwritten digits, upscaled"),
     "pen-digits": EvalSet("digits", lambda seed=0, data_dir=None: pen_digits(1000, seed),
                           "1,000 digits from a pen-stroke simulator, several styles per digit"),
+    "form-digits": EvalSet("digits", lambda seed=0, data_dir=None: form_digits(1000, seed),
+                           "1,000 pen digits stretched to fill a 16×16 box, 1-bit, as forms are scanned"),
     "paper-photos": EvalSet("digits", lambda seed=0, data_dir=None: paper_photos(500, seed, data_dir),
                             "500 RGB photos of MNIST-test and pen digits on paper"),
     "non-digits": EvalSet("non-digits", lambda seed=0, data_dir=None: non_digits(600, seed, data_dir),

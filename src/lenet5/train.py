@@ -292,7 +292,8 @@ def final_reject(s: Session, data: Data) -> dict[str, Any] | None:
     """The finished model's "not a digit" threshold, for its last commit (None before, or without one)."""
     if data.non_digits is None or len(s.rows) < s.cfg.train.epochs:
         return None
-    return calibrate(s.evaluated, data.held_out.images, negatives_mod.bank(NEGATIVES_SEED + 1, data.source["dir"]))
+    return calibrate(s.evaluated, data.held_out.images, negatives_mod.bank(NEGATIVES_SEED + 1, data.source["dir"]),
+                     data.held_out.labels)
 
 
 def warn_if_at_chance(s: Session, data: Data, log: Log) -> None:
@@ -330,7 +331,7 @@ def training_batches(cfg: config_mod.RunConfig, train_set: data_mod.Split, non_d
         if d.augment:
             x = data_mod.augment(x, gen)
         if d.distort:
-            x = distort(x, d.distort, gen)
+            x = distort(x, d.distort, gen, y)
         if non_digits is not None:
             k = max(1, round(len(x) * d.negatives))
             extra = non_digits[torch.randint(len(non_digits), (k,), generator=gen)]
