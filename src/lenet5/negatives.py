@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-VERSION = 2  # bump when a generator changes: the cache is keyed by it
+VERSION = 3  # bump when a generator changes: the cache is keyed by it
 PER_KIND = 1500  # generated images of each kind
 FASHION_RAW, FASHION_PREPROCESSED = 4000, 2000
 CANVAS = 72  # pixels: the size a generated image is drawn at before preprocessing
@@ -171,8 +171,33 @@ def _smooth(points: np.ndarray, steps: int = 12) -> list[tuple[float, float]]:
 
 
 def _scribble(rng: np.random.Generator, img: Image.Image, draw: ImageDraw.ImageDraw) -> Image.Image:
-    draw.line(_smooth(_points(rng, int(rng.integers(6, 14)))), fill=255, width=int(rng.integers(2, 7)), joint="curve")
+    """A pen wandering through random points, several such paths tangled, a coiled spring of loops,
+    or an area hatched over (crossing something out), with a fine to a broad pen."""
+    width, style = int(rng.choice([1, 2, 2, 3, 4, 5, 6])), rng.choice(["wander", "tangle", "coil", "hatch"])
+    if style == "wander":
+        paths = [_smooth(_points(rng, int(rng.integers(6, 14))))]
+    elif style == "tangle":
+        paths = [_smooth(_points(rng, int(rng.integers(4, 8)))) for _ in range(int(rng.integers(2, 5)))]
+    elif style == "coil":  # loops along a line, as when testing a pen: three to eight of them
+        t = np.linspace(0, 2 * np.pi * rng.uniform(3, 8), 400)
+        r, advance = rng.uniform(5, 12), rng.uniform(0.8, 2.0)
+        pts = np.stack([advance * t + r * np.cos(t), r * rng.uniform(0.7, 1.5) * np.sin(t)], 1)
+        paths = [_placed(pts, rng)]
+    else:  # back-and-forth strokes over a patch, at any angle
+        k = int(rng.integers(6, 16))
+        pts = np.stack([np.linspace(0, 1, k) + rng.normal(0, 0.02, k), np.arange(k) % 2 + rng.normal(0, 0.06, k)], 1)
+        paths = [_placed(pts * [rng.uniform(30, 55), rng.uniform(20, 50)], rng)]
+    for path in paths:
+        draw.line(path, fill=255, width=width, joint="curve")
     return img
+
+
+def _placed(pts: np.ndarray, rng: np.random.Generator) -> list[tuple[float, float]]:
+    """Points rotated by a random angle and scaled to fit the canvas with a margin, centred."""
+    a = rng.uniform(0, 2 * np.pi)
+    pts = (pts - pts.mean(0)) @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    pts = pts * min(1.0, (CANVAS - 16) / max(np.ptp(pts, 0).max(), 1e-6))
+    return [tuple(p) for p in pts + CANVAS / 2]
 
 
 def _dot(rng: np.random.Generator, img: Image.Image, draw: ImageDraw.ImageDraw) -> Image.Image:
