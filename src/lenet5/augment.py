@@ -72,7 +72,7 @@ def distort(x: torch.Tensor, names: Sequence[str], generator: torch.Generator,
 
     clean = (torch.rand(n, generator=generator) < CLEAN_SHARE).view(n, 1, 1, 1)
     if "european" in names and labels is not None:
-        x = _european(x, labels, uniform, generator)
+        x = torch.where(clean, x, _european(x, labels, uniform, generator))
     big = F.pad(x, (PAD,) * 4)
     big = torch.where(clean, big, _warp(big, names, uniform, generator))
     if "thickness" in names:
