@@ -10,7 +10,7 @@ Candidates (from the out-of-distribution literature):
 The first two are measured on `best` (a plain 10-class model) and on `robust`; the third on `robust`.
 Every image of the evaluation sets (lenet5.evalsets: none made by the training generators) is
 preprocessed once, then scored by each candidate. The curve sweeps each score's threshold: x is the
-share of real, non-MNIST digits refused (scikit-learn's, pen-stroke and paper-photo digits), y the
+share of real, non-MNIST digits refused (every digit set of lenet5.evalsets), y the
 share of non-digits refused. The table compares them where each refuses 1% of MNIST test digits,
 and gives the bundled model at its own calibrated threshold.
 """

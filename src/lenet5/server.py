@@ -507,6 +507,33 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+# What the API's documentation pages may load: only this server (and data:/blob: URLs they make).
+# ReDoc's bundle asks cdn.redoc.ly for its "API docs by Redocly" logo; under this policy the browser
+# does not even try. (The drawing page is our own and asks nothing outside: tested in the browser.)
+PAGE_POLICY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+               "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; font-src 'self' data:")
+PAGES = ("/docs", "/redoc")
+
+
+class LocalPages:
+    """ASGI middleware: the documentation pages get PAGE_POLICY as their Content-Security-Policy."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] not in PAGES:
+            return await self.app(scope, receive, send)
+
+        async def send_with_policy(message):
+            if message["type"] == "http.response.start":
+                policy = (b"content-security-policy", PAGE_POLICY.encode())
+                message = {**message, "headers": [*message.get("headers", []), policy]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_policy)
+
+
 async def _too_large(send, limit: int) -> None:
     body = json.dumps({"detail": f"request body over {limit / 2**20:.0f} MB; send a smaller image"}).encode()
     await send({"type": "http.response.start", "status": 413,
@@ -606,7 +633,7 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
             result = await photos.run(("photo", content_type, body, features), time.monotonic() - start)
         return Response(result, media_type="application/json")
 
-    return BodyLimit(app, max_body)
+    return LocalPages(BodyLimit(app, max_body))
 
 
 def single_threaded() -> None:
