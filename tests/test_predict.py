@@ -145,7 +145,8 @@ def test_same_named_inputs_keep_one_preprocessed_image_each(trained_run, image_f
 
 
 def test_a_large_folder_is_read_in_parallel_with_the_same_answers_in_order(predictor, test_digits, tmp_path):
-    from lenet5.predict import POOL_MIN_FILES, predict_files
+    from lenet5.many import POOL_MIN_FILES
+    from lenet5.predict import predict_files
     x, _ = test_digits
     n = POOL_MIN_FILES + 6
     for k in range(n):  # dark ink on white, 28 to 140 px: small files as a scanner folder holds them

@@ -63,9 +63,8 @@ def _study_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .ablate import VARIANTS
-    from .config import PRESETS
-    from .train import DEVICES
+    from .config import DEVICES, PRESETS  # neither imports torch: `lenet5 predict` starts its workers first
+    from .variants import VARIANTS
     p = _Parser(prog="lenet5", description="LeNet-5 on MNIST: reproduce, inspect, predict, serve.")
     p.add_argument("--version", action="version", version=f"lenet5 {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -241,11 +240,15 @@ def cmd_report(a) -> int:
 
 
 def cmd_predict(a) -> int:
-    from .predict import describe, load, predict_files, save_preprocessed, to_json
+    from .many import collect_images, image_files, preprocessing
     if a.save_preprocessed and Path(a.save_preprocessed).exists() and not Path(a.save_preprocessed).is_dir():
         raise UserError(f"--save-preprocessed {a.save_preprocessed}: exists and is not a folder; give a folder path")
-    predictor = load(a.model, backend=a.backend)
-    results = predict_files(predictor, a.images, multi=a.multi, progress=sys.stderr.isatty())
+    items = collect_images(a.images)
+    # The preprocessing workers start first; torch is imported and the model loaded while they work.
+    with preprocessing([] if a.multi else image_files(items), progress=sys.stderr.isatty()) as arrays:
+        from .predict import describe, load, read_files, save_preprocessed, to_json
+        predictor = load(a.model, backend=a.backend)
+        results = read_files(predictor, items, arrays, a.multi)
     if a.save_preprocessed:
         save_preprocessed(results, a.save_preprocessed)
     if a.json:

@@ -125,6 +125,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 
 MAX_EPOCHS = 10_000  # more is a typo (the report trains 30)
 MAX_SEED = 2**32 - 1  # what every RNG in use (torch, numpy) accepts
+DEVICES = ("auto", "cpu", "cuda", "mps")  # what `lenet5 train --device` accepts (lenet5.train picks)
 SCHEDULES = ("constant", "cosine", "onecycle", "lecun1998")
 LOSSES = ("cross-entropy", "map")  # lenet5.losses
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}

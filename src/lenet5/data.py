@@ -24,14 +24,15 @@ import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from .errors import DataError, UserError
 from .files import write_bytes_atomic
+
+if TYPE_CHECKING:  # torch is imported where tensors are made (the command line reads this module without it)
+    import torch
 
 DATA_DIR_ENV = "LENET5_DATA_DIR"
 MIRRORS_ENV = "LENET5_MIRRORS"  # comma-separated base URLs tried before none else: a local or corporate mirror
@@ -296,11 +297,13 @@ def load_arrays(dataset: str, split: str, data_dir: str | os.PathLike | None = N
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1], the report's ToTensor scaling."""
+    import torch  # in the functions, not at the top: the command line reads DATASETS without torch (2+ s)
     return torch.from_numpy(np.array(images, copy=True)).unsqueeze(1).float().div_(PIXEL_MAX)
 
 
 def load(dataset: str = "mnist", split: str = "train", data_dir: str | os.PathLike | None = None,
          allow_download: bool = True, mirrors: Sequence[str] | None = None) -> Split:
+    import torch
     images, labels = load_arrays(dataset, split, data_dir, allow_download, mirrors)
     return Split(to_tensor(images), torch.from_numpy(labels.astype(np.int64)), get_spec(dataset).classes)
 
@@ -312,6 +315,7 @@ def batches(split: Split, batch_size: int, generator: torch.Generator | None = N
     The last batch may be smaller (as the report's DataLoader does). `limit` keeps the first
     `limit` examples of the permutation: a quick subset for smoke tests.
     """
+    import torch
     n = len(split)
     if generator is not None:
         order = torch.randperm(n, generator=generator)
@@ -333,6 +337,8 @@ AUG_SHIFT_PX = 2.0     # and shifts (±2 of 28 pixels)
 
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """A random small affine distortion of each image in the batch (batched, no Python per image)."""
+    import torch
+    import torch.nn.functional as F
     n = len(x)
 
     def uniform() -> torch.Tensor:  # in [-1, 1)

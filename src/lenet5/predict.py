@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -37,13 +36,12 @@ from .data import get_spec
 from .errors import UserError
 from .files import atomic_path
 from .models import folded_for_inference
-from .preprocess import FIELD, IMAGE_EXTENSIONS, BlankImageError, ImageError, preprocess, split_digits
+from .many import (BLANK_INK, POOL_CHUNK, collect_images, image_files, naming, preprocess_many, preprocessing,
+                   source_name, to_array)
+from .preprocess import FIELD, ImageError, split_digits
 
 ONNX_META_KEY = "lenet5"  # metadata_props key holding {"classes", "config", "metrics", "reject"} as JSON
 BLANK, NOT_A_DIGIT = "blank", "not a digit"  # the reasons an answer is refused
-BLANK_INK = 1e-3  # a 28×28 array whose brightest pixel is below this holds no digit
-POOL_MIN_FILES = 64  # folders at least this large are preprocessed in parallel processes
-POOL_CHUNK = 64  # images per task and per model call
 
 
 def bundled_model() -> Path:
@@ -131,7 +129,7 @@ class Predictor:
         """Classify each image (path, bytes, PIL image or array); raises ImageError on an unreadable one.
 
         A blank image is an answer (label None, reason "blank"), not an error."""
-        return self.classify([(to_array(im), _name(im)) for im in images])
+        return self.classify([(to_array(im), source_name(im)) for im in images])
 
     def predict_one(self, image: Any) -> Prediction:
         return self.predict([image])[0]
@@ -149,7 +147,7 @@ class Predictor:
         """Split a row of handwritten digits and read them left to right."""
         digits = self.classify([(a, "") for a in split_digits(image)])
         number = "".join(d.class_name if d.label is not None else "?" for d in digits)
-        return NumberReading(number, digits, _name(image))
+        return NumberReading(number, digits, source_name(image))
 
     def _prediction(self, arr: np.ndarray, probs: np.ndarray, source: str) -> Prediction:
         not_digit = None
@@ -166,22 +164,6 @@ class Predictor:
 
 def _blank(source: str) -> Prediction:
     return Prediction(None, None, None, np.zeros((FIELD, FIELD), np.float32), source, BLANK)
-
-
-def to_array(image: Any) -> np.ndarray | None:
-    """The 28×28 MNIST-like array of one image, or None when it holds no ink (blank)."""
-    if isinstance(image, np.ndarray) and image.shape == (FIELD, FIELD):
-        arr = np.nan_to_num(image.astype(np.float32))
-        arr = arr / 255.0 if arr.max() > 1.0 else arr
-        return arr if arr.max() >= BLANK_INK else None
-    try:
-        return preprocess(image)
-    except BlankImageError:
-        return None
-
-
-def _name(image: Any) -> str:
-    return str(image) if isinstance(image, (str, os.PathLike)) else ""
 
 
 def load(model_path: str | os.PathLike | None = None, backend: str = "torch", which: str = "last") -> Predictor:
@@ -220,79 +202,6 @@ def _load_onnx(path: Path) -> Predictor:
     return Predictor(session, info.pop("classes"), info, "onnx")
 
 
-def collect_images(paths: Sequence[str | os.PathLike]) -> list[Path | tuple[str, str]]:
-    """Expand folders into their image files (by extension, sorted), in the order given.
-
-    A path that cannot be used becomes a (path, message) pair in its place.
-    """
-    items: list[Path | tuple[str, str]] = []
-    for p in map(Path, paths):
-        if p.is_dir() and (p / "checkpoints").is_dir():
-            items.append((str(p), f"{p} is a run folder, not images: pass it as --model {p}"))
-        elif p.is_dir():
-            try:
-                found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
-            except PermissionError:
-                items.append((str(p), f"{p}: permission denied; check the folder's permissions"))
-                continue
-            items += found or [(str(p), f"{p}: folder has no image files ({', '.join(IMAGE_EXTENSIONS)})")]
-        elif p.exists():
-            items.append(p)
-        else:
-            items.append((str(p), f"{p}: no such file or folder"))
-    return items
-
-
-def _preprocess_one(image: Any) -> tuple[np.ndarray | None, str | None]:
-    """(array or None for blank, None) or (None, error message) for one image; runs in a worker."""
-    try:
-        return to_array(image), None
-    except ImageError as e:
-        return None, _naming(str(e), _name(image))
-
-
-def _naming(message: str, name: str) -> str:
-    """The error message, starting with the file's name (once)."""
-    return message if not name or message.startswith(name) else f"{name}: {message}"
-
-
-def preprocess_many(images: Sequence[Any], progress: bool = False) -> Iterable[tuple[np.ndarray | None, str | None]]:
-    """`_preprocess_one` of each image in order, spread over the cores for many images, with a tqdm bar."""
-    from tqdm import tqdm
-    workers = min(os.cpu_count() or 1, 8)
-    with tqdm(total=len(images), unit="img", disable=not progress, file=sys.stderr) as bar:
-        if len(images) < POOL_MIN_FILES or workers < 2:
-            for im in images:
-                yield _preprocess_one(im)
-                bar.update()
-            return
-        from multiprocessing import get_context
-        # fork: workers start in milliseconds and need only numpy, Pillow and scipy (no torch calls)
-        ctx = get_context("fork" if sys.platform == "linux" else "spawn")
-        # Leaving the block terminates the workers at once: an interrupted folder stops in milliseconds.
-        with ctx.Pool(workers, initializer=_pool_worker) as pool:
-            for r in pool.imap(_preprocess_one, images, chunksize=POOL_CHUNK):
-                yield r
-                bar.update()
-
-
-def _pool_worker() -> None:
-    """Ctrl-C reaches the whole process group: the parent alone handles it (and stops the workers),
-    and SIGTERM ends a worker quietly instead of raising into its loop."""
-    import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    one_blas_thread()
-
-
-def one_blas_thread() -> None:
-    """numpy's BLAS on one thread in this process. Forked workers (or server threads) that each keep
-    the BLAS thread pool oversubscribe the cores: in a 2-process pool an image took 9.2 ms, against 6.0 ms
-    in one process (3.2–4.1 ms with one BLAS thread each)."""
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(1)
-
-
 def predict_arrays(images: Sequence[Any]) -> np.ndarray:
     """(N, 28, 28) MNIST-like arrays of many images (zeros for a blank one); raises on an unreadable one."""
     out = []
@@ -309,20 +218,27 @@ def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], mult
 
     Single digits are preprocessed in parallel and classified in batches of POOL_CHUNK."""
     items = collect_images(paths)
-    files = [i for i in items if not isinstance(i, tuple)]
+    with preprocessing([] if multi else image_files(items), progress) as arrays:
+        return read_files(predictor, items, arrays, multi)
+
+
+def read_files(predictor: Predictor, items: Sequence[Path | tuple[str, str]], arrays: Iterable, multi: bool
+               ) -> list[Prediction | NumberReading | tuple[str, str]]:
+    """`predict_files` on `collect_images`' items, their single digits' `preprocessing` already started."""
+    files = image_files(items)
     if multi:
         done = {}
         for f in files:
             try:
                 done[f] = predictor.read_number(f)
             except ImageError as e:
-                done[f] = (str(f), _naming(str(e), str(f)))
+                done[f] = (str(f), naming(str(e), str(f)))
     else:
         done, batch = {}, []
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # the cores are busy preprocessing: a second torch thread only contends (~15%)
         try:
-            for f, (arr, error) in zip(files, preprocess_many(files, progress)):
+            for f, (arr, error) in zip(files, arrays):
                 if error is not None:
                     done[f] = (str(f), error)
                     continue

@@ -255,7 +255,7 @@ def read_image(predictor, content_type: str, body: bytes, features: bool, lane: 
     """In a lane process: decode the body, enforce the pixel budget, preprocess the image (None: blank).
     In the light lane an image over LIGHT_PIXELS is not read but answered PHOTO (the photo lane decodes
     the body again: cheaper than sending megabytes of image back through a pipe)."""
-    from .predict import to_array
+    from .many import to_array
     if features and predictor.backend != "torch":
         raise ApiError(400, "feature maps need the torch backend; ask without features=true")
     if content_type.lower().startswith("multipart/"):
@@ -641,7 +641,7 @@ def single_threaded() -> None:
     requests side by side, so inner threads only oversubscribe the cores."""
     import torch
 
-    from .predict import one_blas_thread
+    from .many import one_blas_thread
     torch.set_num_threads(1)
     one_blas_thread()
 

@@ -54,7 +54,6 @@ PROGRESS_EVERY = 10  # batches between progress-bar redraws (each reads the loss
 Log = Callable[[str], None]
 
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -65,7 +64,7 @@ def resolve_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name not in ("cpu", "cuda", "mps"):
-        raise UserError(f"unknown device {name!r}; known: {', '.join(DEVICES)}")
+        raise UserError(f"unknown device {name!r}; known: {', '.join(config_mod.DEVICES)}")
     available = {"cpu": True, "cuda": torch.cuda.is_available(),
                  "mps": bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()}
     if not available[name]:
