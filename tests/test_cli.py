@@ -46,6 +46,8 @@ def test_train_then_evaluate_json_agree(tmp_path):
     (["train", "--lr", "nan"], ["learning rate must be > 0"]),
     (["train", "--epochs", "99999999"], ["epochs must be 1–10,000"]),
     (["evaluate", "/nonexistent/run"], ["no such run folder"]),
+    (["predict", "x.png", "--top-k", "abc"], ["--top-k", "must be a whole number >= 1, got 'abc'"]),
+    (["predict", "x.png", "--model", "/nonexistent/model.pt"], ["no such model file", "leave --model out"]),
     (["train", "--resume"], ["--resume continues the run in --out"]),
     (["serve", "--port", "70000"], ["--port must be 0–65535"]),
     (["frobnicate"], ["invalid choice"]),

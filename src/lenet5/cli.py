@@ -41,7 +41,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def positive_int(s: str) -> int:
-    v = int(s)
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {s!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
     return v
@@ -111,9 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="read handwritten digits in image files (the bundled model unless --model)")
     pr.add_argument("images", nargs="+", help="image files or folders of them")
     pr.add_argument("--model", help="run folder, checkpoint .pt or exported .onnx (default: the bundled robust model)")
-    pr.add_argument("--top-k", type=positive_int, default=1)
+    pr.add_argument("--top-k", type=positive_int, default=1, help="show the K likeliest digits for each image")
     pr.add_argument("--json", action="store_true", help="one JSON list, an object per image")
-    pr.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    pr.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                    help="onnx: run an exported model with ONNX Runtime (see `lenet5 export`)")
     pr.add_argument("--multi", action="store_true", help="each image is a row of digits (a number)")
     pr.add_argument("--save-preprocessed", metavar="DIR", help="write the 28×28 images the model saw")
 
@@ -376,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lenet5: {e}", file=sys.stderr)
         return EXIT_FAIL
     except KeyboardInterrupt as e:
-        print(f"\nlenet5: interrupted{INTERRUPTED_HINTS.get(command, '').format(out=out)}", file=sys.stderr)
+        newline = "\n" if sys.stderr.isatty() else ""  # past the "^C" the terminal echoed mid-line
+        print(f"{newline}lenet5: interrupted{INTERRUPTED_HINTS.get(command, '').format(out=out)}", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK

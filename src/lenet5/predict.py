@@ -179,6 +179,9 @@ def load(model_path: str | os.PathLike | None = None, backend: str = "torch", wh
         if not onnx_path.is_file():
             raise UserError(f"no ONNX model at {onnx_path}; make one with `lenet5 export {path} --format onnx`")
         return _load_onnx(onnx_path)
+    if path.suffix == ".pt" and not path.exists():  # a file was meant, not a run folder to train
+        raise UserError(f"no such model file: {path} (give a run folder, a .pt checkpoint or an .onnx file; "
+                        "leave --model out for the bundled model)")
     model, ckpt = load_model(path, which)
     info = model_info(ckpt, model)
     return Predictor(folded_for_inference(model), get_spec(info["dataset"]).classes, info, "torch")
