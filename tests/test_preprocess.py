@@ -306,3 +306,22 @@ def test_a_digit_under_uneven_light_is_found_not_the_shadow():
     clean7 = preprocess(((1 - ink) * 255).astype(np.uint8))
     assert np.abs(out - clean7).mean() < 0.05
     assert out[:, :6].max() < 0.2  # the dark side of the paper is not ink
+
+
+def test_a_drawing_on_flat_paper_skips_the_levelling_and_reads_the_same(monkeypatch):
+    """A drawing on pure white has no light to level: `background` skips its fit and opening there,
+    and the 28×28 image is what the full levelling gives. Blown-out white paper with a shadow reaching
+    the border is not taken for flat paper."""
+    drawing = Image.new("L", (120, 120), 255)
+    pen = ImageDraw.Draw(drawing)
+    pen.line([(40, 10), (40, 110)], fill=0, width=30)  # a fat stroke...
+    pen.line([(60, 20), (110, 20)], fill=0, width=6)   # ...and a thin one
+    assert pp.flat_paper(ink_map(drawing))
+    fast = preprocess(drawing)
+    monkeypatch.setattr(pp, "flat_paper", lambda ink: False)
+    assert np.abs(fast - preprocess(drawing)).max() < 0.02
+    monkeypatch.undo()
+    shadowed = np.full((120, 120), 255, np.uint8)
+    shadowed[:, :30] = np.linspace(120, 250, 30).astype(np.uint8)  # a dark edge, the rest blown out
+    shadowed[30:90, 55:62] = 20
+    assert not pp.flat_paper(ink_map(Image.fromarray(shadowed)))

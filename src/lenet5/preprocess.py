@@ -41,6 +41,7 @@ MIN_INK_FRACTION = 0.0005  # fewer ink pixels than this share of the image: blan
 PAPER_SHARE = 0.4          # the faintest share of pixels taken as paper when levelling the light
 SHADOW_WINDOW = 0.25       # dark areas wider than this share of the image side are light, not ink...
 SHADOW_DEPTH = 0.12        # ...up to this much darker than the paper (of full scale)
+FLAT_BORDER = 0.9          # share of the border at the paper's exact level for paper that needs no levelling
 SPECK_FRACTION = 0.03      # components smaller than this share of the ink are noise (JPEG, paper)
 TARGET_STROKE = 2.2        # MNIST stroke width in pixels at the 20-px scale (about 2–3)
 THICK_STROKE = 4.5         # thicker than this at 20 px: thin it, a marker's stroke fills the digit
@@ -213,10 +214,24 @@ def background(ink: np.ndarray) -> np.ndarray:
     Paper photos (benchmarks/bench_handwriting.py): 91.2% → 96.4% read right, 6.2% → 1.2% refused;
     scikit-learn's thick upscaled digits 94.8% → 93.8%.
     """
+    if flat_paper(ink):
+        return np.full_like(ink, ink.min())
     surface = paper_surface(ink)
     side = max(3, round(max(ink.shape) * SHADOW_WINDOW))
     wide = ndimage.grey_opening(ink, size=(side, side))
     return np.maximum(surface, np.minimum(wide, surface + SHADOW_DEPTH))
+
+
+def flat_paper(ink: np.ndarray) -> bool:
+    """True for a drawing, a screenshot or a cleaned scan: at least PAPER_SHARE of the pixels, and nearly
+    the whole border, sit exactly at the faintest level. There is no light to level there, and a wide
+    stroke is ink, not a shadow: `background` skips its fit and its opening (a third of the work on a
+    drawn digit) and keeps a thick stroke's full contrast. A photo's paper is never that exact, and a
+    shadow reaching the border fails the border test."""
+    floor = ink.min()
+    border = np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
+    return (np.count_nonzero(ink == floor) >= PAPER_SHARE * ink.size
+            and np.count_nonzero(border == floor) >= FLAT_BORDER * border.size)
 
 
 def paper_surface(ink: np.ndarray) -> np.ndarray:
