@@ -95,6 +95,17 @@ def test_the_non_digit_bank_covers_every_kind_and_is_the_same_for_a_seed(data_di
     assert a.amax((1, 2, 3)).min() > 0.1  # every one holds ink
 
 
+def test_drifting_scribbles_are_never_an_upright_stroke_nor_a_closed_loop():
+    """Taught as "not a digit", they must not be a 1 (fairly straight, within 30° of vertical) or a 0
+    (a path back to where it began): 500 of them, measured as drawn."""
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        pts = negatives._drift(rng)
+        chord = pts[-1] - pts[0]
+        assert not (abs(chord[1]) > 1.7 * abs(chord[0]) and np.hypot(*chord) > 0.6 * len(pts))
+        assert np.hypot(*chord) >= 0.4 * np.ptp(pts, 0).max()
+
+
 class _Fixed(torch.nn.Module):
     """A stand-in model whose 11 logits are whatever the test puts in the image's first pixel row."""
 

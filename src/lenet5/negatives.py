@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-VERSION = 3  # bump when a generator changes: the cache is keyed by it
+VERSION = 4  # bump when a generator changes: the cache is keyed by it
 PER_KIND = 1500  # generated images of each kind
 FASHION_RAW, FASHION_PREPROCESSED = 4000, 2000
 CANVAS = 72  # pixels: the size a generated image is drawn at before preprocessing
@@ -171,10 +171,14 @@ def _smooth(points: np.ndarray, steps: int = 12) -> list[tuple[float, float]]:
 
 
 def _scribble(rng: np.random.Generator, img: Image.Image, draw: ImageDraw.ImageDraw) -> Image.Image:
-    """A pen wandering through random points, several such paths tangled, a coiled spring of loops,
-    or an area hatched over (crossing something out), with a fine to a broad pen."""
-    width, style = int(rng.choice([1, 2, 2, 3, 4, 5, 6])), rng.choice(["wander", "tangle", "coil", "hatch"])
-    if style == "wander":
+    """A pen wandering through random points, drifting with a slowly turning heading, several paths
+    tangled, a coiled spring of loops, or an area hatched over (crossing something out), with a fine
+    to a broad pen."""
+    width = int(rng.choice([1, 2, 2, 3, 4, 5, 6]))
+    style = rng.choice(["wander", "drift", "drift", "tangle", "coil", "hatch"])
+    if style == "drift":
+        paths = [_placed(_drift(rng), rng, turn=False)]
+    elif style == "wander":
         paths = [_smooth(_points(rng, int(rng.integers(6, 14))))]
     elif style == "tangle":
         paths = [_smooth(_points(rng, int(rng.integers(4, 8)))) for _ in range(int(rng.integers(2, 5)))]
@@ -192,9 +196,26 @@ def _scribble(rng: np.random.Generator, img: Image.Image, draw: ImageDraw.ImageD
     return img
 
 
-def _placed(pts: np.ndarray, rng: np.random.Generator) -> list[tuple[float, float]]:
-    """Points rotated by a random angle and scaled to fit the canvas with a margin, centred."""
-    a = rng.uniform(0, 2 * np.pi)
+def _drift(rng: np.random.Generator) -> np.ndarray:
+    """A pen moving on with a heading that turns a little at each step: a wavy line, a meander, an
+    idle doodle. Wander's random points rarely give these gentle open curves, and the bundled model
+    read them as 1, 2, 5 or 8. Never a fairly straight, near-vertical stroke (a 1) nor a path that
+    comes back to where it began (a 0)."""
+    while True:
+        steps = int(rng.integers(30, 160))
+        heading = np.cumsum(rng.normal(0, rng.uniform(0.15, 0.6), steps)) + rng.uniform(0, 2 * np.pi)
+        pts = np.cumsum(np.stack([np.cos(heading), np.sin(heading)], 1), 0)
+        chord = pts[-1] - pts[0]
+        upright = abs(chord[1]) > 1.7 * abs(chord[0])  # within 30° of vertical
+        one = upright and np.hypot(*chord) > 0.6 * steps
+        zero = np.hypot(*chord) < 0.4 * np.ptp(pts, 0).max()
+        if not (one or zero):
+            return pts
+
+
+def _placed(pts: np.ndarray, rng: np.random.Generator, turn: bool = True) -> list[tuple[float, float]]:
+    """Points rotated by a random angle (`turn`) and scaled to fit the canvas with a margin, centred."""
+    a = rng.uniform(0, 2 * np.pi) if turn else 0.0
     pts = (pts - pts.mean(0)) @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     pts = pts * min(1.0, (CANVAS - 16) / max(np.ptp(pts, 0).max(), 1e-6))
     return [tuple(p) for p in pts + CANVAS / 2]
