@@ -209,6 +209,23 @@ def test_undo_and_redo_by_button_and_by_ctrl_z(page):
     assert prediction(page) == "draw a digit"
 
 
+def test_ctrl_z_while_the_pen_is_down_takes_back_that_stroke_and_ends_it(page):
+    """Undo in the middle of a stroke takes back the stroke so far; the rest of the drag, with the pen
+    still held, draws nothing (it used to leave ink that Undo no longer knew of, answered as a 1)."""
+    box = page.locator("#pad").bounding_box()
+    page.mouse.move(box["x"] + 140, box["y"] + 40)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 140, box["y"] + 140, steps=5)
+    page.keyboard.press("Control+z")
+    page.mouse.move(box["x"] + 140, box["y"] + 240, steps=5)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+    lit = page.evaluate("""() => { const d = document.querySelector('#pad').getContext('2d')
+        .getImageData(0, 0, 280, 280).data; let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] > 128; return n; }""")
+    assert lit == 0 and prediction(page) == "draw a digit"
+    assert page.locator("#result").get_attribute("data-state") == "empty"
+
+
 def test_the_keyboard_reaches_every_control_and_the_live_region_speaks_the_answer(page, tmp_path):
     order = []
     for _ in range(4):

@@ -89,8 +89,8 @@ function newGeneration() {  // the drawing changed under any request in flight: 
   for (const c of inflight) c.abort();
   inflight.clear(); liveBusy = false;
 }
-function afterEdit() {
-  newGeneration(); redraw();
+function afterEdit() {  // also ends a stroke being drawn: the held pen draws no more until put down again
+  current = null; newGeneration(); redraw();
   if (strokes.length) ask(canvasBody(), "final", performance.now()); else showEmpty();
 }
 function undo() { if (strokes.length) { undone.push(strokes.pop()); afterEdit(); } }
