@@ -54,8 +54,6 @@ PROGRESS_EVERY = 10  # batches between progress-bar redraws (each reads the loss
 Log = Callable[[str], None]
 
 
-
-
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
