@@ -24,6 +24,17 @@ def test_onnx_export_matches_pytorch_on_the_test_set_with_a_dynamic_batch(traine
     assert p.info["preset"] == "modern"
 
 
+def test_onnx_runtime_answers_what_torch_answers_and_torch_still_draws_the_feature_maps(trained_run, data_dir):
+    torch_only, fast = lenet5.load(trained_run), lenet5.load(trained_run)
+    assert fast.use_onnx_runtime() and fast.backend == "torch"
+    x = data.load("mnist", "test", data_dir).images[:300, 0].numpy()
+    expected = torch_only.logits(x)
+    assert np.abs(fast.logits(x) - expected).max() <= PARITY_TOLERANCE
+    assert [r.label for r in fast.predict(list(x[:20]))] == [r.label for r in torch_only.predict(list(x[:20]))]
+    maps = fast.feature_maps(x[0])
+    assert maps["conv1"].shape == (6, 14, 14) and np.array_equal(maps["conv2"], torch_only.feature_maps(x[0])["conv2"])
+
+
 def test_the_parity_allowance_is_1e5_until_float32_itself_is_coarser():
     allowed = parity_allowance(np.array([[0.5, -3.0], [-12.0, 2.0], [40.0, 0.1]], np.float32))
     assert allowed.shape == (3, 1) and allowed[0, 0] == allowed[1, 0] == PARITY_TOLERANCE

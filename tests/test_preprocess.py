@@ -227,6 +227,14 @@ def test_a_large_blank_photo_is_reported_as_blank_like_a_small_one():
             preprocess(image)
 
 
+@pytest.mark.parametrize("q", [0, 1, 33.3, 50, 90, 100])
+@pytest.mark.parametrize("n", [1, 2, 3, 784, 40_001])
+def test_percentile_is_numpys_percentile(n, q):
+    values = np.random.default_rng(n).random(n).astype(np.float32)
+    values[: n // 3] = 0  # ties, as paper gives
+    assert pp.percentile(values, q) == pytest.approx(float(np.percentile(values, q)), abs=1e-7)
+
+
 @pytest.mark.parametrize("r", [1, 2, 5, 9])
 def test_stroke_evening_gives_what_a_full_disk_footprint_gives(r):
     a = np.random.default_rng(r).random((40, 31)).astype(np.float32)

@@ -11,6 +11,7 @@ metadata_props / TorchScript extra file `lenet5.json`).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import warnings
@@ -100,16 +101,24 @@ def mnist_test_answers(model_file: Path, data_dir=None) -> dict[str, float]:
             "mnist_test_answered_right": round(float(((named == labels) & ~refused).mean()), 6)}
 
 
-def _write_onnx(model, example, path: Path, meta: dict) -> None:
+def onnx_model(model: torch.nn.Module, example: torch.Tensor | None = None) -> bytes:
+    """The model as ONNX bytes: input "image" (N, 1, 28, 28), output "logits", any batch size."""
     try:
-        import onnx
+        import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError:
         raise UserError("ONNX export needs onnx and onnxruntime: pip install 'lenet5[export]'") from None
+    buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
-        torch.onnx.export(model, (example,), str(path), dynamo=False, input_names=["image"], output_names=["logits"],
+        torch.onnx.export(model, (torch.zeros(2, 1, 28, 28) if example is None else example,), buffer, dynamo=False,
+                          input_names=["image"], output_names=["logits"],
                           dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=ONNX_OPSET)
-    proto = onnx.load(str(path))
+    return buffer.getvalue()
+
+
+def _write_onnx(model, example, path: Path, meta: dict) -> None:
+    import onnx
+    proto = onnx.load_from_string(onnx_model(model, example))
     entry = proto.metadata_props.add()
     entry.key, entry.value = ONNX_META_KEY, json.dumps(meta)
     onnx.checker.check_model(proto)

@@ -100,15 +100,30 @@ class Predictor:
         self.backend, self.classes, self.info = backend, list(classes), info
         self.reject: dict[str, Any] | None = info.get("reject")  # {"index", "threshold", ...} or None
         self._run = run  # a torch module in eval mode, or an onnxruntime session
+        self._session = run if backend == "onnx" else None  # what answers `logits` when it is not torch
         self._lock = threading.Lock()  # torch modules are not documented as thread-safe; inference is ~1 ms
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """(N, 28, 28) float32 MNIST-like arrays -> (N, outputs) logits (digits, then "not a digit" if any)."""
         x = np.ascontiguousarray(batch, dtype=np.float32).reshape(-1, 1, FIELD, FIELD)
-        if self.backend == "onnx":
-            return self._run.run(None, {"image": x})[0]
+        if self._session is not None:
+            return self._session.run(None, {"image": x})[0]
         with self._lock, torch.inference_mode():
             return self._run(torch.from_numpy(x)).numpy()
+
+    def use_onnx_runtime(self) -> bool:
+        """Answer `logits` through ONNX Runtime from now on, torch kept for the feature maps; False, and
+        nothing changed, without onnx and onnxruntime. For one or two images ONNX Runtime takes ~0.1 ms a
+        call and torch 0.6–0.8 ms, its per-call overhead outweighing a network this small: what the
+        server's lane processes answer (BENCHMARKS.md)."""
+        if self._session is not None:
+            return True
+        try:
+            from .export import onnx_model
+            self._session = _onnx_session(onnx_model(self._run), threads=torch.get_num_threads())
+        except (ImportError, UserError):
+            return False
+        return True
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """(N, outputs) softmax of the logits."""
@@ -189,13 +204,11 @@ def load(model_path: str | os.PathLike | None = None, backend: str = "torch", wh
 
 def _load_onnx(path: Path) -> Predictor:
     try:
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401
     except ImportError:
         raise UserError("the onnx backend needs onnxruntime: pip install 'lenet5[export]'") from None
     try:
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3  # warnings about unused initialisers are noise to a user
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        session = _onnx_session(str(path))
     except Exception as e:  # onnxruntime raises its own, unexported exception types
         raise UserError(f"{path}: not a loadable ONNX model ({e})") from None
     meta = session.get_modelmeta().custom_metadata_map
@@ -203,6 +216,15 @@ def _load_onnx(path: Path) -> Predictor:
         raise UserError(f"{path}: not exported by lenet5 (no class names in its metadata); use `lenet5 export`")
     info = json.loads(meta[ONNX_META_KEY])
     return Predictor(session, info.pop("classes"), info, "onnx")
+
+
+def _onnx_session(model: str | bytes, threads: int = 0):
+    """An onnxruntime session on the CPU for a file or the bytes of a model; threads 0: its own choice."""
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # warnings about unused initialisers are noise to a user
+    opts.intra_op_num_threads = threads
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
 
 def predict_arrays(images: Sequence[Any]) -> np.ndarray:

@@ -37,6 +37,7 @@ from importlib import resources
 from typing import Any, Literal
 
 import numpy as np
+import orjson
 from fastapi import Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -241,11 +242,13 @@ def answer(predictor, r, features: bool) -> bytes:
         "label": r.label, "class_name": r.class_name, "reason": r.reason,
         "probabilities": None if r.probabilities is None else [round(p, 6) for p in r.probabilities],
         "not_digit": None if r.not_digit is None else round(r.not_digit, 6),
-        "preprocessed": np.round(r.preprocessed, 4).tolist()}
+        "preprocessed": np.round(r.preprocessed, 4)}
     if features:
         maps = predictor.feature_maps(r.preprocessed)
-        out["features"] = {name: np.round(m, 4).tolist() for name, m in maps.items()}
-    return json.dumps(out).encode()
+        out["features"] = {name: np.round(m, 4) for name, m in maps.items()}
+    # orjson writes float32 arrays as they are ("0.9971"): json.dumps of .tolist() took 0.4 ms of a
+    # request's ~3.5 ms here, writing each as the float64 nearest it ("0.9970999956130981").
+    return orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 PHOTO = b"photo"  # the light lane's answer for an image that belongs in the photo lane
@@ -435,6 +438,7 @@ def lane_worker(conn, model: str | None) -> None:
     from .predict import load
     single_threaded()
     predictor = load(model)
+    predictor.use_onnx_runtime()  # ~0.1 ms a model call instead of torch's 0.6–0.8 ms, when installed
     warm_up(predictor)
     conn.send(("ready",))
     while True:
