@@ -4,6 +4,7 @@ import base64
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -129,10 +130,11 @@ def test_predict_accepts_upload_base64_and_pixels_alike(server, digits):
         assert np.array(body["preprocessed"]).shape == (28, 28) and "features" not in body
 
 
-def test_features_true_adds_the_feature_maps(server, digits):
+def test_features_true_adds_the_feature_maps_as_many_as_the_model_says(server, digits):
     r = httpx.post(server + "/api/predict?features=true", json={"pixels": digits[0][1].tolist()})
     f = r.json()["features"]
     assert np.array(f["conv1"]).shape == (6, 14, 14) and np.array(f["conv2"]).shape == (16, 5, 5)
+    assert httpx.get(server + "/api/model").json()["feature_maps"] == [6, 16]
 
 
 def test_blank_images_and_all_zero_pixels_are_answered_blank_not_classified(server):
@@ -284,6 +286,37 @@ def test_a_request_over_its_time_budget_gets_503_and_its_process_is_replaced(tra
         after = set(spawned_children(proc.pid))
         assert len(after) == len(before) and len(after - before) == 1, (before, after)  # one replaced
         assert httpx.get(base + "/healthz").status_code == 200
+    finally:
+        stop(proc)
+    assert "Traceback" not in log.read_text()
+
+
+def test_lane_processes_killed_from_outside_cost_a_503_and_are_started_anew(trained_run, tmp_path, photo, digits):
+    """SIGKILL to every lane process while a phone photo is with one of them (stopped, so that it is
+    still there): that request gets 503 with Retry-After, not a 500 with a traceback; the next ones are
+    answered by new processes."""
+    log = tmp_path / "server.log"
+    proc, base = start_server(trained_run, "--max-body", str(MAX_BODY), log=log)
+    try:
+        lanes = spawned_children(proc.pid)
+        for pid in lanes:
+            os.kill(pid, signal.SIGSTOP)
+        with ThreadPoolExecutor(1) as pool:
+            reading = pool.submit(httpx.post, base + "/api/predict", timeout=60,
+                                  files={"file": ("IMG_0001.jpg", photo[0], "image/jpeg")})
+            time.sleep(0.5)
+            assert not reading.done()
+            for pid in lanes:
+                os.kill(pid, signal.SIGKILL)
+            r = reading.result()
+        assert r.status_code == 503 and r.headers["retry-after"].isdigit(), r.text
+        assert "lane process stopped" in r.json()["detail"]
+        for i in range(3):  # light lane, then the photo lane, each from new processes
+            r = httpx.post(base + "/api/predict", files={"file": ("d.png", png(digits[0][i]), "image/png")}, timeout=60)
+            assert r.status_code == 200 and r.json()["label"] == digits[1][i], r.text
+        r = httpx.post(base + "/api/predict", files={"file": ("IMG_0001.jpg", photo[0], "image/jpeg")}, timeout=60)
+        assert r.status_code == 200 and r.json()["label"] == photo[1], r.text
+        assert not set(spawned_children(proc.pid)) & set(lanes)
     finally:
         stop(proc)
     assert "Traceback" not in log.read_text()

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
+from PIL import Image
 import pytest
 
 from conftest import ROOT
@@ -274,7 +275,7 @@ def test_errors_are_said_in_words_in_the_result_panel_never_beside_a_stale_answe
     page.set_input_files("#file", str(notes))
     page.wait_for_function("document.getElementById('result').dataset.state === 'error'")
     assert prediction(page) == "no answer"
-    assert "could not read this image" in page.locator("#message").text_content()
+    assert "could not read this image: not an image" in page.locator("#message").text_content()
     huge = tmp_path / "huge.png"
     huge.write_bytes(b"\x00" * (MAX_BODY + 1))  # the browser cannot decode it, so it is sent as it is: 413
     draw(page, DIGITS[1])
@@ -284,6 +285,33 @@ def test_errors_are_said_in_words_in_the_result_panel_never_beside_a_stale_answe
     assert "too large" in page.locator("#message").text_content()
     assert page.evaluate("[...document.querySelectorAll('.bar .fill')].every(f => parseFloat(f.style.width) === 0)")
     assert page.locator("#announce").text_content().startswith("No answer:")
+
+
+def test_clear_while_the_browser_fails_to_decode_a_file_leaves_an_empty_result(page, tmp_path):
+    # A file the browser cannot decode (TIFF, a broken JPEG) goes to the server as it is, once the
+    # browser has failed: that failure, slowed down here, is a window in which the person clears the pad.
+    page.evaluate("() => { window.createImageBitmap = () => new Promise((_, no) => setTimeout(() => no(Error('x')), 400)); }")
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if "/api/predict" in r.url else None)
+    photo = tmp_path / "three.png"
+    Image.fromarray(np.pad(np.full((60, 12), 0, np.uint8), 60, constant_values=255)).save(photo)
+    page.set_input_files("#file", str(photo))
+    page.click("#clear")
+    page.wait_for_timeout(1500)
+    assert sent == [] and prediction(page) == "draw a digit"
+    assert page.locator("#result").get_attribute("data-state") == "empty"
+
+
+def test_the_page_draws_every_feature_map_the_served_model_has(page):
+    # The served test model has 6 and 16 maps (/api/model says so); an answer with 8 and 24 is played back.
+    page.route("**/api/predict*", lambda route: route.fulfill(content_type="application/json", body=json.dumps({
+        **json.loads(canned([0, 1] + [0] * 8, label=1)),
+        "features": {"conv1": [[[0.5] * 14] * 14] * 8, "conv2": [[[0.5] * 5] * 5] * 24}})))
+    draw(page, DIGITS[1])
+    page.wait_for_function("document.querySelectorAll('#conv2 figure').length === 24")
+    assert page.locator("#conv1 figure").count() == 8
+    page.click("#clear")  # no answer: as many empty places as /api/model said
+    assert page.locator("#conv1 figure").count() == 6 and page.locator("#conv2-maps").text_content() == "16"
 
 
 def canned(probabilities, label=None, reason=None, not_digit=None):

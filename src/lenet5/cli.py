@@ -344,7 +344,8 @@ INTERRUPTED_HINTS = {
               "the interrupted ones are run again)",
     "tune": "; finished trials are kept in the study (run the same command again to continue; "
             "the interrupted ones are run again)",
-    "predict": "; no answers were printed and nothing was written",
+    "predict": "; no answers were printed (preprocessed images already saved by --save-preprocessed stay, "
+               "each whole)",
 }
 
 

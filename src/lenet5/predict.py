@@ -138,7 +138,7 @@ class Predictor:
         return e / e.sum(1, keepdims=True)
 
     def feature_maps(self, arr: np.ndarray) -> dict[str, np.ndarray]:
-        """conv1 (6×14×14) and conv2 (16×5×5) maps after pooling for one 28×28 input (torch backend)."""
+        """conv1 (maps × 14×14) and conv2 (maps × 5×5) after pooling for one 28×28 input (torch backend)."""
         from .viz import feature_maps
         x = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32).reshape(1, 1, FIELD, FIELD))
         with self._lock:

@@ -77,8 +77,8 @@ class Error(BaseModel):
 
 
 class Features(BaseModel):
-    conv1: list[list[list[float]]]  # 6 × 14×14, after pooling
-    conv2: list[list[list[float]]]  # 16 × 5×5, after pooling
+    conv1: list[list[list[float]]]  # maps × 14×14 after pooling (6 in the report's model, 8 in the bundled one)
+    conv2: list[list[list[float]]]  # maps × 5×5 after pooling (16 in the report's model, 24 in the bundled one)
 
 
 class PredictionOut(BaseModel):
@@ -100,6 +100,7 @@ class ModelOut(BaseModel):
     classes: list[str]
     backend: str
     not_digit: bool  # whether the model can refuse an image as "not a digit"
+    feature_maps: list[int] | None  # how many maps conv1 and conv2 have (`features=true` returns them)
 
 
 class Health(BaseModel):
@@ -349,13 +350,19 @@ class Lane:
 
     async def _run(self, job: tuple) -> Any:
         async with self.slots:
-            proc = min(self.procs, key=lambda p: len(p.waiting))
+            for i, dead in enumerate(self.procs):  # stopped from outside while idle: started anew
+                if dead.conn.closed and not self.closed:
+                    self.procs[i] = _Worker(self.name, self.model)
+            # a process still loading its model has nothing waiting, yet is the slowest to answer
+            proc = min(self.procs, key=lambda p: (not p.ready.done(), len(p.waiting)))
             try:
                 kind, *value = await proc.submit(job)
-            except BaseException:  # over the time budget (cancelled), or the process died: replace it
+            except BaseException as e:  # over the time budget (cancelled), or the process stopped: replace it
                 if proc in self.procs and not self.closed:
                     self.procs[self.procs.index(proc)] = _Worker(self.name, self.model)
                 proc.close(busy(f"the image was not read within {self.budget:g} s"))
+                if not isinstance(e, (asyncio.CancelledError, ApiError)):  # the pipe broke under the job
+                    raise busy("a lane process stopped") from None
                 raise
         if kind == "error":
             raise ApiError(*value)
@@ -407,8 +414,8 @@ class _Worker:
                     answer = self.waiting.popleft()
                     if not answer.done():
                         answer.set_result(message)
-        except (EOFError, OSError):  # the process died
-            self.close(RuntimeError(f"a lane process died (exit code {self.proc.exitcode})"))
+        except (EOFError, OSError):  # the process died (killed from outside): its jobs are answered 503
+            self.close(busy("a lane process stopped"))
 
     def close(self, why: BaseException):
         if not self.conn.closed:
@@ -419,6 +426,7 @@ class _Worker:
         for answer in [self.ready, *self.waiting]:
             if not answer.done():
                 answer.set_exception(why)
+                answer.exception()  # marked as seen: a job whose sending failed no longer awaits it
         self.waiting.clear()
 
 
@@ -616,7 +624,8 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
         info = predictor.info
         return {"preset": info.get("preset"), "dataset": info.get("dataset"), "parameters": info.get("parameters"),
                 "test_accuracy": info.get("test_accuracy"), "epoch": info.get("epoch"),
-                "classes": predictor.classes, "backend": predictor.backend, "not_digit": predictor.reject is not None}
+                "classes": predictor.classes, "backend": predictor.backend, "not_digit": predictor.reject is not None,
+                "feature_maps": (info.get("config") or {}).get("model", {}).get("channels")}
 
     @app.post("/api/predict", openapi_extra={"requestBody": PREDICT_BODY},
               responses={200: {"model": PredictionOut}, **PREDICT_ERRORS})
@@ -626,7 +635,7 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
 
         Returns the label (null when the image is blank or not a digit, with the reason), the ten
         probabilities and the 28×28 image the model saw; with `features=true` also the conv1
-        (6×14×14) and conv2 (16×5×5) feature maps.
+        (maps × 14×14) and conv2 (maps × 5×5) feature maps.
         """
         content_type = request.headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() not in ("application/json", "multipart/form-data"):

@@ -16,6 +16,7 @@ const pad = document.getElementById("pad");
 const ctx = pad.getContext("2d");
 const $ = id => document.getElementById(id);
 let strokes = [], undone = [], current = null, classes = [];
+const mapCounts = { conv1: 6, conv2: 16 };  // the served model's, once /api/model has answered
 let generation = 0, seq = 0, shownSeq = 0, liveBusy = false, liveTimer = null, lastLive = -1e9;
 const inflight = new Set();  // AbortControllers of the requests in flight
 
@@ -158,8 +159,11 @@ async function readPhoto(file) {
     body = JSON.stringify({ image: c.toDataURL(file.type === "image/png" ? "image/png" : "image/jpeg", 0.92) });
     showPending(`Reading ${file.name} (sent as ${c.width}×${c.height}, ${kb(body.length * 0.75)})…`);
   } catch {  // the browser cannot decode it (TIFF, ...): let the server try the file as it is
+    if (gen !== generation) return;  // cleared or drawn on while the browser tried
     body = new FormData(); body.append("file", file, file.name);
-    showPending(`Reading ${file.name} (${kb(file.size)})…`);
+    ctx.fillStyle = "#9aa0a6"; ctx.font = `${Math.round(pad.width / 18)}px sans-serif`; ctx.textAlign = "center";
+    ctx.fillText("no preview of this file", pad.width / 2, pad.height / 2);
+    showPending(`Reading ${file.name} (${kb(file.size)}; this browser cannot show it)…`);
   }
   await ask(body, "photo");
 }
@@ -183,7 +187,7 @@ function showError(status, detail, retryAfter) {
     0: "Cannot reach the server. Is lenet5 serve still running?",
     413: "This image is too large for the server. Choose a smaller photo (a long side of about 1000 pixels is plenty).",
     503: `The server is busy. Try again in ${retryAfter || "a few"} seconds.`,
-  }[status] || (status < 500 ? `The server could not read this image: ${detail || "error " + status}.`
+  }[status] || (status < 500 ? `The server could not read this image: ${(detail || "error " + status).replace(/^image: /, "")}.`
                              : `Something went wrong on the server (error ${status}). Try again.`);
   setAnswer("error", "no answer", "", "", why + (status === 413 && detail ? ` (${detail})` : ""));
   clearPictures(); announce("No answer: " + why);
@@ -246,9 +250,10 @@ function showSeen(grid) {
 }
 
 function showMaps(features) {
-  for (const [key, count] of [["conv1", 6], ["conv2", 16]]) {
+  for (const key of ["conv1", "conv2"]) {
     const el = $(key); el.replaceChildren();
     const maps = features ? features[key] : null;
+    const count = maps ? maps.length : mapCounts[key];
     const flat = maps ? maps.flat(2) : [0];
     let lo = Infinity, hi = -Infinity;  // one colour scale per layer
     for (const v of flat) { if (v < lo) lo = v; if (v > hi) hi = v; }
@@ -265,6 +270,8 @@ async function loadModel() {
   try {
     const m = await (await fetch("/api/model")).json();
     classes = m.classes;
+    if (m.feature_maps) [mapCounts.conv1, mapCounts.conv2] = m.feature_maps;
+    $("conv1-maps").textContent = mapCounts.conv1; $("conv2-maps").textContent = mapCounts.conv2;
     const acc = m.test_accuracy == null ? "?" : (100 * m.test_accuracy).toFixed(2) + "%";
     $("model-facts").textContent =
       `preset ${m.preset} · ${m.dataset} · test accuracy ${acc} · ${m.parameters.toLocaleString("en")} parameters`;
