@@ -10,7 +10,7 @@ from PIL import Image
 import lenet5
 from conftest import run_cli
 from lenet5 import data
-from lenet5.preprocess import naive_resize
+from lenet5.preprocess import ImageError, naive_resize
 from lenet5.synth import paper_digit, paper_number
 
 
@@ -52,6 +52,14 @@ def test_the_api_accepts_paths_pil_images_and_arrays_alike(predictor, test_digit
     assert [r.label for r in results] == [y[0]] * 4
     assert all(abs(sum(r.probabilities) - 1) < 1e-5 for r in results)
     assert results[0].source.endswith("seven.png") and results[3].preprocessed.shape == (28, 28)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, 1e30, -1.0])
+def test_a_28x28_array_of_no_image_values_is_refused_not_answered(predictor, value):
+    arr = np.zeros((28, 28), np.float32)
+    arr[5:20, 12:15] = value
+    with pytest.raises(ImageError, match="finite numbers within 0–1 or 0–255"):
+        predictor.predict([arr])
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,9 @@ Result = tuple[np.ndarray | None, str | None]  # (array or None for blank, None)
 def to_array(image: Any) -> np.ndarray | None:
     """The 28×28 MNIST-like array of one image, or None when it holds no ink (blank)."""
     if isinstance(image, np.ndarray) and image.shape == (FIELD, FIELD):
-        arr = np.nan_to_num(image.astype(np.float32))
+        arr = image.astype(np.float32)
+        if not (np.isfinite(arr).all() and arr.min() >= 0 and arr.max() <= 255):  # NaN, inf, 1e30: no image
+            raise ImageError("a 28×28 array's values must be finite numbers within 0–1 or 0–255")
         arr = arr / 255.0 if arr.max() > 1.0 else arr
         return arr if arr.max() >= BLANK_INK else None
     try:
