@@ -34,15 +34,15 @@ MNIST_REFUSAL = 0.01  # the table's operating point: each candidate refuses this
 
 
 def scores(predictor, arrays: np.ndarray) -> dict[str, np.ndarray]:
-    """Higher = more likely not a digit, for each candidate this model supports."""
-    z = predictor.logits(arrays).astype(np.float64)
-    digits = z[:, :10]
-    p = np.exp(digits - digits.max(1, keepdims=True))
-    p /= p.sum(1, keepdims=True)
-    out = {"max-softmax": 1 - p.max(1), "energy": -np.log(np.exp(digits - digits.max(1, keepdims=True)).sum(1)) - digits.max(1)}
+    """Higher = more likely not a digit, for each candidate this model supports. Probabilities come as the
+    predictor answers (averaged over its views, lenet5.views, where the model names them); energy needs
+    one set of logits, so it reads each image once."""
+    z = predictor.logits(arrays).astype(np.float64)[:, :10]
+    probs = predictor.probabilities(arrays).astype(np.float64)
+    digits = probs[:, :10] / probs[:, :10].sum(1, keepdims=True)
+    out = {"max-softmax": 1 - digits.max(1), "energy": -np.log(np.exp(z - z.max(1, keepdims=True)).sum(1)) - z.max(1)}
     if predictor.reject is not None:
-        e = np.exp(z - z.max(1, keepdims=True))
-        out["not-a-digit output"] = e[:, -1] / e.sum(1)
+        out["not-a-digit output"] = probs[:, -1]
     return out
 
 

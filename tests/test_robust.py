@@ -9,6 +9,7 @@ from lenet5.augment import DISTORTIONS, distort, refit
 from lenet5.config import resolve
 from lenet5.predict import BLANK, NOT_A_DIGIT, Predictor
 from lenet5.reject import DIGIT_REFUSAL, calibrate
+from lenet5.views import VIEWS
 from lenet5.train import split_validation
 
 
@@ -147,6 +148,7 @@ def test_calibration_refuses_at_most_the_target_share_of_held_out_digits(trained
     r = calibrate(model, held, held[:200])
     assert r["held_out_digits_refused"] <= DIGIT_REFUSAL + 1e-9 and 0 < r["threshold"] <= 1
     assert r["index"] == 9 and r["held_out"] == {"digits": 2000, "non_digits": 200}
+    assert r["views"] == list(VIEWS)  # the threshold is on the averaged probability: readers must average too
 
 
 def test_the_robust_preset_stays_under_100k_parameters_with_its_not_a_digit_output():

@@ -106,20 +106,66 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_the_server_stops_within_two_seconds(sig):
+def start_server():
+    """`lenet5 serve` (the bundled model) once /healthz answers: (process, base URL)."""
     import httpx
     port = free_port()
     p = start("serve", "--port", port)
-    for _ in range(200):
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                break
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return p, url
         except httpx.TransportError:
             time.sleep(0.1)
-    else:
-        p.kill()
-        pytest.fail("the server did not start")
+    p.kill()
+    pytest.fail("the server did not start")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_the_server_stops_within_two_seconds(sig):
+    p, _ = start_server()
     seconds, err = stop(p, sig)
     assert seconds < STOP_WITHIN_S and "Traceback" not in err, (seconds, err)
+    assert_group_gone(p)
+
+
+def _photo_jpeg() -> bytes:
+    """A 12-MP JPEG of a 7 on noisy paper: about a second of the photo lane's work."""
+    import io
+    from PIL import ImageDraw
+    rng = np.random.default_rng(0)
+    paper = Image.fromarray((200 + rng.integers(0, 40, (3000, 4000))).astype(np.uint8))
+    ImageDraw.Draw(paper).line([(1500, 900), (2500, 900), (1800, 2200)], fill=20, width=90)
+    out = io.BytesIO()
+    paper.save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+def test_requests_in_flight_when_the_server_stops_get_a_503_not_a_traceback():
+    """The photo lane has one process: of 24 photos sent at once, most are still waiting when SIGTERM's
+    grace runs out. Each is answered, 200 or a JSON 503 saying the server is stopping; none is a 500."""
+    import httpx
+    from concurrent.futures import ThreadPoolExecutor
+    photo = _photo_jpeg()
+    p, url = start_server()
+
+    def send(_):
+        try:
+            return httpx.post(url + "/api/predict", files={"file": ("p.jpg", photo, "image/jpeg")}, timeout=30)
+        except httpx.TransportError as e:  # refused after the server closed its socket: not an answer
+            return e
+
+    with ThreadPoolExecutor(24) as pool:
+        answers = pool.map(send, range(24))
+        time.sleep(1.0)  # all sent, most queued behind the first
+        seconds, err = stop(p, signal.SIGTERM)
+        answers = list(answers)
+    statuses = [a.status_code for a in answers if isinstance(a, httpx.Response)]
+    assert 503 in statuses and set(statuses) <= {200, 503}, (statuses, err)
+    for a in answers:
+        if isinstance(a, httpx.Response) and a.status_code == 503:
+            assert "stopping" in a.json()["detail"] and a.headers["retry-after"]
+    assert "Traceback" not in err and "CancelledError" not in err, err
+    assert seconds < STOP_WITHIN_S + 1.5, seconds  # the grace, then the lanes' processes stopped
     assert_group_gone(p)

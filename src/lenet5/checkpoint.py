@@ -18,7 +18,7 @@ readable with `torch.load(weights_only=True)`. Format version 1 holds:
 | rng | {"torch": global CPU RNG state, "data": shuffle/augment generator state} |
 | epoch | epochs completed |
 | metrics | one dict per completed epoch, the rows of metrics.csv |
-| reject | only for models with a "not a digit" output: {"index", "threshold", ...} (lenet5.reject) |
+| reject | only for models with a "not a digit" output: {"index", "threshold", "views", ...} (lenet5.reject; "views": the ways each image is read, lenet5.views) |
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ preprocessed (lenet5.preprocess) first.
 one extra output, "not a digit", and a threshold on its probability calibrated on held-out data
 (`lenet5.reject`), stored in the checkpoint. An answer is refused (label None) when that probability
 reaches the threshold, or with reason "blank" when the image holds no ink. Models without that
-output refuse only blanks.
+output refuse only blanks. A model whose threshold was calibrated on several views of each digit
+(`lenet5.views`: as drawn, turned ±10°, smaller) is read the same way: probabilities are their mean.
 """
 
 from __future__ import annotations
@@ -39,7 +40,12 @@ from .models import folded_for_inference
 from .many import (BLANK_INK, POOL_CHUNK, collect_images, image_files, naming, preprocess_many, preprocessing,
                    source_name, to_array)
 from .preprocess import FIELD, ImageError, split_digits
+from .views import VIEWS, averaged
 
+# A folder of this many images is classified through ONNX Runtime where it is installed: a batch of 64
+# read in four views costs it ~12 ms against torch's ~41 ms, which repays its 0.24-s start after ~500
+# images (benchmarks/bench_views.py).
+ONNX_RUNTIME_FROM = 1000
 ONNX_META_KEY = "lenet5"  # metadata_props key holding {"classes", "config", "metrics", "reject"} as JSON
 BLANK, NOT_A_DIGIT = "blank", "not a digit"  # the reasons an answer is refused
 
@@ -99,6 +105,7 @@ class Predictor:
     def __init__(self, run: Any, classes: Sequence[str], info: dict[str, Any], backend: str = "torch"):
         self.backend, self.classes, self.info = backend, list(classes), info
         self.reject: dict[str, Any] | None = info.get("reject")  # {"index", "threshold", ...} or None
+        self.views: tuple[str, ...] = _known_views((self.reject or {}).get("views", ()))  # () = read once
         self._run = run  # a torch module in eval mode, or an onnxruntime session
         self._session = run if backend == "onnx" else None  # what answers `logits` when it is not torch
         self._lock = threading.Lock()  # torch modules are not documented as thread-safe; inference is ~1 ms
@@ -110,6 +117,11 @@ class Predictor:
             return self._session.run(None, {"image": x})[0]
         with self._lock, torch.inference_mode():
             return self._run(torch.from_numpy(x)).numpy()
+
+    @property
+    def runtime(self) -> str:
+        """What computes the logits now: "onnx" (ONNX Runtime) or "torch"."""
+        return "torch" if self._session is None else "onnx"
 
     def use_onnx_runtime(self) -> bool:
         """Answer `logits` through ONNX Runtime from now on, torch kept for the feature maps; False, and
@@ -131,7 +143,9 @@ class Predictor:
         return True
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """(N, outputs) softmax of the logits."""
+        """(N, outputs) softmax of the logits, averaged over the model's views when it names some."""
+        if self.views:
+            return averaged(self.logits, np.asarray(batch, dtype=np.float32), self.views)
         z = self.logits(batch)
         z = z - z.max(1, keepdims=True)
         e = np.exp(z)
@@ -180,6 +194,14 @@ class Predictor:
         if not_digit is not None and not_digit >= self.reject["threshold"]:
             return Prediction(None, None, p, arr, source, NOT_A_DIGIT, not_digit)
         return Prediction(k, self.classes[k], p, arr, source, None, not_digit)
+
+
+def _known_views(names: Sequence[str]) -> tuple[str, ...]:
+    unknown = [n for n in names if n not in VIEWS]
+    if unknown:
+        raise UserError(f"the model is read in views this version of lenet5 does not know ({', '.join(unknown)}): "
+                        f"upgrade lenet5, or use a model made by this version")
+    return tuple(names)
 
 
 def _blank(source: str) -> Prediction:
@@ -254,7 +276,8 @@ def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], mult
 
 def read_files(predictor: Predictor, items: Sequence[Path | tuple[str, str]], arrays: Iterable, multi: bool
                ) -> list[Prediction | NumberReading | tuple[str, str]]:
-    """`predict_files` on `collect_images`' items, their single digits' `preprocessing` already started."""
+    """`predict_files` on `collect_images`' items, their single digits' `preprocessing` already started.
+    From ONNX_RUNTIME_FROM single digits on, the predictor answers through ONNX Runtime (when installed)."""
     files = image_files(items)
     if multi:
         done = {}
@@ -267,6 +290,8 @@ def read_files(predictor: Predictor, items: Sequence[Path | tuple[str, str]], ar
         done, batch = {}, []
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # the cores are busy preprocessing: a second torch thread only contends (~15%)
+        if len(files) >= ONNX_RUNTIME_FROM:
+            predictor.use_onnx_runtime()  # no-op without onnxruntime; answers equal within export parity
         try:
             for f, (arr, error) in zip(files, arrays):
                 if error is not None:

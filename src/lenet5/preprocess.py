@@ -58,7 +58,11 @@ _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
 
 
 class ImageError(UserError):
-    """An input that is not a usable image (not an image, truncated, too large, 0×0)."""
+    """An input that is not a usable image (not an image, truncated, too large, 0×0): one line, led by the
+    file's name when it has one (bytes, arrays and PIL images have none)."""
+
+    def __init__(self, reason: str, name: str | None = None):
+        super().__init__(f"{name}: {reason}" if name else reason)
 
 
 class BlankImageError(ImageError):
@@ -76,9 +80,9 @@ def open_image(source: str | os.PathLike | bytes | Image.Image) -> Image.Image:
     return img
 
 
-def _open(source: str | os.PathLike | bytes) -> tuple[Image.Image, str]:
+def _open(source: str | os.PathLike | bytes) -> tuple[Image.Image, str | None]:
     """A path or bytes opened, not yet decoded (Pillow reads the header only), and checked."""
-    name = "image" if isinstance(source, bytes) else str(source)
+    name = None if isinstance(source, bytes) else str(source)
     with _reading(name):
         if isinstance(source, bytes):
             if not source:
@@ -89,7 +93,7 @@ def _open(source: str | os.PathLike | bytes) -> tuple[Image.Image, str]:
             img = Image.open(source)
         w, h = img.size
         if w * h > MAX_INPUT_PIXELS:
-            raise ImageError(f"{name}: {w}×{h} is too large (over {MAX_INPUT_PIXELS:,} pixels); scale it down first")
+            raise ImageError(f"{w}×{h} is too large (over {MAX_INPUT_PIXELS:,} pixels); scale it down first", name)
         img.seek(0)  # GIF / TIFF: the first frame
     _check_size(img, name)
     return img, name
@@ -99,37 +103,37 @@ def _check_file(path: str | os.PathLike, name: str) -> None:
     """A regular, non-empty file, checked before opening: opening a FIFO would wait for a writer forever."""
     st = os.stat(path)
     if stat.S_ISDIR(st.st_mode):
-        raise ImageError(f"{name}: is a folder, not an image")
+        raise ImageError("is a folder, not an image", name)
     if not stat.S_ISREG(st.st_mode):
-        raise ImageError(f"{name}: not a regular file")
+        raise ImageError("not a regular file", name)
     if st.st_size == 0:
-        raise ImageError(f"{name}: empty file")
+        raise ImageError("empty file", name)
 
 
-def _check_size(img: Image.Image, name: str) -> None:
+def _check_size(img: Image.Image, name: str | None) -> None:
     if img.size[0] == 0 or img.size[1] == 0:
-        raise ImageError(f"{name}: image is {img.size[0]}×{img.size[1]} pixels")
+        raise ImageError(f"image is {img.size[0]}×{img.size[1]} pixels", name)
 
 
 @contextmanager
-def _reading(name: str):
+def _reading(name: str | None):
     """What the OS or Pillow raise while an image is opened or decoded -> one ImageError line naming it."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             yield
     except FileNotFoundError:
-        raise ImageError(f"{name}: no such file") from None
+        raise ImageError("no such file", name) from None
     except IsADirectoryError:
-        raise ImageError(f"{name}: is a folder, not an image") from None
+        raise ImageError("is a folder, not an image", name) from None
     except PermissionError:
-        raise ImageError(f"{name}: permission denied") from None
+        raise ImageError("permission denied", name) from None
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP)") from None
+        raise ImageError("not an image Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP)", name) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: too large to decode safely (decompression bomb?); scale it down first") from None
+        raise ImageError("too large to decode safely (decompression bomb?); scale it down first", name) from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{name}: truncated or corrupt image ({e})") from None
+        raise ImageError(f"truncated or corrupt image ({e})", name) from None
 
 
 def _has_alpha(img: Image.Image) -> bool:
@@ -426,9 +430,9 @@ class _Picture:
 
     def __init__(self, image):
         if isinstance(image, np.ndarray):
-            self.img, self.name = _from_array(image), "image"
+            self.img, self.name = _from_array(image), None
         elif isinstance(image, Image.Image):
-            self.img, self.name = image, "image"
+            self.img, self.name = image, None
             _check_size(image, self.name)
         else:
             self.img, self.name = _open(image)

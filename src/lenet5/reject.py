@@ -6,10 +6,11 @@
 
 Method (measured against max-softmax and energy scores in benchmarks/bench_refusal.py): the model
 has an 11th output, "not a digit", trained on generated non-digits (`lenet5.negatives`) next to the
-digits. Its probability is the score. The threshold is the lowest that refuses at most
-DIGIT_REFUSAL of held-out MNIST digits and at most HARD_DIGIT_REFUSAL of the same digits distorted
-the ways real handwriting differs (`lenet5.augment`), a stand-in for the real hands the model has
-not seen. Neither the test set nor any evaluation set is looked at.
+digits. Its probability, averaged over the views a digit is read in (`lenet5.views`), is the score;
+the entry names the views, so that every reader scores the same way. The threshold is the lowest
+that refuses at most DIGIT_REFUSAL of held-out MNIST digits and at most HARD_DIGIT_REFUSAL of the
+same digits distorted the ways real handwriting differs (`lenet5.augment`), a stand-in for the real
+hands the model has not seen. Neither the test set nor any evaluation set is looked at.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 
 from .augment import DISTORTIONS, distort
 from .evaluate import predict_logits
+from .views import VIEWS, averaged
 
 DIGIT_REFUSAL = 0.005       # of held-out MNIST digits
 HARD_DIGIT_REFUSAL = 0.01   # of held-out digits after random distortions
@@ -31,8 +33,8 @@ CALIBRATION_DISTORTIONS = tuple(d for d in DISTORTIONS if d != "fill")
 
 
 def not_digit_probability(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """(N,) probability of the last output, "not a digit", for (N, 1, 28, 28) images."""
-    return torch.softmax(predict_logits(model, images), 1)[:, -1]
+    """(N,) probability of the last output, "not a digit", for (N, 1, 28, 28) images, averaged over the views."""
+    return averaged(lambda x: predict_logits(model, x), images)[:, -1]
 
 
 def calibrate(model: torch.nn.Module, digits: torch.Tensor, non_digits: torch.Tensor,
@@ -49,7 +51,7 @@ def calibrate(model: torch.nn.Module, digits: torch.Tensor, non_digits: torch.Te
         return round((p >= threshold).double().mean().item(), 6)
 
     return {"index": int(predict_logits(model, digits[:1]).shape[1] - 1), "threshold": threshold,
-            "method": "not-a-digit output; threshold from held-out digits",
+            "method": "not-a-digit output; threshold from held-out digits", "views": list(VIEWS),
             "held_out_digits_refused": refused(clean_p), "distorted_digits_refused": refused(hard_p),
             "held_out_non_digits_refused": refused(neg_p),
             "held_out": {"digits": len(digits), "non_digits": len(non_digits)}}

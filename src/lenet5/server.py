@@ -98,7 +98,8 @@ class ModelOut(BaseModel):
     test_accuracy: float | None
     epoch: int | None
     classes: list[str]
-    backend: str
+    backend: str  # what computes the answers' logits: "onnx" (ONNX Runtime, when installed) or "torch"
+    views: list[str]  # the ways each image is read, probabilities averaged (lenet5.views); [] = once
     not_digit: bool  # whether the model can refuse an image as "not a digit"
     feature_maps: list[int] | None  # how many maps conv1 and conv2 have (`features=true` returns them)
 
@@ -177,6 +178,8 @@ def decode_base64(value: Any) -> bytes:
         raise ApiError(422, "'image' must be a non-empty base64 string")
     if value.startswith("data:"):
         value = value.partition(",")[2]
+    if any(c in value for c in " \t\r\n"):  # wrapped at 76 columns, as `base64` and MIME write it
+        value = "".join(value.split())
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
@@ -269,7 +272,8 @@ def read_image(predictor, content_type: str, body: bytes, features: bool, lane: 
     if isinstance(image, bytes):
         n = pixel_count(image)
         if n > MAX_PIXELS:
-            raise ApiError(413, f"image of {n:,.0f} pixels is over the limit of {MAX_PIXELS:,}; "
+            size = "too many" if math.isinf(n) else f"{n:,.0f}"  # inf: Pillow would not even read its size
+            raise ApiError(413, f"image of {size} pixels is over the limit of {MAX_PIXELS:,}; "
                                 f"scale it down (a long side of 1024 px is plenty)")
         if n > LIGHT_PIXELS and lane == "light":
             return PHOTO
@@ -370,6 +374,11 @@ class Lane:
             raise RuntimeError(f"{self.name} process: {value[0]}")
         return value[0]
 
+    def runtime(self) -> str | None:
+        """What the lane's processes compute logits with, once one has said (None before)."""
+        said = [p.ready for p in self.procs if p.ready.done() and not p.ready.cancelled()]
+        return next((r.result() for r in said if r.exception() is None), None)
+
     def close(self):
         self.closed = True
         for proc in self.procs:
@@ -387,7 +396,7 @@ class _Worker:
         self.proc.start()
         theirs.close()
         self.loop = asyncio.get_running_loop()
-        self.ready = self.loop.create_future()  # its first message: the model is loaded
+        self.ready = self.loop.create_future()  # its first message: the model is loaded (result: its runtime)
         self.waiting: collections.deque[asyncio.Future] = collections.deque()
         self.sending = asyncio.Lock()  # one message at a time down the pipe
         self.loop.add_reader(self.conn.fileno(), self._readable)
@@ -409,7 +418,7 @@ class _Worker:
             while self.conn.poll():
                 message = self.conn.recv()  # written whole, at once: here already or on its way
                 if not self.ready.done():
-                    self.ready.set_result(None)
+                    self.ready.set_result(message[1])
                 elif self.waiting:
                     answer = self.waiting.popleft()
                     if not answer.done():
@@ -448,7 +457,7 @@ def lane_worker(conn, model: str | None) -> None:
     predictor = load(model)
     predictor.use_onnx_runtime()  # ~0.1 ms a model call instead of torch's 0.6–0.8 ms, when installed
     warm_up(predictor)
-    conn.send(("ready",))
+    conn.send(("ready", predictor.runtime))
     while True:
         try:
             jobs = [conn.recv()]
@@ -518,6 +527,33 @@ class BodyLimit:
             return await receive()  # after the body: wait for the client to go away
 
         await self.app(scope, replay, send)
+
+
+class AnswerWhenStopping:
+    """ASGI middleware: a request still running SHUTDOWN_GRACE_S after SIGINT/SIGTERM is cancelled by
+    uvicorn, which would log the CancelledError's traceback and answer a plain-text 500; it gets our 503
+    (try again: another server may be up by then) instead, and the cancelled task ends there."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        started = False
+
+        async def watched(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except asyncio.CancelledError:
+            if scope["type"] != "http" or started:
+                raise
+            e = busy("the server is stopping")
+            r = _error(e.status, e.detail, {"Retry-After": str(e.retry_after)})
+            await send({"type": "http.response.start", "status": r.status_code, "headers": r.raw_headers})
+            await send({"type": "http.response.body", "body": r.body})
 
 
 # What the API's documentation pages may load: only this server (and data:/blob: URLs they make).
@@ -624,7 +660,8 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
         info = predictor.info
         return {"preset": info.get("preset"), "dataset": info.get("dataset"), "parameters": info.get("parameters"),
                 "test_accuracy": info.get("test_accuracy"), "epoch": info.get("epoch"),
-                "classes": predictor.classes, "backend": predictor.backend, "not_digit": predictor.reject is not None,
+                "classes": predictor.classes, "backend": light.runtime() or predictor.runtime,
+                "views": list(predictor.views), "not_digit": predictor.reject is not None,
                 "feature_maps": (info.get("config") or {}).get("model", {}).get("channels")}
 
     @app.post("/api/predict", openapi_extra={"requestBody": PREDICT_BODY},
@@ -647,7 +684,7 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
             result = await photos.run(("photo", content_type, body, features), time.monotonic() - start)
         return Response(result, media_type="application/json")
 
-    return LocalPages(BodyLimit(app, max_body))
+    return AnswerWhenStopping(LocalPages(BodyLimit(app, max_body)))
 
 
 def single_threaded() -> None:

@@ -187,7 +187,7 @@ function showError(status, detail, retryAfter) {
     0: "Cannot reach the server. Is lenet5 serve still running?",
     413: "This image is too large for the server. Choose a smaller photo (a long side of about 1000 pixels is plenty).",
     503: `The server is busy. Try again in ${retryAfter || "a few"} seconds.`,
-  }[status] || (status < 500 ? `The server could not read this image: ${(detail || "error " + status).replace(/^image: /, "")}.`
+  }[status] || (status < 500 ? `The server could not read this image: ${detail || "error " + status}.`
                              : `Something went wrong on the server (error ${status}). Try again.`);
   setAnswer("error", "no answer", "", "", why + (status === 413 && detail ? ` (${detail})` : ""));
   clearPictures(); announce("No answer: " + why);
@@ -274,7 +274,8 @@ async function loadModel() {
     $("conv1-maps").textContent = mapCounts.conv1; $("conv2-maps").textContent = mapCounts.conv2;
     const acc = m.test_accuracy == null ? "?" : (100 * m.test_accuracy).toFixed(2) + "%";
     $("model-facts").textContent =
-      `preset ${m.preset} · ${m.dataset} · test accuracy ${acc} · ${m.parameters.toLocaleString("en")} parameters`;
+      `preset ${m.preset} · ${m.dataset} · test accuracy ${acc} · ${m.parameters.toLocaleString("en")} parameters` +
+      (m.views && m.views.length > 1 ? ` · each image read ${m.views.length} ways (${m.views.join(", ")})` : "");
   } catch (err) { showError(0, String(err)); return; }
   showEmpty();
 }
