@@ -62,11 +62,18 @@ def test_a_model_that_names_views_is_read_as_the_mean_of_their_probabilities():
     assert np.allclose(averaged(p.logits, x), p.probabilities(x), atol=1e-6)
 
 
-def test_a_model_naming_a_view_this_version_does_not_know_is_refused_in_one_line():
-    info = {"reject": {"index": 10, "threshold": 0.5, "views": ["as drawn", "upside down"]}}
-    with pytest.raises(UserError, match="upside down") as e:
+@pytest.mark.parametrize("views, needle", [(["as drawn", "upside down"], "upside down"),
+                                           ("as drawn", "not a list"), ([3], "not a list")])
+def test_a_model_naming_views_this_version_cannot_read_is_refused_in_one_line(views, needle):
+    info = {"reject": {"index": 10, "threshold": 0.5, "views": views}}
+    with pytest.raises(UserError, match=needle) as e:
         Predictor(torch.nn.Identity(), [str(d) for d in range(10)], info)
     assert "\n" not in str(e.value)
+
+
+def test_a_model_without_views_or_with_none_is_read_once():
+    for reject in ({"index": 10, "threshold": 0.5}, {"index": 10, "threshold": 0.5, "views": None}, None):
+        assert Predictor(torch.nn.Identity(), [str(d) for d in range(10)], {"reject": reject}).views == ()
 
 
 def test_an_onnx_export_is_read_in_the_same_views_as_the_checkpoint(tmp_path):

@@ -105,7 +105,7 @@ class Predictor:
     def __init__(self, run: Any, classes: Sequence[str], info: dict[str, Any], backend: str = "torch"):
         self.backend, self.classes, self.info = backend, list(classes), info
         self.reject: dict[str, Any] | None = info.get("reject")  # {"index", "threshold", ...} or None
-        self.views: tuple[str, ...] = _known_views((self.reject or {}).get("views", ()))  # () = read once
+        self.views: tuple[str, ...] = _known_views((self.reject or {}).get("views") or ())  # () = read once
         self._run = run  # a torch module in eval mode, or an onnxruntime session
         self._session = run if backend == "onnx" else None  # what answers `logits` when it is not torch
         self._lock = threading.Lock()  # torch modules are not documented as thread-safe; inference is ~1 ms
@@ -196,7 +196,10 @@ class Predictor:
         return Prediction(k, self.classes[k], p, arr, source, None, not_digit)
 
 
-def _known_views(names: Sequence[str]) -> tuple[str, ...]:
+def _known_views(names: Any) -> tuple[str, ...]:
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise UserError(f"the model's reject entry names its views as {names!r}, not a list of names; "
+                        f"re-export it with `lenet5 export`")
     unknown = [n for n in names if n not in VIEWS]
     if unknown:
         raise UserError(f"the model is read in views this version of lenet5 does not know ({', '.join(unknown)}): "
