@@ -106,11 +106,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server():
+def start_server(*args):
     """`lenet5 serve` (the bundled model) once /healthz answers: (process, base URL)."""
     import httpx
     port = free_port()
-    p = start("serve", "--port", port)
+    p = start("serve", "--port", port, *args)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -142,13 +142,16 @@ def _photo_jpeg() -> bytes:
     return out.getvalue()
 
 
-def test_requests_in_flight_when_the_server_stops_get_a_503_not_a_traceback():
-    """The photo lane has one process: of 24 photos sent at once, most are still waiting when SIGTERM's
-    grace runs out. Each is answered, 200 or a JSON 503 saying the server is stopping; none is a 500."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_requests_in_flight_when_the_server_stops_get_a_503_not_a_traceback(workers):
+    """The photo lane has one process: of 40 photos sent at once (several seconds of its work even on a
+    fast machine), most are still waiting when SIGTERM's grace runs out. Each is answered, 200 or a
+    JSON 503 saying the server is stopping; none is a 500, and none is left without an answer (with
+    uvicorn's worker processes they were, before the lanes waited a moment for them to answer)."""
     import httpx
     from concurrent.futures import ThreadPoolExecutor
     photo = _photo_jpeg()
-    p, url = start_server()
+    p, url = start_server("--workers", workers)
 
     def send(_):
         try:
@@ -156,13 +159,13 @@ def test_requests_in_flight_when_the_server_stops_get_a_503_not_a_traceback():
         except httpx.TransportError as e:  # refused after the server closed its socket: not an answer
             return e
 
-    with ThreadPoolExecutor(24) as pool:
-        answers = pool.map(send, range(24))
+    with ThreadPoolExecutor(40) as pool:
+        answers = pool.map(send, range(40))
         time.sleep(1.0)  # all sent, most queued behind the first
         seconds, err = stop(p, signal.SIGTERM)
         answers = list(answers)
-    statuses = [a.status_code for a in answers if isinstance(a, httpx.Response)]
-    assert 503 in statuses and set(statuses) <= {200, 503}, (statuses, err)
+    statuses = [a.status_code if isinstance(a, httpx.Response) else type(a).__name__ for a in answers]
+    assert 503 in statuses and set(statuses) <= {200, 503, "ConnectError"}, (statuses, err)
     for a in answers:
         if isinstance(a, httpx.Response) and a.status_code == 503:
             assert "stopping" in a.json()["detail"] and a.headers["retry-after"]

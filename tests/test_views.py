@@ -62,13 +62,28 @@ def test_a_model_that_names_views_is_read_as_the_mean_of_their_probabilities():
     assert np.allclose(averaged(p.logits, x), p.probabilities(x), atol=1e-6)
 
 
-@pytest.mark.parametrize("views, needle", [(["as drawn", "upside down"], "upside down"),
-                                           ("as drawn", "not a list"), ([3], "not a list")])
-def test_a_model_naming_views_this_version_cannot_read_is_refused_in_one_line(views, needle):
-    info = {"reject": {"index": 10, "threshold": 0.5, "views": views}}
+@pytest.mark.parametrize("reject, needle", [
+    ({"views": ["as drawn", "upside down"]}, "upside down"),
+    ({"views": ["as drawn"] * 200_000}, "names one twice"),  # a tampered file: refused before any work
+    ({"views": "as drawn"}, "not a list"), ({"views": [3]}, "not a list"),
+    ({"index": "10"}, "output index"), ({"threshold": 7}, "threshold"), ({"threshold": None}, "threshold")])
+def test_a_damaged_not_a_digit_entry_is_refused_in_one_line(reject, needle):
+    info = {"reject": {"index": 10, "threshold": 0.5, **reject}}
     with pytest.raises(UserError, match=needle) as e:
         Predictor(torch.nn.Identity(), [str(d) for d in range(10)], info)
-    assert "\n" not in str(e.value)
+    assert "\n" not in str(e.value) and len(str(e.value)) < 300
+    for entry in ("x", ["views"], {}):
+        with pytest.raises(UserError, match="damaged"):
+            Predictor(torch.nn.Identity(), [str(d) for d in range(10)], {"reject": entry})
+
+
+def test_a_model_whose_outputs_do_not_match_its_classes_is_refused_at_load(tmp_path):
+    from lenet5.predict import bundled_model
+    ckpt = torch.load(bundled_model(), weights_only=True)
+    del ckpt["reject"]  # 11 outputs, 10 classes and no "not a digit" entry
+    torch.save(ckpt, tmp_path / "m.pt")
+    with pytest.raises(UserError, match="11 outputs for 10 classes"):
+        lenet5.load(tmp_path / "m.pt")
 
 
 def test_a_model_without_views_or_with_none_is_read_once():

@@ -268,6 +268,19 @@ def test_a_phone_photo_of_several_megabytes_is_scaled_down_in_the_browser_and_re
     page.screenshot(path=str(shot("web-photo.png")), full_page=True)
 
 
+def test_a_transparent_png_of_black_ink_shows_on_the_pad_not_black_on_black(page, tmp_path):
+    ink = np.zeros((120, 120, 4), np.uint8)
+    ink[20:100, 52:68] = (0, 0, 0, 255)  # a black 1 on a fully transparent background
+    photo = tmp_path / "one.png"
+    Image.fromarray(ink, "RGBA").save(photo)
+    page.set_input_files("#file", str(photo))
+    page.wait_for_function("document.getElementById('result').dataset.state !== 'pending'", timeout=30_000)
+    grey = page.evaluate("""() => { const d = document.getElementById('pad').getContext('2d')
+        .getImageData(0, 0, 280, 280).data; let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] > 64; return n; }""")
+    assert grey > 280 * 280 // 2, grey  # the image's area is laid on grey, its black ink visible on it
+    assert prediction(page) == "1"
+
+
 def test_errors_are_said_in_words_in_the_result_panel_never_beside_a_stale_answer(page, tmp_path):
     draw(page, DIGITS[1])
     notes = tmp_path / "notes.png"
@@ -323,8 +336,8 @@ def canned(probabilities, label=None, reason=None, not_digit=None):
 @pytest.mark.parametrize("body, text, state, detail", [
     (canned(None, reason="blank"), "draw a digit", "blank", "No ink found"),
     (canned([0.05, 0, 0, 0.1, 0.6, 0, 0, 0.05, 0, 0.2], reason="not a digit", not_digit=0.93), "not a digit",
-     "not-digit", "closest: 4 60% · 9 20% · 3 10%"),
-    (canned([0, 0, 0, 0.1, 0.55, 0, 0, 0.05, 0, 0.3], label=4), "4", "unsure", "or maybe: 4 55% · 9 30% · 3 10%"),
+     "not-digit", "closest: 4\u00a060% · 9\u00a020% · 3\u00a010%"),  # a digit and its percent stay on one line
+    (canned([0, 0, 0, 0.1, 0.55, 0, 0, 0.05, 0, 0.3], label=4), "4", "unsure", "or maybe: 9\u00a030% · 3\u00a010%"),
     (canned([0, 0, 0, 0, 0.99, 0, 0, 0, 0, 0.01], label=4), "4", "answer", "99% sure"),
 ])
 def test_blank_not_a_digit_and_unsure_answers_are_shown_as_such(page, body, text, state, detail):

@@ -103,8 +103,9 @@ def model_info(ckpt: dict[str, Any], model: nn.Module) -> dict[str, Any]:
         model, ckpt = load_model("runs/classic-mnist-s0")
         model_info(ckpt, model)["test_accuracy"]     # the last epoch's, e.g. 0.9884
     """
+    from .reject import checked  # (reject imports the training side's distortions: not at import time)
     cfg = config_mod.from_dict(ckpt["config"])
     last = ckpt["metrics"][-1] if ckpt["metrics"] else {}
     return {"preset": cfg.preset, "dataset": cfg.data.dataset, "epoch": ckpt["epoch"],
             "test_accuracy": last.get("test_acc"), "parameters": count_parameters(model), "config": cfg.to_dict(),
-            "reject": ckpt.get("reject")}
+            "reject": checked(ckpt.get("reject"))}

@@ -40,7 +40,8 @@ from .models import folded_for_inference
 from .many import (BLANK_INK, POOL_CHUNK, collect_images, image_files, naming, preprocess_many, preprocessing,
                    source_name, to_array)
 from .preprocess import FIELD, ImageError, split_digits
-from .views import VIEWS, averaged
+from .reject import checked
+from .views import averaged
 
 # A folder of this many images is classified through ONNX Runtime where it is installed: a batch of 64
 # read in four views costs it ~12 ms against torch's ~41 ms, which repays its 0.24-s start after ~500
@@ -104,8 +105,8 @@ class Predictor:
 
     def __init__(self, run: Any, classes: Sequence[str], info: dict[str, Any], backend: str = "torch"):
         self.backend, self.classes, self.info = backend, list(classes), info
-        self.reject: dict[str, Any] | None = info.get("reject")  # {"index", "threshold", ...} or None
-        self.views: tuple[str, ...] = _known_views((self.reject or {}).get("views") or ())  # () = read once
+        self.reject: dict[str, Any] | None = checked(info.get("reject"))  # {"index", "threshold", ...} or None
+        self.views: tuple[str, ...] = tuple((self.reject or {}).get("views") or ())  # () = read once
         self._run = run  # a torch module in eval mode, or an onnxruntime session
         self._session = run if backend == "onnx" else None  # what answers `logits` when it is not torch
         self._lock = threading.Lock()  # torch modules are not documented as thread-safe; inference is ~1 ms
@@ -196,15 +197,14 @@ class Predictor:
         return Prediction(k, self.classes[k], p, arr, source, None, not_digit)
 
 
-def _known_views(names: Any) -> tuple[str, ...]:
-    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-        raise UserError(f"the model's reject entry names its views as {names!r}, not a list of names; "
-                        f"re-export it with `lenet5 export`")
-    unknown = [n for n in names if n not in VIEWS]
-    if unknown:
-        raise UserError(f"the model is read in views this version of lenet5 does not know ({', '.join(unknown)}): "
-                        f"upgrade lenet5, or use a model made by this version")
-    return tuple(names)
+def _outputs_checked(p: Predictor) -> Predictor:
+    """A loaded model gives one output per class, and one more when it can say "not a digit"."""
+    outputs = p.logits(np.zeros((1, FIELD, FIELD), np.float32)).shape[-1]
+    if outputs != len(p.classes) + (p.reject is not None):
+        raise UserError(f"the model has {outputs} outputs for {len(p.classes)} classes"
+                        f"{' and no' if p.reject is None else ' and a'} \"not a digit\" entry: it is damaged; "
+                        f"retrain it, or use another model")
+    return p
 
 
 def _blank(source: str) -> Prediction:
@@ -229,7 +229,7 @@ def load(model_path: str | os.PathLike | None = None, backend: str = "torch", wh
                         "leave --model out for the bundled model)")
     model, ckpt = load_model(path, which)
     info = model_info(ckpt, model)
-    return Predictor(folded_for_inference(model), get_spec(info["dataset"]).classes, info, "torch")
+    return _outputs_checked(Predictor(folded_for_inference(model), get_spec(info["dataset"]).classes, info, "torch"))
 
 
 def _load_onnx(path: Path) -> Predictor:
@@ -244,8 +244,12 @@ def _load_onnx(path: Path) -> Predictor:
     meta = session.get_modelmeta().custom_metadata_map
     if ONNX_META_KEY not in meta:
         raise UserError(f"{path}: not exported by lenet5 (no class names in its metadata); use `lenet5 export`")
-    info = json.loads(meta[ONNX_META_KEY])
-    return Predictor(session, info.pop("classes"), info, "onnx")
+    try:
+        info = json.loads(meta[ONNX_META_KEY])
+        classes = info.pop("classes")
+    except (ValueError, TypeError, AttributeError, KeyError):
+        raise UserError(f"{path}: its lenet5 metadata is damaged; export the model again with `lenet5 export`") from None
+    return _outputs_checked(Predictor(session, classes, info, "onnx"))
 
 
 def _onnx_session(model: str | bytes, threads: int = 0):

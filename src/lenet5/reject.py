@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from .augment import DISTORTIONS, distort
+from .errors import UserError
 from .evaluate import predict_logits
 from .views import VIEWS, averaged
 
@@ -30,6 +31,28 @@ CALIBRATION_SEED = 7        # the distortions drawn for calibration: the same fo
 # raised the threshold enough to refuse 3 points fewer non-digits, while refusing no more of the
 # form-digits evaluation set (0.8% either way; a 5-epoch robust run, 2026-11-26).
 CALIBRATION_DISTORTIONS = tuple(d for d in DISTORTIONS if d != "fill")
+
+
+def checked(entry: Any) -> dict[str, Any] | None:
+    """A checkpoint's or export's `reject` entry as read from disk, or one UserError line saying what is
+    wrong with it: an output index, a threshold in [0, 1], and views each named once (lenet5.views)."""
+    if entry is None:
+        return None
+    damaged = "the model's \"not a digit\" entry is damaged ({}); retrain the model, or use another one"
+    if not isinstance(entry, dict):
+        raise UserError(damaged.format(f"{type(entry).__name__}, not a mapping"))
+    index, threshold, views = entry.get("index"), entry.get("threshold"), entry.get("views") or []
+    if type(index) is not int or index < 1:
+        raise UserError(damaged.format(f"output index {index!r}"))
+    if type(threshold) not in (int, float) or not 0 <= threshold <= 1:
+        raise UserError(damaged.format(f"threshold {threshold!r}"))
+    if not isinstance(views, list) or not all(isinstance(v, str) for v in views):
+        raise UserError(damaged.format(f"views {views!r:.60}, not a list of names"))
+    if len(set(views)) != len(views) or not set(views) <= set(VIEWS):
+        raise UserError(f"the model is read in views this version of lenet5 does not know, or names one twice "
+                        f"({', '.join(map(repr, views[:8]))}{', …' if len(views) > 8 else ''}): upgrade lenet5, "
+                        f"or use a model made by this version")
+    return entry
 
 
 def not_digit_probability(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:

@@ -28,6 +28,7 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import signal
 import time
 import traceback
@@ -173,13 +174,16 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON")  # Python's json would accept NaN and Infinity
 
 
+WRAPPING = re.compile(r"[ \t\r\n]+")
+
+
 def decode_base64(value: Any) -> bytes:
     if not isinstance(value, str) or not value:
         raise ApiError(422, "'image' must be a non-empty base64 string")
+    if any(c in value for c in " \t\r\n"):  # wrapped at 76 columns, as `base64` and MIME write it
+        value = WRAPPING.sub("", value)  # ASCII whitespace only: anything else stays, and is refused
     if value.startswith("data:"):
         value = value.partition(",")[2]
-    if any(c in value for c in " \t\r\n"):  # wrapped at 76 columns, as `base64` and MIME write it
-        value = "".join(value.split())
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
@@ -272,8 +276,8 @@ def read_image(predictor, content_type: str, body: bytes, features: bool, lane: 
     if isinstance(image, bytes):
         n = pixel_count(image)
         if n > MAX_PIXELS:
-            size = "too many" if math.isinf(n) else f"{n:,.0f}"  # inf: Pillow would not even read its size
-            raise ApiError(413, f"image of {size} pixels is over the limit of {MAX_PIXELS:,}; "
+            size = "so many pixels that its size cannot be read safely" if math.isinf(n) else f"{n:,.0f} pixels"
+            raise ApiError(413, f"image of {size} is over the limit of {MAX_PIXELS:,} pixels; "
                                 f"scale it down (a long side of 1024 px is plenty)")
         if n > LIGHT_PIXELS and lane == "light":
             return PHOTO
@@ -330,6 +334,7 @@ class Lane:
         self.name, self.model, self.size, self.depth = name, model, processes, depth
         self.limit, self.pending, self.budget = processes * depth + queue, 0, budget
         self.procs: list[_Worker] = []
+        self.said: str | None = None  # the runtime the processes last said (replacements say it again)
         self.slots: asyncio.Semaphore | None = None
         self.closed = False
 
@@ -375,9 +380,10 @@ class Lane:
         return value[0]
 
     def runtime(self) -> str | None:
-        """What the lane's processes compute logits with, once one has said (None before)."""
+        """What the lane's processes compute logits with, as one last said (None before any has)."""
         said = [p.ready for p in self.procs if p.ready.done() and not p.ready.cancelled()]
-        return next((r.result() for r in said if r.exception() is None), None)
+        self.said = next((r.result() for r in said if r.exception() is None), self.said)
+        return self.said
 
     def close(self):
         self.closed = True
@@ -615,6 +621,7 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
             await asyncio.gather(light.start(), photos.start())
             yield
         finally:
+            await asyncio.sleep(0.05)  # requests uvicorn has just cancelled send their 503 (AnswerWhenStopping)
             photos.close()
             light.close()
 
@@ -656,7 +663,8 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
 
     @app.get("/api/model", response_model=ModelOut)
     async def model_info():
-        """Preset, data set, parameters, test accuracy and class names of the served model."""
+        """Preset, data set, parameters, test accuracy and class names of the served model, how many
+        feature maps each layer has, the views each image is read in, and what computes the answers."""
         info = predictor.info
         return {"preset": info.get("preset"), "dataset": info.get("dataset"), "parameters": info.get("parameters"),
                 "test_accuracy": info.get("test_accuracy"), "epoch": info.get("epoch"),

@@ -155,7 +155,9 @@ async function readPhoto(file) {
     if (gen !== generation) return;
     paintBlack();
     const f = Math.min(pad.width / c.width, pad.height / c.height);
-    ctx.drawImage(c, (pad.width - c.width * f) / 2, (pad.height - c.height * f) / 2, c.width * f, c.height * f);
+    const [x, y, w, h] = [(pad.width - c.width * f) / 2, (pad.height - c.height * f) / 2, c.width * f, c.height * f];
+    ctx.fillStyle = "#808080"; ctx.fillRect(x, y, w, h);  // under a transparent PNG: black ink and white ink both show
+    ctx.drawImage(c, x, y, w, h);
     body = JSON.stringify({ image: c.toDataURL(file.type === "image/png" ? "image/png" : "image/jpeg", 0.92) });
     showPending(`Reading ${file.name} (sent as ${c.width}×${c.height}, ${kb(body.length * 0.75)})…`);
   } catch {  // the browser cannot decode it (TIFF, ...): let the server try the file as it is
@@ -203,13 +205,15 @@ function show(p, final) {
     clearPictures(); if (final) announce("Prediction: nothing drawn yet");
     return;
   }
-  const top3 = topK(p.probabilities, 3).map(([q, i]) => `${classes[i] ?? i} ${pct(q)}`).join(" · ");
+  const named = ([q, i]) => `${classes[i] ?? i}\u00a0${pct(q)}`;  // a digit and its percent never split a line
+  const top3 = topK(p.probabilities, 3).map(named).join(" · ");
   if (p.reason === "not a digit") {
     setAnswer("not-digit", "not a digit", `${pct(p.not_digit)} sure this is no digit`, `closest: ${top3}`);
     if (final) announce("Prediction: not a digit");
   } else {
     const best = p.probabilities[p.label], unsure = best < UNSURE;
-    setAnswer(unsure ? "unsure" : "answer", p.class_name, `${pct(best)} sure`, unsure ? `or maybe: ${top3}` : "");
+    const others = topK(p.probabilities, 3).filter(([, i]) => i !== p.label).slice(0, 2).map(named).join(" · ");
+    setAnswer(unsure ? "unsure" : "answer", p.class_name, `${pct(best)} sure`, unsure ? `or maybe: ${others}` : "");
     if (final) announce(`Prediction: ${p.class_name}, ${pct(best)}`);
   }
   showBars(p.probabilities, p.label); showSeen(p.preprocessed); showMaps(p.features);
