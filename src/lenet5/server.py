@@ -621,7 +621,7 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
             await asyncio.gather(light.start(), photos.start())
             yield
         finally:
-            await asyncio.sleep(0.05)  # requests uvicorn has just cancelled send their 503 (AnswerWhenStopping)
+            await asyncio.sleep(0.2)  # requests uvicorn has just cancelled send their 503 (AnswerWhenStopping)
             photos.close()
             light.close()
 
