@@ -556,10 +556,7 @@ class AnswerWhenStopping:
         except asyncio.CancelledError:
             if scope["type"] != "http" or started:
                 raise
-            e = busy("the server is stopping")
-            r = _error(e.status, e.detail, {"Retry-After": str(e.retry_after)})
-            await send({"type": "http.response.start", "status": r.status_code, "headers": r.raw_headers})
-            await send({"type": "http.response.body", "body": r.body})
+            await _api_error(busy("the server is stopping"))(scope, receive, send)
 
 
 # What the API's documentation pages may load: only this server (and data:/blob: URLs they make).
@@ -600,6 +597,10 @@ def _error(status: int, detail: str, headers: dict | None = None) -> JSONRespons
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
+def _api_error(e: ApiError) -> JSONResponse:
+    return _error(e.status, e.detail, {"Retry-After": str(e.retry_after)} if e.retry_after else None)
+
+
 def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_MAX_BODY,
                queue: int = DEFAULT_QUEUE, time_budget: float = TIME_BUDGET_S):
     """The ASGI app for a run folder, a .pt or .onnx file, or (None) the bundled model.
@@ -634,7 +635,7 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
 
     @app.exception_handler(ApiError)
     async def api_error(request, exc: ApiError):
-        return _error(exc.status, exc.detail, {"Retry-After": str(exc.retry_after)} if exc.retry_after else None)
+        return _api_error(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, exc):
