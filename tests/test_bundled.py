@@ -41,6 +41,12 @@ def test_the_bundled_model_reaches_the_mnist_test_accuracy_recorded_beside_it(re
     assert answers["mnist_test_accuracy"] >= 0.995 and answers["mnist_test_refused"] <= 0.01
 
 
+def test_the_bundled_model_reports_the_accuracy_recorded_beside_it_not_its_last_epochs(record):
+    from lenet5.predict import load
+    info = load().info  # what /api/model and the page show
+    assert info["test_accuracy"] == record["mnist_test_accuracy"] != record["metrics"][-1]["test_acc"]
+
+
 def _drawn(text: str, size: int = 160) -> Image.Image:
     img = Image.new("L", (size, size), 255)
     font = ImageFont.truetype(str(_font()), 110)

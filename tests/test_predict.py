@@ -54,6 +54,16 @@ def test_the_api_accepts_paths_pil_images_and_arrays_alike(predictor, test_digit
     assert results[0].source.endswith("seven.png") and results[3].preprocessed.shape == (28, 28)
 
 
+def test_one_image_given_alone_is_read_as_a_list_of_one(predictor, test_digits, tmp_path):
+    x, y = test_digits
+    img = paper_digit(x[0], np.random.default_rng(0))
+    img.save(tmp_path / "seven.png")
+    for one in (str(tmp_path / "seven.png"), tmp_path / "seven.png", (tmp_path / "seven.png").read_bytes(), img,
+                np.asarray(img), x[0]):
+        results = predictor.predict(one)  # a str was read as its characters, an array as its rows
+        assert [r.label for r in results] == [y[0]], type(one)
+
+
 @pytest.mark.parametrize("value", [np.nan, np.inf, 1e30, -1.0])
 def test_a_28x28_array_of_no_image_values_is_refused_not_answered(predictor, value):
     arr = np.zeros((28, 28), np.float32)
@@ -165,3 +175,46 @@ def test_a_large_folder_is_read_in_parallel_with_the_same_answers_in_order(predi
     assert [r.source for r in results] == [str(tmp_path / f"{k:03d}.png") for k in range(n)]
     assert [r.label for r in results] == [r.label for r in one_by_one]
     assert np.allclose([r.probabilities for r in results], [r.probabilities for r in one_by_one], atol=1e-5)
+
+
+def test_broken_links_and_fifos_in_a_folder_are_named_not_skipped(trained_run, test_digits, tmp_path):
+    import os
+    x, y = test_digits
+    paper_digit(x[0], np.random.default_rng(0)).save(tmp_path / "good.png")
+    (tmp_path / "broken.png").symlink_to(tmp_path / "gone.png")
+    os.mkfifo(tmp_path / "pipe.png")
+    r = run_cli("predict", tmp_path, "--json", "--model", trained_run, timeout=60)
+    assert r.returncode == 1  # some files could not be read
+    out = {__import__("pathlib").Path(o["file"]).name: o for o in json.loads(r.stdout)}
+    assert out["good.png"]["label"] == y[0]
+    assert "broken link" in out["broken.png"]["error"] and "not a regular file" in out["pipe.png"]["error"]
+    assert "Traceback" not in r.stderr
+
+
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(trained_run, image_folder):
+    folder, _ = image_folder
+    r = run_cli("predict", "", "--json", "--model", trained_run, cwd=folder)  # the folder holds images
+    assert r.returncode == 1 and json.loads(r.stdout) == [{"file": "", "error": "an empty path was given: name an "
+                                                           "image file or a folder"}], r.stdout
+
+
+def test_the_onnx_backend_reads_a_checkpoint_file_by_exporting_it_in_memory(test_digits, tmp_path):
+    x, y = test_digits
+    paper_digit(x[1], np.random.default_rng(0)).save(tmp_path / "two.png")
+    p = lenet5.load(backend="onnx")  # the bundled .pt: there is no run folder to export from
+    assert p.runtime == "onnx" and p.predict_one(tmp_path / "two.png").label == y[1]
+    r = run_cli("predict", tmp_path / "two.png", "--backend", "onnx", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["label"] == y[1], r.stdout + r.stderr
+
+
+def test_reading_a_large_folder_leaves_the_callers_predictor_as_it_was(predictor, test_digits, tmp_path, monkeypatch):
+    import lenet5.predict as predict_mod
+    x, _ = test_digits
+    for k in range(3):
+        Image.fromarray(255 - x[k]).save(tmp_path / f"{k}.png")
+    monkeypatch.setattr(predict_mod, "ONNX_RUNTIME_FROM", 3)  # a "large" folder, read through ONNX Runtime
+    used, classify_batch = [], predict_mod._classify_batch
+    monkeypatch.setattr(predict_mod, "_classify_batch", lambda p, batch: used.append(p.runtime) or classify_batch(p, batch))
+    assert predictor.runtime == "torch"
+    predict_mod.predict_files(predictor, [tmp_path])
+    assert "onnx" in used and predictor.runtime == "torch"

@@ -102,10 +102,16 @@ def model_info(ckpt: dict[str, Any], model: nn.Module) -> dict[str, Any]:
 
         model, ckpt = load_model("runs/classic-mnist-s0")
         model_info(ckpt, model)["test_accuracy"]     # the last epoch's, e.g. 0.9884
+
+    An inference checkpoint (`lenet5 export --format pt`) says instead how it answers the test set as
+    `lenet5.load` reads it (in its views, with "not a digit" set aside): the digit it names.
     """
     from .reject import checked  # (reject imports the training side's distortions: not at import time)
     cfg = config_mod.from_dict(ckpt["config"])
     last = ckpt["metrics"][-1] if ckpt["metrics"] else {}
+    answers = ckpt.get("answers") if isinstance(ckpt.get("answers"), dict) else {}
+    named = answers.get("mnist_test_accuracy")
+    accuracy = named if type(named) is float and 0 <= named <= 1 else last.get("test_acc")  # (damaged: the epoch's)
     return {"preset": cfg.preset, "dataset": cfg.data.dataset, "epoch": ckpt["epoch"],
-            "test_accuracy": last.get("test_acc"), "parameters": count_parameters(model), "config": cfg.to_dict(),
+            "test_accuracy": accuracy, "parameters": count_parameters(model), "config": cfg.to_dict(),
             "reject": checked(ckpt.get("reject"))}

@@ -66,8 +66,8 @@ def export(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike
 
 
 def write_inference_checkpoint(ckpt: dict, target: Path, run_dir, data_dir=None) -> Path:
-    """The evaluated weights with config, metrics and the "not a digit" threshold — no optimizer or RNG
-    state — loadable by `lenet5.load`, and `<name>.json` beside it: how it was made and how good it is
+    """The evaluated weights with config, metrics, the "not a digit" threshold and how the file answers
+    the test set — no optimizer or RNG state — loadable by `lenet5.load`, and `<name>.json` beside it: how it was made and how good it is
     on the test set as `lenet5.load(file)` answers. This is how the bundled model
     (src/lenet5/weights/robust.pt) is made: `make weights`."""
     import hashlib
@@ -75,11 +75,13 @@ def write_inference_checkpoint(ckpt: dict, target: Path, run_dir, data_dir=None)
     slim = {"model_name": ckpt["model_name"], "config": ckpt["config"], "model": weights, "ema": None,
             "epoch": ckpt["epoch"], "metrics": ckpt["metrics"], **({"reject": ckpt["reject"]} if ckpt.get("reject") else {})}
     save(slim, target)
+    answers = mnist_test_answers(target, data_dir)
+    save({**slim, "answers": answers}, target)  # what `model_info` (the page, /api/model) reports
     run_meta = RunFolder(run_dir).meta()
     record = {"file": target.name, "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
               "command": run_meta.get("command"), "created": run_meta.get("created"),
               "versions": run_meta.get("versions"), "threads": run_meta.get("threads"),
-              **mnist_test_answers(target, data_dir), "epochs": ckpt["epoch"], "reject": ckpt.get("reject"),
+              **answers, "epochs": ckpt["epoch"], "reject": ckpt.get("reject"),
               "config": ckpt["config"], "metrics": ckpt["metrics"]}
     write_text_atomic(target.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
     return target

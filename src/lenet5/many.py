@@ -59,16 +59,21 @@ def collect_images(paths: Sequence[str | os.PathLike]) -> list[Path | tuple[str,
     A path that cannot be used becomes a (path, message) pair in its place.
     """
     items: list[Path | tuple[str, str]] = []
-    for p in map(Path, paths):
-        if p.is_dir() and (p / "checkpoints").is_dir():
+    for raw in paths:
+        p = Path(raw)
+        if not str(raw):  # Path("") is the current folder: not what anyone means by it
+            items.append(("", "an empty path was given: name an image file or a folder"))
+        elif p.is_dir() and (p / "checkpoints").is_dir():
             items.append((str(p), f"{p} is a run folder, not images: pass it as --model {p}"))
         elif p.is_dir():
             try:
-                found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+                found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS and not f.is_dir())
             except PermissionError:
                 items.append((str(p), f"{p}: permission denied; check the folder's permissions"))
                 continue
-            items += found or [(str(p), f"{p}: folder has no image files ({', '.join(IMAGE_EXTENSIONS)})")]
+            # a FIFO or a device stays a file, refused by `preprocess` in one line, like one named alone
+            items += [f if f.exists() else (str(f), f"{f}: a broken link (what it points to does not exist)")
+                      for f in found] or [(str(p), f"{p}: folder has no image files ({', '.join(IMAGE_EXTENSIONS)})")]
         elif p.exists():
             items.append(p)
         else:

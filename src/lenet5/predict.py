@@ -24,10 +24,11 @@ from __future__ import annotations
 import json
 import os
 import threading
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -143,6 +144,16 @@ class Predictor:
         self._session = session
         return True
 
+    @contextmanager
+    def onnx_runtime_within(self) -> Iterator[None]:
+        """`use_onnx_runtime` for the block only: after it, `logits` is answered as before."""
+        before = self._session
+        try:
+            self.use_onnx_runtime()
+            yield
+        finally:
+            self._session = before
+
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """(N, outputs) softmax of the logits, averaged over the model's views when it names some."""
         if self.views:
@@ -163,7 +174,10 @@ class Predictor:
     def predict(self, images: Iterable[Any]) -> list[Prediction]:
         """Classify each image (path, bytes, PIL image or array); raises ImageError on an unreadable one.
 
-        A blank image is an answer (label None, reason "blank"), not an error."""
+        A blank image is an answer (label None, reason "blank"), not an error. One image given alone
+        (a path, bytes, a PIL image, a 2-D array) is read as a list of one, not as its characters or rows."""
+        if _one_image(images):
+            images = [images]
         return self.classify([(to_array(im), source_name(im)) for im in images])
 
     def predict_one(self, image: Any) -> Prediction:
@@ -207,6 +221,12 @@ def _outputs_checked(p: Predictor) -> Predictor:
     return p
 
 
+def _one_image(images: Any) -> bool:
+    if isinstance(images, np.ndarray):
+        return images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (3, 4))  # greyscale, RGB(A)
+    return isinstance(images, (str, os.PathLike, bytes, bytearray)) or hasattr(images, "getpixel")  # PIL
+
+
 def _blank(source: str) -> Prediction:
     return Prediction(None, None, None, np.zeros((FIELD, FIELD), np.float32), source, BLANK)
 
@@ -214,22 +234,23 @@ def _blank(source: str) -> Prediction:
 def load(model_path: str | os.PathLike | None = None, backend: str = "torch", which: str = "last") -> Predictor:
     """A Predictor from a run folder, a checkpoint .pt, or an exported .onnx file; None: the bundled model.
 
-    backend="onnx" with a run folder uses RUN/export/model.onnx (see `lenet5 export`).
+    backend="onnx" with a run folder uses RUN/export/model.onnx (see `lenet5 export`) when there is one;
+    otherwise (a .pt file, the bundled model, a run not exported) the model is exported in memory.
     """
     path = Path(model_path) if model_path is not None else bundled_model()
     if backend not in ("torch", "onnx"):
         raise UserError(f"unknown backend {backend!r}; use torch or onnx")
-    if path.suffix == ".onnx" or backend == "onnx":
-        onnx_path = path if path.suffix == ".onnx" else path / "export" / "model.onnx"
-        if not onnx_path.is_file():
-            raise UserError(f"no ONNX model at {onnx_path}; make one with `lenet5 export {path} --format onnx`")
-        return _load_onnx(onnx_path)
+    if path.suffix == ".onnx" or (backend == "onnx" and (path / "export" / "model.onnx").is_file()):
+        return _load_onnx(path if path.suffix == ".onnx" else path / "export" / "model.onnx")
     if path.suffix == ".pt" and not path.exists():  # a file was meant, not a run folder to train
         raise UserError(f"no such model file: {path} (give a run folder, a .pt checkpoint or an .onnx file; "
                         "leave --model out for the bundled model)")
     model, ckpt = load_model(path, which)
     info = model_info(ckpt, model)
-    return _outputs_checked(Predictor(folded_for_inference(model), get_spec(info["dataset"]).classes, info, "torch"))
+    p = _outputs_checked(Predictor(folded_for_inference(model), get_spec(info["dataset"]).classes, info, "torch"))
+    if backend == "onnx" and not p.use_onnx_runtime():
+        raise UserError("the onnx backend needs onnx and onnxruntime: pip install 'lenet5[export]'")
+    return p
 
 
 def _load_onnx(path: Path) -> Predictor:
@@ -283,23 +304,30 @@ def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], mult
 
 def read_files(predictor: Predictor, items: Sequence[Path | tuple[str, str]], arrays: Iterable, multi: bool
                ) -> list[Prediction | NumberReading | tuple[str, str]]:
-    """`predict_files` on `collect_images`' items, their single digits' `preprocessing` already started.
-    From ONNX_RUNTIME_FROM single digits on, the predictor answers through ONNX Runtime (when installed)."""
+    """`predict_files` on `collect_images`' items, their single digits' `preprocessing` already started."""
     files = image_files(items)
-    if multi:
-        done = {}
-        for f in files:
-            try:
-                done[f] = predictor.read_number(f)
-            except ImageError as e:
-                done[f] = (str(f), naming(str(e), str(f)))
-    else:
-        done, batch = {}, []
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # the cores are busy preprocessing: a second torch thread only contends (~15%)
-        if len(files) >= ONNX_RUNTIME_FROM:
-            predictor.use_onnx_runtime()  # no-op without onnxruntime; answers equal within export parity
+    done = _read_numbers(predictor, files) if multi else _read_digits(predictor, files, arrays)
+    return [i if isinstance(i, tuple) else done[i] for i in items]
+
+
+def _read_numbers(predictor: Predictor, files: Sequence[Path]) -> dict[Path, NumberReading | tuple[str, str]]:
+    done = {}
+    for f in files:
         try:
+            done[f] = predictor.read_number(f)
+        except ImageError as e:
+            done[f] = (str(f), naming(str(e), str(f)))
+    return done
+
+
+def _read_digits(predictor: Predictor, files: Sequence[Path], arrays: Iterable) -> dict[Path, Prediction | tuple[str, str]]:
+    """Each file's preprocessed array classified in batches of POOL_CHUNK; from ONNX_RUNTIME_FROM files on,
+    through ONNX Runtime where it is installed (answers equal within export parity)."""
+    done, batch = {}, []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the cores are busy preprocessing: a second torch thread only contends (~15%)
+    try:
+        with predictor.onnx_runtime_within() if len(files) >= ONNX_RUNTIME_FROM else nullcontext():
             for f, (arr, error) in zip(files, arrays):
                 if error is not None:
                     done[f] = (str(f), error)
@@ -309,9 +337,9 @@ def read_files(predictor: Predictor, items: Sequence[Path | tuple[str, str]], ar
                     done.update(_classify_batch(predictor, batch))
                     batch = []
             done.update(_classify_batch(predictor, batch))
-        finally:
-            torch.set_num_threads(threads)
-    return [i if isinstance(i, tuple) else done[i] for i in items]
+    finally:
+        torch.set_num_threads(threads)
+    return done
 
 
 def _classify_batch(predictor: Predictor, batch: list[tuple[Path, np.ndarray | None]]) -> dict[Path, Prediction]:

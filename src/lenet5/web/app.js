@@ -48,15 +48,17 @@ function point(e) {
   return [(e.clientX - r.left) * pad.width / r.width, (e.clientY - r.top) * pad.height / r.height];
 }
 
-pad.addEventListener("pointerdown", e => {
-  if (e.button > 0) return;
+function startStroke(e) {
   if (!strokes.length) { paintBlack(); newGeneration(); }  // a photo on the pad (and its answer) give way
   pad.setPointerCapture(e.pointerId); current = [point(e)]; strokes.push(current); undone = [];
-  segment(current[0], current[0]);
+  segment(current[0], current[0]); syncButtons();
   lastLive = performance.now();  // the first live answer after LIVE_MS of drawing: a quick stroke needs none
   live();
-});
+}
+pad.addEventListener("pointerdown", e => { if (e.button <= 0) startStroke(e); });
 pad.addEventListener("pointermove", e => {
+  // a mouse or pen pressed outside the pad and brought onto it draws from where it enters
+  if (!current && e.pointerType !== "touch" && (e.buttons & 1)) startStroke(e);
   if (!current) return;
   for (const c of (e.getCoalescedEvents ? e.getCoalescedEvents() : [e])) {
     const p = point(c); segment(current[current.length - 1], p); current.push(p);
@@ -90,8 +92,9 @@ function newGeneration() {  // the drawing changed under any request in flight: 
   for (const c of inflight) c.abort();
   inflight.clear(); liveBusy = false;
 }
+function syncButtons() { $("undo").disabled = !strokes.length; $("redo").disabled = !undone.length; }
 function afterEdit() {  // also ends a stroke being drawn: the held pen draws no more until put down again
-  current = null; newGeneration(); redraw();
+  current = null; newGeneration(); redraw(); syncButtons();
   if (strokes.length) ask(canvasBody(), "final", performance.now()); else showEmpty();
 }
 function undo() { if (strokes.length) { undone.push(strokes.pop()); afterEdit(); } }
@@ -142,7 +145,7 @@ zone.addEventListener("drop", e => {
 });
 
 async function readPhoto(file) {
-  strokes = []; undone = []; newGeneration(); paintBlack();
+  strokes = []; undone = []; newGeneration(); paintBlack(); syncButtons();
   const gen = generation;
   showPending(`Reading ${file.name}…`);
   let body;
