@@ -35,26 +35,27 @@ def test_onnx_runtime_answers_what_torch_answers_and_torch_still_draws_the_featu
     assert maps["conv1"].shape == (6, 14, 14) and np.array_equal(maps["conv2"], torch_only.feature_maps(x[0])["conv2"])
 
 
-def test_the_parity_allowance_is_1e5_until_float32_itself_is_coarser():
-    allowed = parity_allowance(np.array([[0.5, -3.0], [-12.0, 2.0], [40.0, 0.1]], np.float32))
+def test_the_parity_allowance_is_2e5_until_float32_itself_is_coarser():
+    allowed = parity_allowance(np.array([[0.5, -3.0], [-12.0, 2.0], [100.0, 0.1]], np.float32))
     assert allowed.shape == (3, 1) and allowed[0, 0] == allowed[1, 0] == PARITY_TOLERANCE
-    assert allowed[2, 0] == 8 * np.spacing(np.float32(40.0)) > 2 * PARITY_TOLERANCE
+    assert allowed[2, 0] == 8 * np.spacing(np.float32(100.0)) > 2 * PARITY_TOLERANCE
 
 
-LOGIT_SCALE = 3  # the 3-epoch test model's logits reach ~20; a 12-epoch `modern` model's reach ~50
+LOGIT_SCALE = 8  # the 3-epoch test model's logits reach ~20: scaled, past 128, where 8 float32 steps are 1.2e-4
 
 
 def test_a_model_with_large_logits_still_exports(trained_run, data_dir, tmp_path):
-    # A fully trained `modern` model has logits near 40, where float32 steps are 3.8e-6 and PyTorch
-    # itself is 1.5e-5 from exact: a flat 1e-5 bound refused to export it. Scaling the classifier
-    # recreates those magnitudes from the short test run.
+    # Where logits are large, float32 itself is coarse: a fully trained `modern` model's reach 47, where
+    # PyTorch is 1.5e-5 from exact (a flat 1e-5 bound refused to export it). Scaling the classifier
+    # makes logits past 128 from the short test run, where PyTorch and onnxruntime differ by more than
+    # the flat 2e-5 and only the float32-steps rule lets the export through.
     state = load(trained_run)
     for weights in (state["model"], state["ema"]):
         weights["clf.weight"] *= LOGIT_SCALE
         weights["clf.bias"] *= LOGIT_SCALE
     save(state, RunFolder(tmp_path / "big").checkpoint("last"))
     model, _ = load_model(tmp_path / "big")
-    assert model(data.load("mnist", "test", data_dir).images[:500]).abs().max() > 32
+    assert model(data.load("mnist", "test", data_dir).images[:500]).abs().max() > 128
     path, diff = export(tmp_path / "big", "onnx", tmp_path / "big.onnx", data_dir)
     assert path.is_file() and diff > PARITY_TOLERANCE
     assert parity(model, path, "onnx", "mnist", data_dir)[1] <= 1

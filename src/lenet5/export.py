@@ -29,9 +29,12 @@ from .predict import ONNX_META_KEY
 from .run import RunFolder
 
 ONNX_OPSET = 17
-PARITY_TOLERANCE = 1e-5  # max |logit difference| accepted between the export and PyTorch...
-# ...or this many float32 steps of the image's largest |logit|, where 1e-5 is finer than float32
-# holds at that scale (16 and up): a trained `modern` model has logits near 40, where PyTorch's own
+# Max |logit difference| accepted between the export and PyTorch: each may be 1e-5 from the exact
+# (float64) logits, so 2e-5 apart. The report's `classic` model (seed 0, 30 epochs): PyTorch 5.2e-6
+# from exact, onnxruntime 8.7e-6 the other way, 1.05e-5 apart, which a 1e-5 bound refused to export.
+PARITY_TOLERANCE = 2e-5
+# ...or this many float32 steps of the image's largest |logit|, where that is coarser than float32
+# holds at that scale (32 and up): a trained `modern` model has logits near 40, where PyTorch's own
 # float32 result is 4 steps (1.5e-5) from the exact float64 one and onnxruntime's 4 the other way.
 PARITY_ULPS = 8
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt", "pt": "model.pt"}

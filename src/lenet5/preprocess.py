@@ -199,7 +199,7 @@ def clean(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     stretched = np.subtract(ink, lo, out=ink)
     stretched /= hi - lo
     np.clip(stretched, 0, 1, out=stretched)
-    t = otsu_threshold(stretched)
+    t = max(otsu_threshold(stretched), float(os.environ.get("INK_FLOOR", "0")))
     mask = stretched > t
     labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
     if n:
