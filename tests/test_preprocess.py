@@ -316,6 +316,32 @@ def test_a_digit_under_uneven_light_is_found_not_the_shadow():
     assert out[:, :6].max() < 0.2  # the dark side of the paper is not ink
 
 
+@pytest.mark.parametrize("k", range(6))
+def test_a_small_digit_above_a_band_of_shadow_is_found_not_the_band(k, data_dir):
+    """A 40-px digit in a 480-px photo whose bottom quarter lies in a shadow 0.2 deep: levelling leaves
+    a faint band, wide enough that Otsu's threshold (which favours classes of similar size) fell below
+    it and took the band for ink. Ink is at least INK_FLOOR of the way from paper to the darkest ink."""
+    digit = data.load("mnist", "test", data_dir).images[k, 0].numpy()
+    side = 480
+    rows = np.arange(side)[:, None] / side
+    paper = np.broadcast_to(0.9 - 0.2 / (1 + np.exp(-(rows - 0.75) * 40)), (side, side)).astype(np.float32)
+    paper = paper + np.random.default_rng(k).normal(0, 0.015, paper.shape).astype(np.float32)
+    small = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((40, 40), Image.BILINEAR)) / 255
+    paper[150:190, 220:260] *= 1 - 0.6 * small
+    out = preprocess((np.clip(paper, 0, 1) * 255).astype(np.uint8))
+    alone = preprocess(((1 - digit) * 255).astype(np.uint8))
+    assert np.corrcoef(out.ravel(), alone.ravel())[0, 1] > 0.8  # (0.02–0.32 before: the band was the "digit")
+
+
+def test_faint_ink_among_bright_specks_is_still_ink_though_below_the_floor():
+    """Where INK_FLOOR leaves only specks (dust brighter than the stroke), Otsu's own threshold is used."""
+    ink = np.zeros((200, 200), np.float32)
+    ink[25::50, 25::50] = 1.0  # 16 one-pixel specks: too little to be a digit
+    ink[60:140, 96:104] = 0.2  # a faint 1, below the floor (without the fallback: "blank")
+    mask = clean(ink)[1]
+    assert mask[60:140, 96:104].all() and not mask[25::50, 25::50].any()
+
+
 def test_a_drawing_on_flat_paper_skips_the_levelling_and_reads_the_same(monkeypatch):
     """A drawing on pure white has no light to level: `background` skips its fit and opening there,
     and the 28×28 image is what the full levelling gives. Blown-out white paper with a shadow reaching
