@@ -70,9 +70,9 @@ def export(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike
 
 def write_inference_checkpoint(ckpt: dict, target: Path, run_dir, data_dir=None) -> Path:
     """The evaluated weights with config, metrics, the "not a digit" threshold and how the file answers
-    the test set — no optimizer or RNG state — loadable by `lenet5.load`, and `<name>.json` beside it: how it was made and how good it is
-    on the test set as `lenet5.load(file)` answers. This is how the bundled model
-    (src/lenet5/weights/robust.pt) is made: `make weights`."""
+    the test set as `lenet5.load(file)` reads it — no optimizer or RNG state — and `<name>.json` beside
+    it: how it was made and those answers. This is how the bundled model (src/lenet5/weights/robust.pt)
+    is made: `make weights`."""
     import hashlib
     weights = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
     slim = {"model_name": ckpt["model_name"], "config": ckpt["config"], "model": weights, "ema": None,

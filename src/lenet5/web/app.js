@@ -57,8 +57,9 @@ function startStroke(e) {
 }
 pad.addEventListener("pointerdown", e => { if (e.button <= 0) startStroke(e); });
 pad.addEventListener("pointermove", e => {
-  // a mouse or pen pressed outside the pad and brought onto it draws from where it enters
-  if (!current && e.pointerType !== "touch" && (e.buttons & 1)) startStroke(e);
+  // A mouse or pen pressed outside the pad and brought onto it draws from where it enters. (One pressed
+  // on the pad holds its capture until lifted: after Ctrl+Z mid-stroke it draws no more.)
+  if (!current && e.pointerType !== "touch" && (e.buttons & 1) && !pad.hasPointerCapture(e.pointerId)) startStroke(e);
   if (!current) return;
   for (const c of (e.getCoalescedEvents ? e.getCoalescedEvents() : [e])) {
     const p = point(c); segment(current[current.length - 1], p); current.push(p);
