@@ -126,7 +126,8 @@ def start_server(*args):
 def test_the_server_stops_within_two_seconds(sig):
     p, _ = start_server()
     seconds, err = stop(p, sig)
-    assert seconds < STOP_WITHIN_S and "Traceback" not in err, (seconds, err)
+    # (it exited 0 and then spent 1.3–1.8 s in the interpreter's teardown: over 2 s in a CI run)
+    assert p.returncode == 128 + sig and seconds < STOP_WITHIN_S and "Traceback" not in err, (seconds, err)
     assert_group_gone(p)
 
 

@@ -281,7 +281,12 @@ def cmd_serve(a) -> int:
     if a.port is not None and not 0 <= a.port <= 65535:
         raise UserError(f"--port must be 0–65535, got {a.port}")
     given = {"host": a.host, "port": a.port, "max_body": a.max_body, "workers": a.workers, "queue": a.queue}
+    stopped_by = []  # uvicorn stops gracefully on SIGINT/SIGTERM, then raises it again here, and swallows
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the KeyboardInterrupt: remembered, then raised below
+        signal.signal(sig, lambda signum, frame: stopped_by.append(signum))
     serve(a.model, **{k: v for k, v in given.items() if v is not None})  # the library owns the defaults
+    if stopped_by:  # exit 130 or 143 as every command does, and at once (`entry`)
+        raise Terminated if stopped_by[-1] == signal.SIGTERM else KeyboardInterrupt
     return EXIT_OK
 
 
