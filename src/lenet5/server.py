@@ -180,8 +180,7 @@ WRAPPING = re.compile(r"[ \t\r\n]+")
 def decode_base64(value: Any) -> bytes:
     if not isinstance(value, str) or not value:
         raise ApiError(422, "'image' must be a non-empty base64 string")
-    if any(c in value for c in " \t\r\n"):  # wrapped at 76 columns, as `base64` and MIME write it
-        value = WRAPPING.sub("", value)  # ASCII whitespace only: anything else stays, and is refused
+    value = WRAPPING.sub("", value)  # wrapped at 76 columns, as `base64` and MIME write it; ASCII only
     if value.startswith("data:"):
         value = value.partition(",")[2]
     try:
