@@ -131,6 +131,15 @@ def test_the_server_stops_within_two_seconds(sig):
     assert_group_gone(p)
 
 
+def test_the_server_stops_when_sigterm_comes_while_it_loads_the_model():
+    p = start("serve", "--port", free_port())
+    time.sleep(1.5)  # the command is loading the model: uvicorn does not yet handle signals
+    seconds, err = stop(p, signal.SIGTERM)
+    # (6af7917 only remembered a signal there for later, and the server started and ran on)
+    assert p.returncode == 143 and seconds < STOP_WITHIN_S and "Traceback" not in err, (seconds, err)
+    assert_group_gone(p)
+
+
 def _photo_png() -> bytes:
     """A 12-MP PNG of a 7 on flat paper: tens of KB to send (every upload is in before the signal), yet
     decoded in full, a fraction of a second of the photo lane's work."""

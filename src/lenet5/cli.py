@@ -281,12 +281,19 @@ def cmd_serve(a) -> int:
     if a.port is not None and not 0 <= a.port <= 65535:
         raise UserError(f"--port must be 0–65535, got {a.port}")
     given = {"host": a.host, "port": a.port, "max_body": a.max_body, "workers": a.workers, "queue": a.queue}
-    stopped_by = []  # uvicorn stops gracefully on SIGINT/SIGTERM, then raises it again here, and swallows
-    for sig in (signal.SIGINT, signal.SIGTERM):  # the KeyboardInterrupt: remembered, then raised below
-        signal.signal(sig, lambda signum, frame: stopped_by.append(signum))
+    # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again (here) and swallows the
+    # KeyboardInterrupt: it is remembered, and raised once serve returns, to exit 130 or 143 as every
+    # command does, and at once (`entry`). Before uvicorn listens (the model loading) it stops at once.
+    stopped_by = []
+
+    def stop(signum, frame):
+        stopped_by.append(signum)
+        raise _interrupt(signum)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
     serve(a.model, **{k: v for k, v in given.items() if v is not None})  # the library owns the defaults
-    if stopped_by:  # exit 130 or 143 as every command does, and at once (`entry`)
-        raise Terminated if stopped_by[-1] == signal.SIGTERM else KeyboardInterrupt
+    if stopped_by:
+        raise _interrupt(stopped_by[-1])
     return EXIT_OK
 
 
@@ -340,6 +347,10 @@ class Terminated(KeyboardInterrupt):
 
 def _raise_terminated(signum, frame):
     raise Terminated
+
+
+def _interrupt(signum: int) -> KeyboardInterrupt:
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 # What an interrupted command leaves behind, said after "lenet5: interrupted".
