@@ -23,9 +23,15 @@ def test_evaluating_a_folder_without_a_checkpoint_is_a_clear_error(tmp_path):
         evaluate_run(tmp_path / "missing")
 
 
-def test_a_corrupt_checkpoint_is_refused_not_unpickled(trained_run, tmp_path):
-    bad = tmp_path / "evil.pt"
+def test_a_corrupt_or_foreign_checkpoint_is_refused_not_unpickled_and_named_as_such(trained_run, tmp_path):
     import pickle
-    bad.write_bytes(pickle.dumps({"format_version": 1, "x": print}))
-    with pytest.raises(UserError, match="not a readable lenet5 checkpoint"):
-        evaluate_run(bad)
+    import torch
+    evil, text, smuggled = tmp_path / "evil.pt", tmp_path / "notes.pt", tmp_path / "smuggled.pt"
+    evil.write_bytes(pickle.dumps({"format_version": 1, "x": print}))
+    text.write_text("hello\n")
+    torch.save({"format_version": 1, "x": print}, smuggled)  # a real torch file, with code in it
+    for path in (evil, text):
+        with pytest.raises(UserError, match=r"not a PyTorch checkpoint \(torch.save writes a zip archive"):
+            evaluate_run(path)
+    with pytest.raises(UserError, match=r"a damaged PyTorch file, or one that holds more than weights \(Unpickling"):
+        evaluate_run(smuggled)

@@ -177,17 +177,20 @@ def test_a_large_folder_is_read_in_parallel_with_the_same_answers_in_order(predi
     assert np.allclose([r.probabilities for r in results], [r.probabilities for r in one_by_one], atol=1e-5)
 
 
-def test_broken_links_and_fifos_in_a_folder_are_named_not_skipped(trained_run, test_digits, tmp_path):
+def test_broken_links_and_fifos_are_named_not_skipped_in_a_folder_or_alone(trained_run, test_digits, tmp_path):
     import os
     x, y = test_digits
     paper_digit(x[0], np.random.default_rng(0)).save(tmp_path / "good.png")
     (tmp_path / "broken.png").symlink_to(tmp_path / "gone.png")
     os.mkfifo(tmp_path / "pipe.png")
-    r = run_cli("predict", tmp_path, "--json", "--model", trained_run, timeout=60)
+    r = run_cli("predict", tmp_path, tmp_path / "broken.png", "--json", "--model", trained_run, timeout=60)
     assert r.returncode == 1  # some files could not be read
-    out = {__import__("pathlib").Path(o["file"]).name: o for o in json.loads(r.stdout)}
-    assert out["good.png"]["label"] == y[0]
-    assert "broken link" in out["broken.png"]["error"] and "not a regular file" in out["pipe.png"]["error"]
+    out = json.loads(r.stdout)
+    by_name = {__import__("pathlib").Path(o["file"]).name: o for o in out[:3]}
+    assert by_name["good.png"]["label"] == y[0]
+    assert "not a regular file" in by_name["pipe.png"]["error"]
+    for broken in (by_name["broken.png"], out[3]):  # in the folder, and named alone (it said "no such file")
+        assert f"a broken link (it points to {tmp_path / 'gone.png'}, which does not exist)" in broken["error"]
     assert "Traceback" not in r.stderr
 
 

@@ -71,10 +71,16 @@ def load(run_or_file: str | os.PathLike, which: str = "last") -> dict[str, Any]:
     path = p if p.is_file() else RunFolder(p).require().checkpoint(which)
     if not path.is_file():
         raise UserError(f"{p}: no {which} checkpoint at {path}")
+    fix = "give a run folder or a .pt file that lenet5 wrote (retrain, or restore the file)"
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":  # torch.save writes a zip archive; torch would guess at anything else
+            raise UserError(f"{path}: not a PyTorch checkpoint (torch.save writes a zip archive; this file is "
+                            f"not one); {fix}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated, foreign or malicious file: refuse it, whatever torch raises
-        raise UserError(f"{path}: not a readable lenet5 checkpoint ({type(e).__name__}); retrain or restore it") from None
+        raise UserError(f"{path}: a damaged PyTorch file, or one that holds more than weights "
+                        f"({type(e).__name__}); {fix}") from None
     version = ckpt.get("format_version") if isinstance(ckpt, dict) else None
     if version != FORMAT_VERSION:
         raise UserError(f"{path}: checkpoint format {version!r} is not supported (this lenet5 reads {FORMAT_VERSION})")

@@ -72,13 +72,19 @@ def collect_images(paths: Sequence[str | os.PathLike]) -> list[Path | tuple[str,
                 items.append((str(p), f"{p}: permission denied; check the folder's permissions"))
                 continue
             # a FIFO or a device stays a file, refused by `preprocess` in one line, like one named alone
-            items += [f if f.exists() else (str(f), f"{f}: a broken link (what it points to does not exist)")
+            items += [f if f.exists() else (str(f), _broken_link(f))
                       for f in found] or [(str(p), f"{p}: folder has no image files ({', '.join(IMAGE_EXTENSIONS)})")]
         elif p.exists():
             items.append(p)
+        elif p.is_symlink():
+            items.append((str(p), _broken_link(p)))
         else:
             items.append((str(p), f"{p}: no such file or folder"))
     return items
+
+
+def _broken_link(p: Path) -> str:
+    return f"{p}: a broken link (it points to {os.readlink(p)}, which does not exist)"
 
 
 def image_files(items: Sequence[Path | tuple[str, str]]) -> list[Path]:
