@@ -64,15 +64,21 @@ def test_training_stops_within_two_seconds_leaving_a_resumable_run(tmp_path, sig
     assert RunFolder(tmp_path / "r").status() == "partial" and not list((tmp_path / "r").rglob(".*.tmp"))
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_folder_prediction_stops_its_workers_within_two_seconds(tmp_path, sig):
+def _folder_of_ones(tmp_path, n=4000):
+    """n small images of a 1 (seconds of work on every core)."""
     folder = tmp_path / "digits"
     folder.mkdir()
     rng = np.random.default_rng(0)
-    for i in range(4000):  # seconds of work on every core
+    for i in range(n):
         im = np.zeros((56, 56), np.uint8)
         im[8 + i % 20: 30 + i % 20, 20:26] = 255
-        Image.fromarray(np.maximum(im, rng.integers(0, 30, im.shape, dtype=np.uint8))).save(folder / f"{i}.png")
+        Image.fromarray(np.maximum(im, rng.integers(0, 30, im.shape, dtype=np.uint8))).save(folder / f"{i:04d}.png")
+    return folder
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_folder_prediction_stops_its_workers_within_two_seconds(tmp_path, sig):
+    folder = _folder_of_ones(tmp_path)
     p = start("predict", folder, "--json", "--save-preprocessed", tmp_path / "seen")
     wait_for_workers(p)  # the model has loaded and the pool is reading the folder
     seconds, err = stop(p, sig)
@@ -80,6 +86,18 @@ def test_a_folder_prediction_stops_its_workers_within_two_seconds(tmp_path, sig)
     assert err.strip().splitlines()[-1].startswith("lenet5: interrupted") and "Traceback" not in err, err
     assert_group_gone(p)
     assert not (tmp_path / "seen").exists()  # nothing half-written
+
+
+def test_a_folder_s_answers_are_printed_as_they_come_and_stand_after_ctrl_c(tmp_path):
+    """(They were all printed at the end: Ctrl-C on a large folder showed none of the answers already read.)"""
+    folder = _folder_of_ones(tmp_path)
+    p = start("predict", folder)
+    first = p.stdout.readline()  # the first batch's answers, while most of the folder is still unread
+    seconds, err = stop(p, signal.SIGINT)
+    assert p.returncode == 130 and seconds < STOP_WITHIN_S, (seconds, err)  # interrupted: not at the end yet
+    assert first.startswith(f"{folder / '0000.png'}: ") and "%" in first, first  # an answer, e.g. "not a digit (…)"
+    assert "answers printed so far stand" in err and "Traceback" not in err, err
+    assert_group_gone(p)
 
 
 def wait_for_workers(p, timeout=60):

@@ -244,6 +244,8 @@ def cmd_report(a) -> int:
 
 
 def cmd_predict(a) -> int:
+    from tqdm import tqdm  # its write() keeps the progress bar below the answers on a terminal
+
     from .many import collect_images, image_files, preprocessing
     if a.save_preprocessed and Path(a.save_preprocessed).exists() and not Path(a.save_preprocessed).is_dir():
         raise UserError(f"--save-preprocessed {a.save_preprocessed}: exists and is not a folder; give a folder path")
@@ -252,16 +254,17 @@ def cmd_predict(a) -> int:
     with preprocessing([] if a.multi else image_files(items), progress=sys.stderr.isatty()) as arrays:
         from .predict import describe, load, read_files, save_preprocessed, to_json
         predictor = load(a.model, backend=a.backend)
-        results = read_files(predictor, items, arrays, a.multi)
+        results = []
+        for r in read_files(predictor, items, arrays, a.multi):  # each said as it comes: a folder takes a while
+            results.append(r)
+            if isinstance(r, tuple):
+                tqdm.write(f"lenet5: error: {r[1]}", file=sys.stderr)
+            elif not a.json:
+                tqdm.write(f"{r.source}: {describe(r, a.top_k, predictor.classes)}", file=sys.stdout)
     if a.save_preprocessed:
         save_preprocessed(results, a.save_preprocessed)
     if a.json:
         print(json.dumps([to_json(r, a.top_k, predictor.classes) for r in results]))
-    for r in results:
-        if isinstance(r, tuple):
-            print(f"lenet5: error: {r[1]}", file=sys.stderr)
-        elif not a.json:
-            print(f"{r.source}: {describe(r, a.top_k, predictor.classes)}")
     return EXIT_FAIL if any(isinstance(r, tuple) for r in results) else EXIT_OK
 
 
@@ -360,8 +363,7 @@ INTERRUPTED_HINTS = {
               "the interrupted ones are run again)",
     "tune": "; finished trials are kept in the study (run the same command again to continue; "
             "the interrupted ones are run again)",
-    "predict": "; no answers were printed (preprocessed images already saved by --save-preprocessed stay, "
-               "each whole)",
+    "predict": "; the answers printed so far stand (--json prints its list only at the end)",
 }
 
 

@@ -299,52 +299,53 @@ def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], mult
     Single digits are preprocessed in parallel and classified in batches of POOL_CHUNK."""
     items = collect_images(paths)
     with preprocessing([] if multi else image_files(items), progress) as arrays:
-        return read_files(predictor, items, arrays, multi)
+        return list(read_files(predictor, items, arrays, multi))
 
 
 def read_files(predictor: Predictor, items: Sequence[Path | tuple[str, str]], arrays: Iterable, multi: bool
-               ) -> list[Prediction | NumberReading | tuple[str, str]]:
-    """`predict_files` on `collect_images`' items, their single digits' `preprocessing` already started."""
+               ) -> Iterator[Prediction | NumberReading | tuple[str, str]]:
+    """`predict_files` on `collect_images`' items, their single digits' `preprocessing` already started:
+    each result in order as soon as it is read (digits a batch of POOL_CHUNK at a time), so that a
+    folder's answers can be shown as they come."""
     files = image_files(items)
-    done = _read_numbers(predictor, files) if multi else _read_digits(predictor, files, arrays)
-    return [i if isinstance(i, tuple) else done[i] for i in items]
+    read = _read_numbers(predictor, files) if multi else _read_digits(predictor, files, arrays)
+    for i in items:
+        yield i if isinstance(i, tuple) else next(read)
 
 
-def _read_numbers(predictor: Predictor, files: Sequence[Path]) -> dict[Path, NumberReading | tuple[str, str]]:
-    done = {}
+def _read_numbers(predictor: Predictor, files: Sequence[Path]) -> Iterator[NumberReading | tuple[str, str]]:
     for f in files:
         try:
-            done[f] = predictor.read_number(f)
+            yield predictor.read_number(f)
         except ImageError as e:
-            done[f] = (str(f), naming(str(e), str(f)))
-    return done
+            yield str(f), naming(str(e), str(f))
 
 
-def _read_digits(predictor: Predictor, files: Sequence[Path], arrays: Iterable) -> dict[Path, Prediction | tuple[str, str]]:
+def _read_digits(predictor: Predictor, files: Sequence[Path], arrays: Iterable
+                 ) -> Iterator[Prediction | tuple[str, str]]:
     """Each file's preprocessed array classified in batches of POOL_CHUNK; from ONNX_RUNTIME_FROM files on,
     through ONNX Runtime where it is installed (answers equal within export parity)."""
-    done, batch = {}, []
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the cores are busy preprocessing: a second torch thread only contends (~15%)
     try:
         with predictor.onnx_runtime_within() if len(files) >= ONNX_RUNTIME_FROM else nullcontext():
+            batch = []
             for f, (arr, error) in zip(files, arrays):
-                if error is not None:
-                    done[f] = (str(f), error)
-                    continue
-                batch.append((f, arr))
+                batch.append((f, arr, error))
                 if len(batch) == POOL_CHUNK:
-                    done.update(_classify_batch(predictor, batch))
+                    yield from _classify_batch(predictor, batch)
                     batch = []
-            done.update(_classify_batch(predictor, batch))
+            yield from _classify_batch(predictor, batch)
     finally:
         torch.set_num_threads(threads)
-    return done
 
 
-def _classify_batch(predictor: Predictor, batch: list[tuple[Path, np.ndarray | None]]) -> dict[Path, Prediction]:
-    results = predictor.classify([(a, str(f)) for f, a in batch])
-    return {f: r for (f, _), r in zip(batch, results)}
+def _classify_batch(predictor: Predictor, batch: list[tuple[Path, np.ndarray | None, str | None]]
+                    ) -> list[Prediction | tuple[str, str]]:
+    """Each (file, array, preprocessing error) read in one model call; a failed file as (file, error)."""
+    read = [(a, str(f)) for f, a, error in batch if error is None]
+    answers = iter(predictor.classify(read) if read else [])
+    return [(str(f), error) if error is not None else next(answers) for f, _, error in batch]
 
 
 Result = Prediction | NumberReading | tuple  # a (file, message) tuple for a file that failed
