@@ -174,6 +174,8 @@ def test_blank_images_and_all_zero_pixels_are_answered_blank_not_classified(serv
     ({"files": {"wrong": ("x.png", b"abc", "image/png")}}, 422, "field named 'file'"),
     ({"content": b"abc", "headers": {"content-type": "text/plain"}}, 415, "multipart/form-data"),
     ({"content": b"--x\r\nbroken", "headers": {"content-type": "multipart/form-data; boundary=x"}}, 422, "field named"),
+    ({"content": b"hello", "headers": {"content-type": "multipart/form-data; boundary=x"}}, 422, "^malformed multipart body (Expected"),
+    ({"content": b"--x\r\n", "headers": {"content-type": "multipart/form-data"}}, 422, "^multipart Content-Type without a boundary"),
 ])
 def test_bad_requests_get_a_4xx_with_one_error_shape_and_the_server_keeps_serving(server, kwargs, status, needle):
     r = httpx.post(server + "/api/predict", **kwargs)
@@ -205,6 +207,7 @@ def test_bodies_over_the_limit_get_413_declared_or_streamed(server):
 
     r = httpx.post(server + "/api/predict", content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413 and "smaller image" in r.json()["detail"]
+    assert r.content.startswith(b'{"detail":"request body over')  # written as every other error is
 
 
 def test_images_over_the_pixel_budget_get_413_before_decoding(server):
@@ -214,7 +217,8 @@ def test_images_over_the_pixel_budget_get_413_before_decoding(server):
         assert side * side > MAX_PIXELS and len(raw) < 200_000
         r = httpx.post(server + "/api/predict", json={"image": base64.b64encode(raw).decode()}, timeout=30)
         assert r.status_code == 413 and "scale it down" in r.json()["detail"], r.text
-        assert "inf" not in r.json()["detail"] and (f"{side * side:,}" in r.json()["detail"] or side > 20000)
+        assert r.json()["detail"].startswith(f"image of {side * side:,} pixels: over the limit" if side < 20000
+                                             else "image too large to measure safely: over the limit"), r.text
 
 
 def test_a_phone_photo_of_several_megabytes_is_read(server, photo):
@@ -236,6 +240,11 @@ def test_heavy_requests_never_block_health_or_small_predictions(server, photo, d
     def post(kwargs):
         statuses.append(httpx.post(server + "/api/predict", timeout=120, **kwargs).status_code)
 
+    # ten drawings, and what the idle server says of them (the 3-epoch model misreads one in ~70:
+    # the loop below can run long enough on a slow machine to meet one)
+    drawings = [{"pixels": digits[0][i].tolist()} for i in range(10)]
+    idle = [httpx.post(server + "/api/predict", json=d).json()["label"] for d in drawings]
+    assert sum(label == y for label, y in zip(idle, digits[1][:10])) >= 9, idle
     threads = [threading.Thread(target=post, args=(k,)) for k in heavy]
     for t in threads:
         t.start()
@@ -246,9 +255,9 @@ def test_heavy_requests_never_block_health_or_small_predictions(server, photo, d
         while any(t.is_alive() for t in threads):
             t0 = time.perf_counter()
             assert c.get(server + "/healthz").status_code == 200
-            r = c.post(server + "/api/predict", json={"pixels": digits[0][i].tolist()})
+            r = c.post(server + "/api/predict", json=drawings[i % 10])
             waits.append(time.perf_counter() - t0)
-            assert r.status_code == 200 and r.json()["label"] == digits[1][i]
+            assert r.status_code == 200 and r.json()["label"] == idle[i % 10]
             i += 1
     for t in threads:
         t.join()
@@ -480,3 +489,4 @@ def test_no_client_mistake_left_a_traceback_in_the_log(server, server_log):
     assert httpx.get(server + "/healthz").status_code == 200
     text = server_log.read_text()
     assert "POST /api/predict" in text and "Traceback" not in text, text[-3000:]
+    assert "Expected boundary character" not in text  # the multipart parser's own warning: the answer says it

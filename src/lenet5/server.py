@@ -25,6 +25,7 @@ import binascii
 import collections
 import io
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -213,18 +214,22 @@ def decode_multipart(content_type: str, body: bytes) -> bytes:
     except ImportError:  # python-multipart before 0.0.13
         from multipart import FormParser
         from multipart.multipart import parse_options_header
-    files = []
+    files, how = [], "send the image as a form field named 'file' (curl -F file=@digit.png)"
+    boundary = parse_options_header(content_type)[1].get(b"boundary")
+    if not boundary:
+        raise ApiError(422, f"multipart Content-Type without a boundary; {how}")
+    logging.getLogger("python_multipart").setLevel(logging.CRITICAL)  # the parser's own warning: ours says it
+    logging.getLogger("multipart").setLevel(logging.CRITICAL)
     try:
-        parser = FormParser("multipart/form-data", None, files.append,
-                            boundary=parse_options_header(content_type)[1].get(b"boundary"),
+        parser = FormParser("multipart/form-data", None, files.append, boundary=boundary,
                             config={"MAX_MEMORY_FILE_SIZE": len(body) + 1})  # in memory: it is already
         parser.write(body)
         parser.finalize()
     except Exception as e:  # python-multipart raises several kinds for a malformed body
-        raise ApiError(422, f"malformed multipart body ({type(e).__name__}); send a file field named 'file'") from None
+        raise ApiError(422, f"malformed multipart body ({str(e) or type(e).__name__}); {how}") from None
     upload = next((f for f in files if f.field_name == b"file"), None)
     if upload is None:
-        raise ApiError(422, "multipart body needs a file field named 'file'")
+        raise ApiError(422, f"multipart body without a file field named 'file'; {how}")
     upload.file_object.seek(0)
     return upload.file_object.read()
 
@@ -275,8 +280,8 @@ def read_image(predictor, content_type: str, body: bytes, features: bool, lane: 
     if isinstance(image, bytes):
         n = pixel_count(image)
         if n > MAX_PIXELS:
-            size = "so many pixels that its size cannot be read safely" if math.isinf(n) else f"{n:,.0f} pixels"
-            raise ApiError(413, f"image of {size} is over the limit of {MAX_PIXELS:,} pixels; "
+            what = "image too large to measure safely" if math.isinf(n) else f"image of {n:,.0f} pixels"
+            raise ApiError(413, f"{what}: over the limit of {MAX_PIXELS:,} pixels; "
                                 f"scale it down (a long side of 1024 px is plenty)")
         if n > LIGHT_PIXELS and lane == "light":
             return PHOTO
@@ -510,7 +515,7 @@ class BodyLimit:
         except ValueError:
             declared = 0
         if declared > self.limit:
-            return await _too_large(send, self.limit)
+            return await _too_large(scope, receive, send, self.limit)
         chunks, total = [], 0
         while True:
             message = await receive()
@@ -519,7 +524,7 @@ class BodyLimit:
             chunks.append(message.get("body", b""))
             total += len(chunks[-1])
             if total > self.limit:
-                return await _too_large(send, self.limit)
+                return await _too_large(scope, receive, send, self.limit)
             if not message.get("more_body"):
                 break
         replayed = False
@@ -585,11 +590,8 @@ class LocalPages:
         await self.app(scope, receive, send_with_policy)
 
 
-async def _too_large(send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body over {limit / 2**20:.0f} MB; send a smaller image"}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+async def _too_large(scope, receive, send, limit: int) -> None:
+    await _error(413, f"request body over {limit / 2**20:.0f} MB; send a smaller image")(scope, receive, send)
 
 
 def _error(status: int, detail: str, headers: dict | None = None) -> JSONResponse:
