@@ -33,8 +33,6 @@ DISTORTIONS = {
     "fill": "forms that stretch each digit to fill its box, often scanned at 1 bit: the ink stretched to a square",
     "european": "continental European forms, rare in MNIST: half of the 1s given a long flag (some a base), "
                 "half of the 7s crossed",
-    "lowres": "digits scanned or stored small (8×8 to 16×16 px, as older digit sets are): the digit "
-              "shrunk to 5–12 px and enlarged again, blocky or smooth"
 }
 ROTATE_DEG = 15.0
 SHEAR = 0.3
@@ -51,11 +49,9 @@ FIELD, BOX = 28, 20    # MNIST: a 20-px box in a 28-px field, as lenet5.preproce
 PAD = 5                # room around the 20-px digit while it is distorted, so nothing is cut off
 INK_LEVEL = 0.25       # share of an image's brightest value that counts as ink when refitting
 CLEAN_SHARE = 0.25     # images left undistorted (only refitted): MNIST's own digits stay well learned
-LOWRES_SHARE = 0.3     # of the distorted images
-LOWRES_SIDES = (10, 12, 14, 17, 21, 26)  # px the padded 38-px field is shrunk to: the 20-px digit to 5–14 px
 # What a non-digit may go through: no rotation, shear or aspect, which can turn a slanted line, a
 # dash or a blob into a 1 (measured: 40 of the 1,135 test 1s came out "not a digit" otherwise).
-NON_DIGIT_DISTORTIONS = ("elastic", "thickness", "blur", "lowres", "levels", "jitter")
+NON_DIGIT_DISTORTIONS = ("elastic", "thickness", "blur", "levels", "jitter")
 
 
 def distort(x: torch.Tensor, names: Sequence[str], generator: torch.Generator,
@@ -84,9 +80,6 @@ def distort(x: torch.Tensor, names: Sequence[str], generator: torch.Generator,
     if "blur" in names:
         blurred = _blur(big)
         big = torch.lerp(big, blurred, (uniform(0, 1) * (torch.rand(n, generator=generator) < 0.5) * ~clean.view(n)).view(n, 1, 1, 1))
-    if "lowres" in names:
-        small = (torch.rand(n, generator=generator) < LOWRES_SHARE) & ~clean.view(n)
-        big = torch.where(small.view(n, 1, 1, 1), _lowres(big, generator), big)
     fill = ((torch.rand(n, generator=generator) < FILL_SHARE) & ~clean.view(n)) if "fill" in names else None
     out = refit(big, uniform, "jitter" in names, fill)
     if fill is not None:
@@ -183,22 +176,6 @@ def _blur(x: torch.Tensor) -> torch.Tensor:
     p = F.pad(x, (1, 1, 1, 1), mode="replicate")
     rows = a * p[..., :-2] + b * p[..., 1:-1] + c * p[..., 2:]
     return a * rows[..., :-2, :] + b * rows[..., 1:-1, :] + c * rows[..., 2:, :]
-
-
-def _lowres(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Each image shrunk (area average) to one of LOWRES_SIDES, drawn per image, and enlarged back,
-    bilinear or bicubic as a viewer would: the lost detail, the blocks and the ringing of a small scan."""
-    n, _, h, w = x.shape
-    side = torch.randint(len(LOWRES_SIDES), (n,), generator=generator).view(n, 1, 1, 1)
-    cubic = (torch.rand(n, generator=generator) < 0.5).view(n, 1, 1, 1)
-    out = x
-    for k, s in enumerate(LOWRES_SIDES):  # a handful of sizes, each one call over the whole batch
-        small = F.interpolate(x, size=(s, s), mode="area")
-        back = torch.where(cubic, F.interpolate(small, size=(h, w), mode="bicubic", align_corners=False),
-                           F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False))
-        out = torch.where(side == k, back, out)
-    out = out.clamp(0, 1)
-    return out / out.amax((2, 3), keepdim=True).clamp_min(1e-6)  # ink as bright as before: preprocess stretches it so
 
 
 def refit(x: torch.Tensor, uniform=None, jitter: bool = False, fill: torch.Tensor | None = None) -> torch.Tensor:

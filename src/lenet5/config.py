@@ -101,7 +101,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # a "not a digit" class learned from generated non-digits, with its threshold calibrated on
     # 5,000 held-out training digits.
     "robust": {
-        "data": {"normalize": True, "distort": ("rotate", "shear", "aspect", "elastic", "thickness", "blur", "lowres", "levels", "jitter", "fill", "european"), "negatives": 0.25, "validation": 5000},
+        "data": {"normalize": True, "distort": ("rotate", "shear", "aspect", "elastic", "thickness", "blur", "levels", "jitter", "fill", "european"), "negatives": 0.25, "validation": 5000},
         "model": {"activation": "relu", "pooling": "max", "batch_norm": True, "channels": (8, 24)},
         "train": {"schedule": "onecycle", "lr": 0.01, "epochs": 30, "batch_size": 256,
                   "label_smoothing": 0.1, "ema": 0.999, "optimizer": "adamw", "weight_decay": 0.05},
