@@ -308,6 +308,15 @@ def test_a_transparent_png_of_black_ink_shows_on_the_pad_not_black_on_black(page
     assert prediction(page) == "1"
 
 
+def test_a_photo_of_blank_paper_is_said_to_have_no_ink_not_that_nothing_was_drawn(page, tmp_path):
+    paper = tmp_path / "paper.jpg"
+    Image.new("RGB", (640, 480), (236, 234, 228)).save(paper)
+    page.set_input_files("#file", str(paper))
+    page.wait_for_function("document.getElementById('result').dataset.state === 'blank'", timeout=30_000)
+    assert "No ink found in this photo" in page.locator("#message").text_content()
+    assert page.locator("#announce").text_content() == "Prediction: no ink found in this photo"
+
+
 def test_errors_are_said_in_words_in_the_result_panel_never_beside_a_stale_answer(page, tmp_path):
     draw(page, DIGITS[1])
     notes = tmp_path / "notes.png"
