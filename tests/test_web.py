@@ -196,17 +196,23 @@ def test_clear_during_a_request_leaves_an_empty_result(page):
     assert page.evaluate("[...document.querySelectorAll('.bar .fill')].every(f => parseFloat(f.style.width) === 0)")
 
 
-def test_undo_and_redo_are_offered_only_when_there_is_a_stroke_to_take_back_or_give_back(page):
+def test_undo_and_redo_are_offered_only_when_there_is_something_to_take_back_and_clear_can_be_undone(page):
     offered = lambda: [not page.locator(b).is_disabled() for b in ("#undo", "#redo")]
     assert offered() == [False, False]
     draw(page, DIGITS[1])
     assert offered() == [True, False]
     page.click("#undo")
     assert offered() == [False, True]
+    assert page.evaluate("document.activeElement.id") == "redo"  # not lost to the page with the disabled Undo
     page.click("#redo")
     assert offered() == [True, False]
-    page.click("#clear")
-    assert offered() == [False, False]
+    page.click("#clear")  # beside Undo, and easily hit: it is taken back like any edit (it could not be)
+    assert offered() == [True, False] and prediction(page) == "draw a digit"
+    page.keyboard.press("Control+z")
+    assert wait_finals(page, 3)[-1]["text"] == "1" and offered() == [True, True]
+    page.keyboard.press("Control+Shift+z")
+    assert prediction(page) == "draw a digit" and offered() == [True, False]
+    assert page.locator("#announce").text_content() == "Nothing drawn"
 
 
 def test_a_stroke_pressed_outside_the_pad_draws_from_where_it_enters(page):
@@ -232,6 +238,7 @@ def test_undo_and_redo_by_button_and_by_ctrl_z(page):
     assert wait_finals(page, 5)[-1]["text"] == "1"
     page.click("#undo")
     assert prediction(page) == "draw a digit"
+    assert page.locator("#announce").text_content() == "Nothing drawn"  # it said nothing
 
 
 def test_ctrl_z_while_the_pen_is_down_takes_back_that_stroke_and_ends_it(page):
@@ -317,6 +324,25 @@ def test_a_photo_of_blank_paper_is_said_to_have_no_ink_not_that_nothing_was_draw
     assert page.locator("#announce").text_content() == "Prediction: no ink found in this photo"
 
 
+def test_a_photo_dropped_beside_the_pad_is_read_not_opened_in_place_of_the_page(page):
+    import io
+    buf = io.BytesIO()
+    Image.fromarray(np.pad(np.full((60, 12), 0, np.uint8), 60, constant_values=255)).save(buf, "PNG")
+    prevented = page.evaluate("""bytes => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(bytes)], "one.png", { type: "image/png" }));
+        const panel = document.getElementById("result");  // the answer's panel, not the pad
+        return ["dragover", "drop"].map(type => {
+            const e = new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true });
+            panel.dispatchEvent(e);
+            return e.defaultPrevented;  // not prevented: the browser opens the file instead of the page
+        });
+    }""", list(buf.getvalue()))
+    assert prevented == [True, True]
+    page.wait_for_function("document.getElementById('result').dataset.state !== 'pending'", timeout=30_000)
+    assert prediction(page) == "1"
+
+
 def test_errors_are_said_in_words_in_the_result_panel_never_beside_a_stale_answer(page, tmp_path):
     draw(page, DIGITS[1])
     notes = tmp_path / "notes.png"
@@ -372,7 +398,7 @@ def canned(probabilities, label=None, reason=None, not_digit=None):
 @pytest.mark.parametrize("body, text, state, detail", [
     (canned(None, reason="blank"), "draw a digit", "blank", "No ink found"),
     (canned([0.05, 0, 0, 0.1, 0.6, 0, 0, 0.05, 0, 0.2], reason="not a digit", not_digit=0.93), "not a digit",
-     "not-digit", "closest: 4\u00a060% · 9\u00a020% · 3\u00a010%"),  # a digit and its percent stay on one line
+     "not-digit", "if it is a digit: 4\u00a060% · 9\u00a020% · 3\u00a010%"),  # a digit and its percent stay on one line
     (canned([0, 0, 0, 0.1, 0.55, 0, 0, 0.05, 0, 0.3], label=4), "4", "unsure", "or maybe: 9\u00a030% · 3\u00a010%"),
     (canned([0, 0, 0, 0, 0.99, 0, 0, 0, 0, 0.01], label=4), "4", "answer", "99% sure"),
 ])
@@ -406,6 +432,30 @@ def test_the_whole_pad_takes_ink_at_desktop_widths(browser, served, width):
         edge = pad["x"] + pad["width"] * 0.95
         assert page.evaluate(f"document.elementFromPoint({edge}, {pad['y'] + pad['height'] / 2}).id") == "pad"
         assert draw(page, [line(266, 40, 266, 240, 20)])["text"]  # a pen-up on the pad is answered
+        assert not page.errors
+    finally:
+        page.context.close()
+
+
+def test_a_second_finger_on_the_pad_neither_draws_nor_joins_the_first_finger_s_stroke(browser, served):
+    """(Both fingers' moves went into one stroke, filling the space between them.)"""
+    page = open_page(browser, served, **PHONE)
+    try:
+        cdp = page.context.new_cdp_session(page)
+        box = page.locator("#pad").bounding_box()
+        at = lambda x, y, i: {"x": box["x"] + x * box["width"] / 280, "y": box["y"] + y * box["height"] / 280, "id": i}
+        touch = lambda kind, *points: cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": list(points)})
+        touch("touchStart", at(70, 40, 0))
+        touch("touchStart", at(70, 40, 0), at(210, 40, 1))  # a second finger comes down
+        for y in range(50, 250, 10):
+            touch("touchMove", at(70, y, 0), at(210, y, 1))
+        touch("touchEnd")
+        wait_finals(page, 1)
+        lit = page.evaluate("""() => { const d = document.querySelector('#pad').getContext('2d')
+            .getImageData(0, 0, 280, 280).data; const n = [0, 0, 0];
+            for (let i = 0; i < d.length; i += 4) { const x = (i / 4) % 280; if (d[i] > 128) n[x < 105 ? 0 : x < 175 ? 1 : 2]++; }
+            return n; }""")
+        assert lit[0] > 2000 and lit[1] == 0 and lit[2] == 0, lit  # the first finger's line only
         assert not page.errors
     finally:
         page.context.close()

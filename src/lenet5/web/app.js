@@ -15,7 +15,9 @@ const SEND_SIDE = 140;
 const pad = document.getElementById("pad");
 const ctx = pad.getContext("2d");
 const $ = id => document.getElementById(id);
-let strokes = [], undone = [], current = null, classes = [];
+// The pad's history: `done` holds what Undo takes back (a stroke, or a Clear with the strokes it
+// removed), `undone` what Redo puts back; `strokes` is what the pad shows.
+let strokes = [], done = [], undone = [], current = null, penId = null, classes = [];
 const mapCounts = { conv1: 6, conv2: 16 };  // the served model's, once /api/model has answered
 let generation = 0, seq = 0, shownSeq = 0, liveBusy = false, liveTimer = null, lastLive = -1e9;
 const inflight = new Set();  // AbortControllers of the requests in flight
@@ -50,13 +52,17 @@ function point(e) {
 
 function startStroke(e) {
   if (!strokes.length) { paintBlack(); newGeneration(); }  // a photo on the pad (and its answer) give way
-  pad.setPointerCapture(e.pointerId); current = [point(e)]; strokes.push(current); undone = [];
+  pad.setPointerCapture(e.pointerId); penId = e.pointerId;
+  current = [point(e)]; strokes.push(current); done.push(current); undone = [];
   segment(current[0], current[0]); syncButtons();
   lastLive = performance.now();  // the first live answer after LIVE_MS of drawing: a quick stroke needs none
   live();
 }
-pad.addEventListener("pointerdown", e => { if (e.button <= 0) startStroke(e); });
+// One pointer draws at a time: a second finger or a palm on the pad is ignored (it used to join the
+// first finger's stroke, filling the space between them).
+pad.addEventListener("pointerdown", e => { if (e.button <= 0 && !current) startStroke(e); });
 pad.addEventListener("pointermove", e => {
+  if (current && e.pointerId !== penId) return;
   // A mouse or pen pressed outside the pad and brought onto it draws from where it enters. (One pressed
   // on the pad holds its capture until lifted: after Ctrl+Z mid-stroke it draws no more.)
   if (!current && e.pointerType !== "touch" && (e.buttons & 1) && !pad.hasPointerCapture(e.pointerId)) startStroke(e);
@@ -66,8 +72,8 @@ pad.addEventListener("pointermove", e => {
   }
   live();
 });
-for (const type of ["pointerup", "pointercancel"]) pad.addEventListener(type, () => {
-  if (!current) return;
+for (const type of ["pointerup", "pointercancel"]) pad.addEventListener(type, e => {
+  if (!current || e.pointerId !== penId) return;
   const t0 = performance.now();
   current = null; clearTimeout(liveTimer); liveTimer = null;
   ask(canvasBody(), "final", t0);
@@ -93,14 +99,30 @@ function newGeneration() {  // the drawing changed under any request in flight: 
   for (const c of inflight) c.abort();
   inflight.clear(); liveBusy = false;
 }
-function syncButtons() { $("undo").disabled = !strokes.length; $("redo").disabled = !undone.length; }
+function syncButtons() {
+  const focused = document.activeElement;
+  $("undo").disabled = !done.length; $("redo").disabled = !undone.length;
+  // The button pressed can disable itself (the last Undo): focus goes to its twin, not to the page.
+  if (focused && focused.disabled) (focused === $("undo") ? $("redo") : $("undo")).focus();
+}
 function afterEdit() {  // also ends a stroke being drawn: the held pen draws no more until put down again
   current = null; newGeneration(); redraw(); syncButtons();
-  if (strokes.length) ask(canvasBody(), "final", performance.now()); else showEmpty();
+  if (strokes.length) ask(canvasBody(), "final", performance.now()); else { showEmpty(); announce("Nothing drawn"); }
 }
-function undo() { if (strokes.length) { undone.push(strokes.pop()); afterEdit(); } }
-function redo() { if (undone.length) { strokes.push(undone.pop()); afterEdit(); } }
-function clearAll() { strokes = []; undone = []; afterEdit(); }
+function undo() {
+  const a = done.pop(); if (!a) return;
+  if (a.cleared) strokes = a.cleared; else strokes.pop();
+  undone.push(a); afterEdit();
+}
+function redo() {
+  const a = undone.pop(); if (!a) return;
+  if (a.cleared) strokes = []; else strokes.push(a);
+  done.push(a); afterEdit();
+}
+function clearAll() {  // undoable, as every edit: Clear sits beside Undo
+  if (strokes.length) { done.push({ cleared: strokes }); strokes = []; undone = []; }
+  afterEdit();
+}
 $("undo").onclick = undo;
 $("redo").onclick = redo;
 $("clear").onclick = clearAll;
@@ -137,16 +159,18 @@ async function ask(body, kind, t0) {
 // ---------------------------------------------------------------- photos
 $("choose").onclick = () => $("file").click();
 $("file").onchange = e => { if (e.target.files[0]) readPhoto(e.target.files[0]); e.target.value = ""; };
+// A photo dropped anywhere on the page is read (dropped beside the pad, the browser would open it in
+// place of the page); the pad is outlined while one is dragged over the page.
 const zone = $("dropzone");
-zone.addEventListener("dragover", e => { e.preventDefault(); zone.classList.add("over"); });
-zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-zone.addEventListener("drop", e => {
+document.addEventListener("dragover", e => { e.preventDefault(); zone.classList.add("over"); });
+document.addEventListener("dragleave", e => { if (!e.relatedTarget) zone.classList.remove("over"); });
+document.addEventListener("drop", e => {
   e.preventDefault(); zone.classList.remove("over");
   if (e.dataTransfer.files[0]) readPhoto(e.dataTransfer.files[0]);
 });
 
 async function readPhoto(file) {
-  strokes = []; undone = []; newGeneration(); paintBlack(); syncButtons();
+  strokes = []; done = []; undone = []; newGeneration(); paintBlack(); syncButtons();
   const gen = generation;
   showPending(`Reading ${file.name}…`);
   let body;
@@ -195,8 +219,9 @@ function showError(status, detail, retryAfter) {
     503: `The server is busy. Try again in ${retryAfter || "a few"} seconds.`,
   }[status] || (status < 500 ? `The server could not read this image: ${detail || "error " + status}.`
                              : `Something went wrong on the server (error ${status}). Try again.`);
-  setAnswer("error", "no answer", "", "", why + (status === 413 && detail ? ` (${detail})` : ""));
-  clearPictures(); announce("No answer: " + why);
+  const said = status === 413 && detail ? `This image is too large for the server: ${detail}.` : why;
+  setAnswer("error", "no answer", "", "", said);
+  clearPictures(); announce("No answer: " + said);
 }
 
 // Whole percents; "100%" only when it is exactly 1, never for 99.6%.
@@ -214,7 +239,7 @@ function show(p, final, photo = false) {
   const named = ([q, i]) => `${classes[i] ?? i}\u00a0${pct(q)}`;  // a digit and its percent never split a line
   const top3 = topK(p.probabilities, 3).map(named).join(" · ");
   if (p.reason === "not a digit") {
-    setAnswer("not-digit", "not a digit", `${pct(p.not_digit)} sure this is no digit`, `closest: ${top3}`);
+    setAnswer("not-digit", "not a digit", `${pct(p.not_digit)} sure this is no digit`, `if it is a digit: ${top3}`);
     if (final) announce("Prediction: not a digit");
   } else {
     const best = p.probabilities[p.label], unsure = best < UNSURE;
