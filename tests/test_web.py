@@ -437,6 +437,16 @@ def test_the_whole_pad_takes_ink_at_desktop_widths(browser, served, width):
         page.context.close()
 
 
+def test_the_whole_pad_is_on_the_screen_of_a_phone_held_sideways(browser, served):
+    page = open_page(browser, served, **{**PHONE, "viewport": {"width": 844, "height": 390}})
+    try:
+        pad = page.locator("#pad").bounding_box()
+        assert pad["y"] + pad["height"] <= 390 and pad["width"] >= 200, pad
+        assert draw(page, DIGITS[1])["text"] == "1"
+    finally:
+        page.context.close()
+
+
 def test_a_second_finger_on_the_pad_neither_draws_nor_joins_the_first_finger_s_stroke(browser, served):
     """(Both fingers' moves went into one stroke, filling the space between them.)"""
     page = open_page(browser, served, **PHONE)
