@@ -78,3 +78,18 @@ def test_the_cli_says_not_a_digit_in_words(tmp_path):
     _drawn("A").save(tmp_path / "letter.png")
     r = run_cli("predict", tmp_path / "letter.png")
     assert r.returncode == 0 and "letter.png: not a digit" in r.stdout, r.stdout + r.stderr
+
+
+def test_multi_answers_blank_paper_and_a_non_digit_as_refusals_not_errors(tmp_path):
+    """(--multi said "error: blank image" and exited 1, and read a letter as the number "?".)"""
+    _drawn("#").save(tmp_path / "hash.png")
+    _drawn("47").save(tmp_path / "number.png")
+    Image.new("L", (90, 90), 250).save(tmp_path / "blank.png")
+    r = run_cli("predict", tmp_path, "--multi", "--json")
+    assert r.returncode == 0, r.stderr
+    out = {o["file"].rsplit("/", 1)[-1]: o for o in json.loads(r.stdout)}
+    assert out["blank.png"]["number"] is None and out["blank.png"]["reason"] == "blank"
+    assert out["hash.png"]["number"] is None and out["hash.png"]["reason"] == NOT_A_DIGIT
+    assert out["number.png"]["number"] == "47" and "reason" not in out["number.png"]
+    r = run_cli("predict", tmp_path / "blank.png", tmp_path / "hash.png", "--multi")
+    assert r.returncode == 0 and "blank.png: blank (no ink found)" in r.stdout and "hash.png: not a number" in r.stdout

@@ -40,7 +40,7 @@ from .files import atomic_path
 from .models import folded_for_inference
 from .many import (BLANK_INK, POOL_CHUNK, collect_images, image_files, naming, preprocess_many, preprocessing,
                    source_name, to_array)
-from .preprocess import FIELD, ImageError, split_digits
+from .preprocess import FIELD, BlankImageError, ImageError, split_digits
 from .reject import checked
 from .views import averaged
 
@@ -87,18 +87,22 @@ class Prediction:
 
 @dataclass
 class NumberReading:
-    number: str  # the digits read, left to right; "?" where a piece was refused as no digit
+    number: str | None  # the digits read, left to right, "?" where a piece is no digit; None when refused
     digits: list[Prediction]
     source: str = ""
+    reason: str | None = None  # when refused: BLANK (no ink) or NOT_A_DIGIT (no piece is a digit)
 
     @property
     def confidence(self) -> float:
         """Probability that every digit is right (product of the per-digit top probabilities)."""
+        if self.number is None:
+            return 0.0
         return float(np.prod([max(d.probabilities) if d.label is not None else 0.0 for d in self.digits]))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.source, "number": self.number, "confidence": round(self.confidence, 6),
-                "digits": [{k: v for k, v in d.to_dict().items() if k != "file"} for d in self.digits]}
+        out = {"file": self.source, "number": self.number, "confidence": round(self.confidence, 6),
+               "digits": [{k: v for k, v in d.to_dict().items() if k != "file"} for d in self.digits]}
+        return out if self.reason is None else {**out, "reason": self.reason}
 
 
 class Predictor:
@@ -193,8 +197,15 @@ class Predictor:
         return out
 
     def read_number(self, image: Any) -> NumberReading:
-        """Split a row of handwritten digits and read them left to right."""
-        digits = self.classify([(a, "") for a in split_digits(image)])
+        """Split a row of handwritten digits and read them left to right. A blank image, or one in which
+        no piece is a digit, is an answer (number None, with the reason), as `predict` says of a digit."""
+        try:
+            pieces = split_digits(image)
+        except BlankImageError:
+            return NumberReading(None, [], source_name(image), BLANK)
+        digits = self.classify([(a, "") for a in pieces])
+        if all(d.label is None for d in digits):
+            return NumberReading(None, digits, source_name(image), NOT_A_DIGIT)
         number = "".join(d.class_name if d.label is not None else "?" for d in digits)
         return NumberReading(number, digits, source_name(image))
 
@@ -364,6 +375,10 @@ def to_json(r: Result, top_k: int = 1, classes: Sequence[str] = ()) -> dict[str,
 
 def describe(r: Prediction | NumberReading, top_k: int, classes: Sequence[str]) -> str:
     """One line for a person: "7 (7 99.1%, 1 0.6%)", "not a digit (...)", "blank: no ink found"."""
+    if isinstance(r, NumberReading) and r.reason == BLANK:
+        return "blank (no ink found): write or photograph a number"
+    if isinstance(r, NumberReading) and r.reason == NOT_A_DIGIT:
+        return f"not a number (none of its {len(r.digits)} piece(s) is a digit)"
     if isinstance(r, NumberReading):
         digits = " ".join(f"{d.class_name}:{max(d.probabilities):.0%}" if d.label is not None else "?"
                           for d in r.digits)
