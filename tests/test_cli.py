@@ -40,6 +40,12 @@ def test_train_then_evaluate_json_agree(tmp_path):
 @pytest.mark.parametrize("args, needles", [
     (["train", "--epochs", "0"], ["--epochs", "must be >= 1"]),
     (["train", "--bogus"], ["unrecognized arguments: --bogus"]),
+    (["predict", "x.png", "--bogus"], ["unrecognized arguments: --bogus", "(see `lenet5 predict --help`)"]),
+    (["predict", "x.png", "--model", ""], ["argument --model: an empty path was given"]),  # not the current folder
+    (["evaluate", ""], ["argument run_dir: an empty path was given"]),
+    (["export", "", "--out", "m.onnx"], ["argument run_dir: an empty path was given"]),
+    (["serve", "--model", ""], ["argument --model: an empty path was given"]),
+    (["train", "--resume", "--out", "r", "--subset", "8"], ["drop --subset"]),  # not --train-subset
     (["train", "--preset", "fancy"], ["invalid choice: 'fancy'"]),
     (["train", "--device", "tpu"], ["invalid choice: 'tpu'"]),
     (["train", "--seed", "12345678901234567890", "--subset", "8"], ["seed must be 0–4294967295"]),

@@ -17,6 +17,10 @@ def test_evaluate_reproduces_the_accuracy_and_loss_training_logged(trained_run, 
 
 
 def test_evaluating_a_folder_without_a_checkpoint_is_a_clear_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a run")
+    with pytest.raises(UserError, match=r"is not a run folder \(no config.json, no checkpoints/ in it\)"):
+        evaluate_run(tmp_path)  # (it said "no finished epoch yet; resume it", and resuming failed)
+    (tmp_path / "config.json").write_text("{}")
     with pytest.raises(UserError, match="no finished epoch yet"):
         evaluate_run(tmp_path)
     with pytest.raises(UserError, match="no such run folder"):

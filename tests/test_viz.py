@@ -54,6 +54,7 @@ def test_visualize_cli_with_explicit_indices_and_bad_index(trained_run, tmp_path
 
 
 def test_a_run_folder_without_checkpoint_or_epochs_gives_a_clear_error(tmp_path, data_dir):
+    (tmp_path / "config.json").write_text("{}")  # a run started, killed before its first epoch was committed
     (tmp_path / "metrics.csv").write_text("epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds\n")
     with pytest.raises(UserError, match="no finished epoch yet"):
         viz.visualize(tmp_path, data_dir)

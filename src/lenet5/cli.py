@@ -36,8 +36,22 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _Help)
         super().__init__(*args, **kwargs)
 
+    def parse_args(self, args=None, namespace=None):
+        self.given = list(sys.argv[1:] if args is None else map(str, args))  # to name the command's help
+        return super().parse_args(args, namespace)
+
     def error(self, message: str):  # argparse prints usage and exits; we want one line
-        raise UserError(f"{message} (see `{self.prog} --help`)")
+        # An unknown flag is found by the top parser: the help to see is still the command's own.
+        command = next((a for a in getattr(self, "given", []) if a in COMMANDS), None)
+        where = f"lenet5 {command}" if self.prog == "lenet5" and command else self.prog
+        raise UserError(f"{message} (see `{where} --help`)")
+
+
+def path_arg(s: str) -> str:
+    """A folder or file argument: "" would be read as the current folder, which no one means."""
+    if not s:
+        raise argparse.ArgumentTypeError("an empty path was given; name a folder or a file")
+    return s
 
 
 def positive_int(s: str) -> int:
@@ -54,7 +68,7 @@ def _data_args(p: argparse.ArgumentParser, dataset: bool = True) -> None:
     from .data import DATASETS
     if dataset:
         p.add_argument("--dataset", choices=list(DATASETS), default=None)
-    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default $LENET5_DATA_DIR or ./data)")
+    p.add_argument("--data-dir", default=None, type=path_arg, help="folder with the IDX files (default $LENET5_DATA_DIR or ./data)")
 
 
 def _study_args(p: argparse.ArgumentParser) -> None:
@@ -75,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model into a run folder")
     t.add_argument("--preset", default="classic", choices=list(PRESETS),
                    help="classic is the report's; lecun1998 is LeNet-5 as the 1998 paper published it")
-    t.add_argument("--config", metavar="FILE",
+    t.add_argument("--config", metavar="FILE", type=path_arg,
                    help="a preset file instead of --preset (e.g. best.json from `lenet5 tune`)")
     _data_args(t)
     t.add_argument("--epochs", type=positive_int)
@@ -84,53 +98,53 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--subset", type=positive_int, help="train on only this many images per epoch (quick checks)")
     t.add_argument("--device", default="auto", choices=DEVICES)
-    t.add_argument("--out", help="run folder (default runs/<preset>-<dataset>-s<seed>)")
+    t.add_argument("--out", type=path_arg, help="run folder (default runs/<preset>-<dataset>-s<seed>)")
     t.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--no-report", action="store_true", help="skip the figures and report.md at the end")
     t.add_argument("--report-lang", choices=LANGS, default="en", help="language of that report (zh: Chinese, as the lab report)")
 
     e = sub.add_parser("evaluate", help="test-set metrics of a run folder")
-    e.add_argument("run_dir")
+    e.add_argument("run_dir", type=path_arg)
     e.add_argument("--checkpoint", default="last", choices=["last", "best"])
     e.add_argument("--json", action="store_true")
     _data_args(e, dataset=False)
 
     v = sub.add_parser("visualize", help="draw the figures of a run folder")
-    v.add_argument("run_dir")
+    v.add_argument("run_dir", type=path_arg)
     v.add_argument("--images", type=positive_int, default=5, help="test digits in the feature-map figure")
     v.add_argument("--index", type=int, nargs="+", help="these test-set indices instead of the first N")
-    v.add_argument("--out", help="folder for the PNGs (default RUN_DIR/figures)")
+    v.add_argument("--out", type=path_arg, help="folder for the PNGs (default RUN_DIR/figures)")
     v.add_argument("--lang", choices=LANGS, default="en", help="language of titles and labels")
     _data_args(v, dataset=False)
 
     r = sub.add_parser("report", help="write report.md and report.html for a run folder")
-    r.add_argument("run_dir")
-    r.add_argument("--out", help="folder for the report (default RUN_DIR)")
+    r.add_argument("run_dir", type=path_arg)
+    r.add_argument("--out", type=path_arg, help="folder for the report (default RUN_DIR)")
     r.add_argument("--lang", choices=LANGS, default="en",
                    help="en, or zh: Chinese in the lab report's own parts (report.zh.md, report.zh.html, figures.zh/)")
     _data_args(r, dataset=False)
 
     pr = sub.add_parser("predict", help="read handwritten digits in image files (the bundled model unless --model)")
     pr.add_argument("images", nargs="+", help="image files or folders of them")
-    pr.add_argument("--model", help="run folder, checkpoint .pt or exported .onnx (default: the bundled robust model)")
+    pr.add_argument("--model", type=path_arg, help="run folder, checkpoint .pt or exported .onnx (default: the bundled robust model)")
     pr.add_argument("--top-k", type=positive_int, default=1, help="show the K likeliest digits for each image")
     pr.add_argument("--json", action="store_true", help="one JSON list, an object per image")
     pr.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                     help="onnx: run an exported model with ONNX Runtime (see `lenet5 export`)")
     pr.add_argument("--multi", action="store_true", help="each image is a row of digits (a number)")
-    pr.add_argument("--save-preprocessed", metavar="DIR", help="write the 28×28 images the model saw")
+    pr.add_argument("--save-preprocessed", metavar="DIR", type=path_arg, help="write the 28×28 images the model saw")
 
     x = sub.add_parser("export", help="export a run's model to ONNX or TorchScript")
-    x.add_argument("run_dir")
+    x.add_argument("run_dir", type=path_arg)
     x.add_argument("--format", choices=["onnx", "torchscript", "pt"], default="onnx",
                    help="pt: a small inference checkpoint with a JSON record beside it (how the bundled model is made)")
-    x.add_argument("--out", help="output file (default RUN_DIR/export/model.onnx, model.torchscript.pt or model.pt)")
+    x.add_argument("--out", type=path_arg, help="output file (default RUN_DIR/export/model.onnx, model.torchscript.pt or model.pt)")
     x.add_argument("--no-check", action="store_true", help="skip the parity check against PyTorch on the test set")
     _data_args(x, dataset=False)
 
     sv = sub.add_parser("serve", help="the drawing page and JSON API (the bundled model unless --model)")
-    sv.add_argument("--model", help="run folder, checkpoint .pt or exported .onnx (default: the bundled robust model)")
+    sv.add_argument("--model", type=path_arg, help="run folder, checkpoint .pt or exported .onnx (default: the bundled robust model)")
     sv.add_argument("--host", default=None, help="interface to bind (default: this machine only)")
     sv.add_argument("--port", type=int, default=None)
     sv.add_argument("--max-body", type=positive_int, default=None, help="bytes per request")
@@ -146,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--subset", type=positive_int, help="train on only this many images per epoch (quick checks)")
     ab.add_argument("--jobs", type=positive_int, default=2,
                     help="worker processes on this machine (each gets cores/jobs threads)")
-    ab.add_argument("--out", default="runs/ablation")
+    ab.add_argument("--out", default="runs/ablation", type=path_arg)
     _study_args(ab)
     _data_args(ab, dataset=False)
 
@@ -160,13 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     tu.add_argument("--subset", type=positive_int, help="train each trial on only this many images per epoch")
     tu.add_argument("--validation", type=positive_int, default=10_000,
                     help="training images held out to score the trials on (default 10000)")
-    tu.add_argument("--space", metavar="FILE",
+    tu.add_argument("--space", metavar="FILE", type=path_arg,
                     help="search space as JSON (default: the preset's, see lenet5.tune.SPACES)")
     tu.add_argument("--pruner", choices=["median", "hyperband", "none"], default=None, help="default median")
     tu.add_argument("--jobs", type=positive_int, default=1, help="worker processes on this machine")
     tu.add_argument("--seed", type=int, help="the sampler's seed: the same search again (one worker)")
     tu.add_argument("--device", default="auto", choices=DEVICES)
-    tu.add_argument("--out", help="folder for the study's files (default runs/tune-<preset>)")
+    tu.add_argument("--out", type=path_arg, help="folder for the study's files (default runs/tune-<preset>)")
     tu.add_argument("--no-final", action="store_true", help="skip training best.json and its test-set measurement")
     _study_args(tu)
     _data_args(tu, dataset=False)
@@ -182,7 +196,9 @@ def cmd_train(a) -> int:
     overrides = {"data": {"dataset": a.dataset, "train_subset": a.subset},
                  "train": {"epochs": a.epochs, "batch_size": a.batch_size, "lr": a.lr, "seed": a.seed}}
     if a.resume:
-        given = [f"--{k.replace('_', '-')}" for s in overrides.values() for k, v in s.items() if v is not None]
+        flags = {"train_subset": "--subset"}  # the rest are named as their settings
+        given = [flags.get(k, f"--{k.replace('_', '-')}") for s in overrides.values() for k, v in s.items()
+                 if v is not None]
         if a.config:
             given.append("--config")
         if a.out is None or given or a.preset != "classic":
