@@ -90,7 +90,15 @@ def test_offline_with_no_files_names_the_test_files_and_what_each_mirror_answere
     msg = str(e.value)
     assert "t10k-images-idx3-ubyte" in msg and "train-" not in msg  # evaluation needs only the test files
     assert all(m + "t10k-images-idx3-ubyte.gz: Connection refused" in msg for m in mirrors), msg
-    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing half-written
+    assert list(tmp_path.iterdir()) == []  # nothing half-written, not even the mnist/ folder made for it
+    with pytest.raises(DataError):
+        data.load("mnist", "test", tmp_path / "typo" / "data", mirrors=mirrors)
+    assert list(tmp_path.iterdir()) == []  # no empty folders left behind for a mistyped path
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / "notes.txt").write_text("mine")
+    with pytest.raises(DataError):
+        data.load("mnist", "test", tmp_path, mirrors=mirrors)
+    assert (tmp_path / "mnist" / "notes.txt").is_file()  # a folder that was there, and what it holds, stay
 
 
 @pytest.fixture
