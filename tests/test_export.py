@@ -68,6 +68,12 @@ def test_torchscript_export_loads_and_matches(trained_run, data_dir, tmp_path):
     loaded = torch.jit.load(str(path), _extra_files=extra)
     assert json.loads(extra["lenet5.json"])["classes"][0] == "0"
     assert loaded(torch.zeros(5, 1, 28, 28)).shape == (5, 10)
+    import warnings
+    with warnings.catch_warnings(record=True) as seen, \
+            pytest.raises(UserError, match=r"a TorchScript file .*lenet5 reads a run folder, the .pt of"):
+        warnings.simplefilter("always")
+        lenet5.load(path)  # (it said "a damaged PyTorch file", after torch's own warning)
+    assert not seen, [str(w.message) for w in seen]
 
 
 def test_export_cli_then_predict_with_the_onnx_backend_agrees_with_torch(trained_run, tmp_path):

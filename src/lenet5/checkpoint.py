@@ -64,6 +64,16 @@ def save(state: dict[str, Any], path: Path) -> None:
     write_bytes_atomic(path, buf.getbuffer())
 
 
+def _is_torchscript(path: Path) -> bool:
+    """A TorchScript archive holds its model's code (code/...) and constants.pkl beside the weights."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.split("/", 1)[-1] == "constants.pkl" for n in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False  # a damaged zip: torch.load says so below
+
+
 def load(run_or_file: str | os.PathLike, which: str = "last") -> dict[str, Any]:
     """The checkpoint dict of a run folder (its `which` checkpoint) or of a .pt file, safely loaded onto the CPU."""
     from .run import RunFolder
@@ -76,6 +86,9 @@ def load(run_or_file: str | os.PathLike, which: str = "last") -> dict[str, Any]:
         if f.read(4) != b"PK\x03\x04":  # torch.save writes a zip archive; torch would guess at anything else
             raise UserError(f"{path}: not a PyTorch checkpoint (torch.save writes a zip archive; this file is "
                             f"not one); {fix}")
+    if _is_torchscript(path):  # torch.load would hand it to torch.jit.load, with a warning
+        raise UserError(f"{path}: a TorchScript file (`lenet5 export --format torchscript`), for other programs; "
+                        f"lenet5 reads a run folder, the .pt of `lenet5 export --format pt`, or an .onnx")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated, foreign or malicious file: refuse it, whatever torch raises

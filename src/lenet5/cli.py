@@ -434,7 +434,7 @@ USER_ERRNOS = {errno.EACCES: "permission denied", errno.EPERM: "not permitted", 
 
 def describe_os_error(e: OSError, command: str | None = None, out: str = "RUN_DIR") -> tuple[int, str]:
     """(exit code, one line): a path the user gave (2: choose another) or the machine (1: e.g. disk full)."""
-    where = " → ".join(written_path(p) for p in (e.filename, e.filename2) if p) or "a file"
+    where = " → ".join(written_path(p) for p in (e.filename, e.filename2) if p) or "the output (or a file)"
     if e.errno in USER_ERRNOS:
         return EXIT_USAGE, f"{where}: {USER_ERRNOS[e.errno]}; choose a path you can write, or fix its permissions"
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
