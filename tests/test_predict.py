@@ -117,6 +117,10 @@ def test_predict_cli_text_output_top_k_and_saved_preprocessed_images(trained_run
     assert len(lines) == 2 and lines[0].split(": ")[1].startswith(f"{labels[0]} (") and lines[0].count("%") == 3
     saved = Image.open(tmp_path / "good0.png")
     assert saved.size == (28, 28)
+    r = run_cli("predict", folder / "good0.jpg", "--top-k", "3", "--json", "--model", trained_run)
+    [answer] = json.loads(r.stdout)
+    assert [c for c, _ in answer["top_k"]][0] == str(labels[0])
+    assert all(p == answer["probabilities"][int(c)] for c, p in answer["top_k"])  # rounded alike (they were not)
 
 
 def test_a_named_file_that_is_not_an_image_fails_with_one_line(trained_run, image_folder):

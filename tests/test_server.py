@@ -174,6 +174,8 @@ def test_blank_images_and_all_zero_pixels_are_answered_blank_not_classified(serv
     ({"files": {"wrong": ("x.png", b"abc", "image/png")}}, 422, "field named 'file'"),
     ({"content": b"abc", "headers": {"content-type": "text/plain"}}, 415, "multipart/form-data"),
     ({"content": b"--x\r\nbroken", "headers": {"content-type": "multipart/form-data; boundary=x"}}, 422, "field named"),
+    ({"content": b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nabc',  # cut short
+      "headers": {"content-type": "multipart/form-data; boundary=x"}}, 422, "missing, or cut short"),
     ({"content": b"hello", "headers": {"content-type": "multipart/form-data; boundary=x"}}, 422, "^malformed multipart body (Expected"),
     ({"content": b"--x\r\n", "headers": {"content-type": "multipart/form-data"}}, 422, "^multipart Content-Type without a boundary"),
 ])

@@ -369,7 +369,7 @@ def to_json(r: Result, top_k: int = 1, classes: Sequence[str] = ()) -> dict[str,
         return {"file": r[0], "error": r[1]}
     out = r.to_dict()
     if isinstance(r, Prediction) and top_k > 1 and r.probabilities is not None:
-        out["top_k"] = r.top_k(top_k, classes)
+        out["top_k"] = [(c, round(p, 6)) for c, p in r.top_k(top_k, classes)]  # as "probabilities" are
     return out
 
 

@@ -229,7 +229,7 @@ def decode_multipart(content_type: str, body: bytes) -> bytes:
         raise ApiError(422, f"malformed multipart body ({str(e) or type(e).__name__}); {how}") from None
     upload = next((f for f in files if f.field_name == b"file"), None)
     if upload is None:
-        raise ApiError(422, f"multipart body without a file field named 'file'; {how}")
+        raise ApiError(422, f"multipart body without a whole file field named 'file' (missing, or cut short); {how}")
     upload.file_object.seek(0)
     return upload.file_object.read()
 
