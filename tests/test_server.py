@@ -212,6 +212,25 @@ def test_bodies_over_the_limit_get_413_declared_or_streamed(server):
     assert r.content.startswith(b'{"detail":"request body over')  # written as every other error is
 
 
+def test_a_body_that_stops_coming_gets_408_and_frees_its_connection(server):
+    """(A client that declared 10 MB and sent 9 bytes held its connection for 70 s and more.)"""
+    import socket
+    from lenet5.server import BODY_IDLE_S
+    port = int(server.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=BODY_IDLE_S + 20) as s:
+        s.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 1000000\r\n\r\n{\"image\":")
+        t0 = time.monotonic()
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+        waited = time.monotonic() - t0
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 408") and waited < BODY_IDLE_S + 10, (head, waited)
+    assert json.loads(body)["detail"].startswith("the request body stopped coming: 9 bytes came, then nothing")
+    assert httpx.get(server + "/healthz").status_code == 200
+
+
 def test_images_over_the_pixel_budget_get_413_before_decoding(server):
     from lenet5.server import MAX_PIXELS
     for side in (6300, 30000):  # 40 MP in a 20-KB PNG (the issue's), and a 900-MP decompression bomb
@@ -389,10 +408,10 @@ def test_the_openapi_document_declares_every_answer_and_the_docs_need_no_interne
     assert {"/api/predict", "/api/model", "/healthz"} == set(schema["paths"])
     post = schema["paths"]["/api/predict"]["post"]
     assert {"multipart/form-data", "application/json"} == set(post["requestBody"]["content"])
-    assert {"200", "400", "413", "415", "422", "503"} == set(post["responses"])
+    assert {"200", "400", "408", "413", "415", "422", "503"} == set(post["responses"])
     error = {"$ref": "#/components/schemas/Error"}
     assert all(post["responses"][s]["content"]["application/json"]["schema"] == error
-               for s in ("400", "413", "415", "422", "503"))
+               for s in ("400", "408", "413", "415", "422", "503"))
     assert "HTTPValidationError" not in schema["components"]["schemas"]
     for page in ("/docs", "/redoc"):
         r = httpx.get(server + page)

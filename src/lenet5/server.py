@@ -65,6 +65,7 @@ PHOTO_PROCESSES = 1                  # photo-lane processes per server process
 LIGHT_PIXELS = 512 * 512             # images up to this many pixels are read in the light lane (a canvas is 280²)
 MAX_PIXELS = 24_000_000              # pixel budget per request: a 24-MP photo; larger gets 413 before decoding
 TIME_BUDGET_S = 20.0                 # per request, waiting included; then 503 (and the process reading it is killed)
+BODY_IDLE_S = 10.0                   # a request body that stops coming for this long gets 408 (uvicorn never gives up)
 RETRY_AFTER_S = 2                    # what a 503 asks the client to wait
 ENV_CONFIG = "LENET5_SERVE_CONFIG"   # how `serve(workers>1)` hands its settings to uvicorn's worker processes
 
@@ -136,6 +137,7 @@ RETRY_AFTER_HEADER = {"Retry-After": {"description": "seconds to wait before try
                                       "schema": {"type": "integer"}}}
 PREDICT_ERRORS = {
     400: {"model": Error, "description": "not valid JSON or base64, or not a readable image"},
+    408: {"model": Error, "description": f"the request body stopped coming for {BODY_IDLE_S:.0f} s"},
     413: {"model": Error, "description": f"body over the size limit, or image over {MAX_PIXELS:,} pixels"},
     415: {"model": Error, "description": "neither application/json nor multipart/form-data"},
     422: {"model": Error, "description": "JSON or form of the wrong shape, or a bad query parameter"},
@@ -497,7 +499,8 @@ def warm_up(predictor) -> None:
 # ------------------------------------------------------------------ the app
 
 class BodyLimit:
-    """ASGI middleware: a request body over `limit` bytes gets 413, however it is sent (chunked too).
+    """ASGI middleware: a request body over `limit` bytes gets 413, however it is sent (chunked too);
+    one that stops coming for BODY_IDLE_S gets 408, so a stalled client does not hold its connection.
 
     The body is read here first (at most `limit` bytes are held) and replayed to the app, so the
     app never sees a partial body and the refusal never surfaces as an error inside it.
@@ -518,7 +521,11 @@ class BodyLimit:
             return await _too_large(scope, receive, send, self.limit)
         chunks, total = [], 0
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), BODY_IDLE_S)
+            except asyncio.TimeoutError:
+                return await _error(408, f"the request body stopped coming: {total:,} bytes came, then nothing for "
+                                         f"{BODY_IDLE_S:.0f} s; send it again")(scope, receive, send)
             if message["type"] == "http.disconnect":
                 return
             chunks.append(message.get("body", b""))
