@@ -187,6 +187,14 @@ def test_bad_requests_get_a_4xx_with_one_error_shape_and_the_server_keeps_servin
     assert httpx.get(server + "/healthz").status_code == 200
 
 
+def test_head_is_answered_as_get_without_a_body(server):
+    for path in ("/healthz", "/api/model", "/"):  # (405: uptime monitors ask HEAD)
+        head, get = httpx.head(server + path), httpx.get(server + path)
+        assert head.status_code == get.status_code == 200 and head.content == b"", path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+    assert httpx.head(server + "/api/predict").status_code == 405
+
+
 def test_other_errors_have_the_same_shape_and_405_says_what_is_allowed(server):
     r = httpx.request("TRACE", server + "/healthz")
     assert r.status_code == 405 and r.headers["allow"] == "GET" and list(r.json()) == ["detail"]

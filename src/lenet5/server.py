@@ -578,6 +578,19 @@ PAGE_POLICY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'
 PAGES = ("/docs", "/redoc")
 
 
+class HeadAsGet:
+    """ASGI middleware: HEAD is answered as GET (uptime monitors ask `HEAD /healthz`; it was 405). Only
+    the app sees GET: uvicorn keeps its own HEAD and sends the headers without the body."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            scope = {**scope, "method": "GET"}
+        await self.app(scope, receive, send)
+
+
 class LocalPages:
     """ASGI middleware: the documentation pages get PAGE_POLICY as their Content-Security-Policy."""
 
@@ -701,7 +714,7 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
             result = await photos.run(("photo", content_type, body, features), time.monotonic() - start)
         return Response(result, media_type="application/json")
 
-    return AnswerWhenStopping(LocalPages(BodyLimit(app, max_body)))
+    return AnswerWhenStopping(HeadAsGet(LocalPages(BodyLimit(app, max_body))))
 
 
 def single_threaded() -> None:
