@@ -195,3 +195,15 @@ def test_a_second_trainer_on_the_same_folder_is_refused(tmp_path, data_dir):
     with run.writing():
         with pytest.raises(UserError, match="another lenet5 process is training"):
             train(SHORT, run.path, data_dir=data_dir, device="cpu", log=None)
+
+
+def test_a_write_that_fails_leaves_neither_the_file_nor_the_folders_it_made(tmp_path):
+    """(An export interrupted before it wrote `--out new-folder/model.onnx` left new-folder/ behind.)"""
+    (tmp_path / "kept").mkdir()
+    for target in (tmp_path / "new" / "sub" / "m.onnx", tmp_path / "kept" / "m.onnx"):
+        with pytest.raises(KeyboardInterrupt), files.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["kept"]  # the folder that was there stays
+    files.write_text_atomic(tmp_path / "new" / "m.json", "{}")
+    assert (tmp_path / "new" / "m.json").read_text() == "{}"

@@ -12,7 +12,6 @@ folder may hold the files directly or under a sub-folder named after the data se
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import math
 import hashlib
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import numpy as np
 
 from .errors import DataError, UserError
-from .files import write_bytes_atomic
+from .files import new_folders_undone_on_failure, write_bytes_atomic
 
 if TYPE_CHECKING:  # torch is imported where tensors are made (the command line reads this module without it)
     import torch
@@ -228,23 +227,8 @@ def download(dataset: str = "mnist", data_dir: str | os.PathLike | None = None,
         mirrors = tuple(m.strip() for m in env.split(",") if m.strip()) if env is not None else spec.mirrors
     mirrors = tuple(m if m.endswith("/") else m + "/" for m in mirrors)
     wanted = [f for s in (splits or spec.files) for f in spec.files[s]]
-    created = _missing_folders(root / spec.name)  # made for this download: removed again if it fails
-    try:
+    with new_folders_undone_on_failure(root / spec.name):  # a mistyped --data-dir leaves nothing behind
         return _download_files(spec, root, wanted, mirrors, fetch)
-    except BaseException:
-        for folder in created:  # deepest first; one that holds anything stays
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
-
-
-def _missing_folders(folder: Path) -> list[Path]:
-    """`folder` and those of its parents that do not exist yet, deepest first."""
-    missing = []
-    while not folder.exists() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    return missing
 
 
 def _download_files(spec: DatasetSpec, root: Path, wanted: list[FileSpec], mirrors: Sequence[str],

@@ -11,7 +11,7 @@ import io
 import json
 import os
 import re
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -24,13 +24,31 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     must be told the format.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: parallel writers never collide
+    with new_folders_undone_on_failure(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: parallel writers never collide
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def new_folders_undone_on_failure(folder: str | os.PathLike) -> Iterator[None]:
+    """`folder` and those of its parents that do not exist yet, if the block makes them and then fails
+    (or is interrupted), are removed again, deepest first; one that holds anything stays."""
+    missing, f = [], Path(folder)
+    while not f.exists() and f != f.parent:
+        missing.append(f)
+        f = f.parent
     try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        yield
+    except BaseException:
+        for f in missing:
+            with suppress(OSError):
+                f.rmdir()
+        raise
 
 
 def written_path(path: str | os.PathLike) -> str:
