@@ -262,7 +262,9 @@ def cmd_report(a) -> int:
 def cmd_predict(a) -> int:
     from tqdm import tqdm  # its write() keeps the progress bar below the answers on a terminal
 
-    from .many import collect_images, image_files, preprocessing
+    from .many import collect_images, image_files, preprocessing, skipped_subfolders
+    for note in skipped_subfolders(a.images):
+        print(f"lenet5: note: {note}", file=sys.stderr)
     if a.save_preprocessed and Path(a.save_preprocessed).exists() and not Path(a.save_preprocessed).is_dir():
         raise UserError(f"--save-preprocessed {a.save_preprocessed}: exists and is not a folder; give a folder path")
     items = collect_images(a.images)

@@ -83,6 +83,21 @@ def collect_images(paths: Sequence[str | os.PathLike]) -> list[Path | tuple[str,
     return items
 
 
+def skipped_subfolders(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """A note for each folder among `paths` that holds folders: only a folder's own images are read."""
+    notes = []
+    for raw in paths:
+        p = Path(raw)
+        try:
+            subs = sorted(f.name for f in p.iterdir() if f.is_dir()) if str(raw) and p.is_dir() else []
+        except OSError:  # unreadable: collect_images names it
+            subs = []
+        if subs:
+            shown = ", ".join(subs[:3]) + (", …" if len(subs) > 3 else "")
+            notes.append(f"{p}: its {len(subs)} subfolder(s) ({shown}) are not read; name them to read their images")
+    return notes
+
+
 def _broken_link(p: Path) -> str:
     return f"{p}: a broken link (it points to {os.readlink(p)}, which does not exist)"
 
