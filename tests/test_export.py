@@ -70,7 +70,7 @@ def test_torchscript_export_loads_and_matches(trained_run, data_dir, tmp_path):
     assert loaded(torch.zeros(5, 1, 28, 28)).shape == (5, 10)
     import warnings
     with warnings.catch_warnings(record=True) as seen, \
-            pytest.raises(UserError, match=r"a TorchScript file .*lenet5 reads a run folder, the .pt of"):
+            pytest.raises(UserError, match=r"a TorchScript file .*not read back by lenet5; give the run folder"):
         warnings.simplefilter("always")
         lenet5.load(path)  # (it said "a damaged PyTorch file", after torch's own warning)
     assert not seen, [str(w.message) for w in seen]
@@ -97,3 +97,5 @@ def test_bad_export_requests_are_clear_errors(trained_run, tmp_path):
         lenet5.load(tmp_path / "fake.onnx")
     r = run_cli("export", tmp_path / "norun")
     assert r.returncode == 2 and "no such run folder" in r.stderr
+    r = run_cli("evaluate", tmp_path / "fake.onnx")  # (it called a good ONNX file damaged)
+    assert r.returncode == 2 and "an ONNX file, which `lenet5 predict` and `lenet5 serve` read" in r.stderr, r.stderr

@@ -209,9 +209,10 @@ def test_subfolders_of_a_folder_are_named_as_not_read_not_skipped_in_silence(tra
     x, y = test_digits
     paper_digit(x[0], np.random.default_rng(0)).save(tmp_path / "top.png")
     (tmp_path / "2024").mkdir()
+    (tmp_path / ".thumbnails").mkdir()  # hidden: not worth a note
     paper_digit(x[1], np.random.default_rng(1)).save(tmp_path / "2024" / "inner.png")
-    r = run_cli("predict", tmp_path, "--json", "--model", trained_run)
-    assert r.returncode == 0 and [o["file"] for o in json.loads(r.stdout)] == [str(tmp_path / "top.png")]
+    r = run_cli("predict", tmp_path, tmp_path, "--json", "--model", trained_run)  # named twice, noted once
+    assert r.returncode == 0 and [o["file"] for o in json.loads(r.stdout)] == [str(tmp_path / "top.png")] * 2
     assert r.stderr == f"lenet5: note: {tmp_path}: its 1 subfolder(s) (2024) are not read; name them to read their images\n"
 
 

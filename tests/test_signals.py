@@ -100,6 +100,18 @@ def test_a_folder_s_answers_are_printed_as_they_come_and_stand_after_ctrl_c(tmp_
     assert_group_gone(p)
 
 
+def test_a_reader_that_goes_away_stops_the_answers_but_not_the_images_asked_to_be_saved(tmp_path):
+    """`predict FOLDER --save-preprocessed DIR | head -2`: the saving came after the printing, and a
+    closed pipe skipped it without a word."""
+    folder = _folder_of_ones(tmp_path, 3000)  # ~200 KB of answers: more than a pipe holds
+    p = start("predict", folder, "--save-preprocessed", tmp_path / "seen")
+    first = [p.stdout.readline() for _ in range(2)]
+    p.stdout.close()  # as `head -2` does
+    _, err = p.communicate(timeout=120)
+    assert all(line.startswith(str(folder)) for line in first) and "Traceback" not in err, err
+    assert p.returncode == 0 and len(list((tmp_path / "seen").glob("*.png"))) == 3000
+
+
 def wait_for_workers(p, timeout=60):
     """Until `p` has child processes (its pool), read from /proc."""
     def parent_of(pid):

@@ -82,13 +82,16 @@ def load(run_or_file: str | os.PathLike, which: str = "last") -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{p}: no {which} checkpoint at {path}")
     fix = "give a run folder or a .pt file that lenet5 wrote (retrain, or restore the file)"
+    if path.suffix.lower() == ".onnx":  # a good file, for another reader
+        raise UserError(f"{path}: an ONNX file, which `lenet5 predict` and `lenet5 serve` read (--model); "
+                        f"this command needs the run folder it was exported from")
     with open(path, "rb") as f:
         if f.read(4) != b"PK\x03\x04":  # torch.save writes a zip archive; torch would guess at anything else
             raise UserError(f"{path}: not a PyTorch checkpoint (torch.save writes a zip archive; this file is "
                             f"not one); {fix}")
     if _is_torchscript(path):  # torch.load would hand it to torch.jit.load, with a warning
-        raise UserError(f"{path}: a TorchScript file (`lenet5 export --format torchscript`), for other programs; "
-                        f"lenet5 reads a run folder, the .pt of `lenet5 export --format pt`, or an .onnx")
+        raise UserError(f"{path}: a TorchScript file (`lenet5 export --format torchscript`), made for other programs "
+                        f"and not read back by lenet5; give the run folder it was exported from")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated, foreign or malicious file: refuse it, whatever torch raises

@@ -278,7 +278,12 @@ def cmd_predict(a) -> int:
             if isinstance(r, tuple):
                 tqdm.write(f"lenet5: error: {r[1]}", file=sys.stderr)
             elif not a.json:
-                tqdm.write(f"{r.source}: {describe(r, a.top_k, predictor.classes)}", file=sys.stdout)
+                try:
+                    tqdm.write(f"{r.source}: {describe(r, a.top_k, predictor.classes)}", file=sys.stdout)
+                except BrokenPipeError:  # the reader went away (`| head`): stop, unless images are to be saved
+                    if not a.save_preprocessed:
+                        raise
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if a.save_preprocessed:
         save_preprocessed(results, a.save_preprocessed)
     if a.json:

@@ -86,10 +86,11 @@ def collect_images(paths: Sequence[str | os.PathLike]) -> list[Path | tuple[str,
 def skipped_subfolders(paths: Sequence[str | os.PathLike]) -> list[str]:
     """A note for each folder among `paths` that holds folders: only a folder's own images are read."""
     notes = []
-    for raw in paths:
+    for raw in dict.fromkeys(map(str, paths)):  # a folder named twice is noted once
         p = Path(raw)
-        try:
-            subs = sorted(f.name for f in p.iterdir() if f.is_dir()) if str(raw) and p.is_dir() else []
+        try:  # hidden folders (.git, .ipynb_checkpoints) and links to folders are no one's subfolders of images
+            subs = sorted(f.name for f in p.iterdir() if f.is_dir() and not f.is_symlink()
+                          and not f.name.startswith(".")) if raw and p.is_dir() else []
         except OSError:  # unreadable: collect_images names it
             subs = []
         if subs:
@@ -141,8 +142,8 @@ def preprocess_many(images: Sequence[Any], progress: bool = False) -> Iterable[R
 
 def _counted(results: Iterable[Result], bar) -> Iterator[Result]:
     for r in results:
+        bar.update()  # before handing it on: a reader that zips it with its files never asks past the last
         yield r
-        bar.update()
 
 
 def _pool_worker() -> None:

@@ -89,7 +89,7 @@ class RunFolder:
             raise UserError(f"no such run folder: {self.path} (train one with `lenet5 train --out {self.path}`)")
         if not self.config_file.is_file() and not self.checkpoint("last").parent.is_dir():
             raise UserError(f"{self.path} is not a run folder (no config.json, no checkpoints/ in it); give the "
-                            f"folder `lenet5 train --out` wrote, or a model file (.pt, .onnx)")
+                            f"folder `lenet5 train --out` wrote")
         if not self.checkpoint("last").is_file():
             raise UserError(f"{self.path} has no finished epoch yet (no {self.checkpoint('last')}); "
                             f"train or resume it with `lenet5 train --out {self.path} --resume`")

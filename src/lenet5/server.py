@@ -525,7 +525,8 @@ class BodyLimit:
                 message = await asyncio.wait_for(receive(), BODY_IDLE_S)
             except asyncio.TimeoutError:
                 return await _error(408, f"the request body stopped coming: {total:,} bytes came, then nothing for "
-                                         f"{BODY_IDLE_S:.0f} s; send it again")(scope, receive, send)
+                                         f"{BODY_IDLE_S:.0f} s; send it again",
+                                    {"Connection": "close"})(scope, receive, send)  # and the socket is freed now
             if message["type"] == "http.disconnect":
                 return
             chunks.append(message.get("body", b""))
