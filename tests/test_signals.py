@@ -112,6 +112,29 @@ def test_a_reader_that_goes_away_stops_the_answers_but_not_the_images_asked_to_b
     assert p.returncode == 0 and len(list((tmp_path / "seen").glob("*.png"))) == 3000
 
 
+def test_a_sigterm_that_python_would_drop_in_a_weakref_callback_still_stops_the_command(tmp_path):
+    """A signal handled while Python runs a weakref callback (an import's module lock has one) raises
+    there, and Python prints the exception and drops it: `predict`, stopped while it imported torch,
+    ran on to the end and exited 0 (once in a clean-clone CI run)."""
+    script = tmp_path / "command.py"
+    script.write_text(
+        "import os, signal, sys, time, weakref\n"
+        "from lenet5 import cli\n"
+        "def command(args):\n"
+        "    class Thing: pass\n"
+        "    thing = Thing()\n"
+        "    ref = weakref.ref(thing, lambda r: os.kill(os.getpid(), signal.SIGTERM))\n"
+        "    del thing  # the callback runs, and the SIGTERM is raised inside it\n"
+        "    time.sleep(30)  # the rest of the command's work\n"
+        "    return 0\n"
+        "cli.COMMANDS['data'] = command\n"
+        "sys.exit(cli.main(['data', 'check']))\n")
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 143 and time.monotonic() - t0 < 10, (r.returncode, r.stderr)
+    assert "Exception ignored" not in r.stderr and "lenet5: interrupted" in r.stderr, r.stderr
+
+
 def wait_for_workers(p, timeout=60):
     """Until `p` has child processes (its pool), read from /proc."""
     def parent_of(pid):

@@ -15,6 +15,7 @@ import os
 import shlex
 import signal
 import sys
+import threading
 import textwrap
 import warnings
 from pathlib import Path
@@ -375,6 +376,22 @@ def _raise_terminated(signum, frame):
     raise Terminated
 
 
+def _interrupts_raised_again(previous):
+    """An unraisable-exception hook. Python prints and drops an exception raised in a weakref callback
+    or a __del__; a Ctrl-C or SIGTERM that landed there (seen: during an import, as `predict` loads
+    torch) was lost, and the command ran on to the end. Such a signal is sent again from a thread a
+    moment later, to be raised once the main thread is out of the callback and this hook (dropped
+    again, it comes back here). Any other exception goes to the `previous` hook."""
+    def hook(unraisable) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            return previous(unraisable)
+        signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+        again = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+        again.daemon = True
+        again.start()
+    return hook
+
+
 def _interrupt(signum: int) -> KeyboardInterrupt:
     return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
@@ -414,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         command = args.command
         out = getattr(args, "out", None) or out  # the run folder, where the hints name it
         signal.signal(signal.SIGTERM, _raise_terminated)  # SIGTERM stops like Ctrl-C: between atomic writes
+        sys.unraisablehook = _interrupts_raised_again(sys.unraisablehook)
         return COMMANDS[args.command](args)
     except UserError as e:
         print(f"lenet5: error: {e}", file=sys.stderr)
