@@ -69,6 +69,10 @@ BODY_IDLE_S = 10.0                   # a request body that stops coming for this
 RETRY_AFTER_S = 2                    # what a 503 asks the client to wait
 ENV_CONFIG = "LENET5_SERVE_CONFIG"   # how `serve(workers>1)` hands its settings to uvicorn's worker processes
 
+# The multipart parser logs its own warning for a malformed body; the 422 answer already says why.
+for _name in ("python_multipart", "multipart"):
+    logging.getLogger(_name).setLevel(logging.CRITICAL)
+
 Image = bytes | np.ndarray  # image file bytes, or a 28×28 pixel array
 
 
@@ -220,8 +224,6 @@ def decode_multipart(content_type: str, body: bytes) -> bytes:
     boundary = parse_options_header(content_type)[1].get(b"boundary")
     if not boundary:
         raise ApiError(422, f"multipart Content-Type without a boundary; {how}")
-    logging.getLogger("python_multipart").setLevel(logging.CRITICAL)  # the parser's own warning: ours says it
-    logging.getLogger("multipart").setLevel(logging.CRITICAL)
     try:
         parser = FormParser("multipart/form-data", None, files.append, boundary=boundary,
                             config={"MAX_MEMORY_FILE_SIZE": len(body) + 1})  # in memory: it is already

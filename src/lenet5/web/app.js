@@ -146,7 +146,7 @@ async function ask(body, kind, t0) {
     if (gen !== generation || id < shownSeq) return;  // cleared, undone or overtaken meanwhile
     shownSeq = id;
     if (!r.ok) { showError(r.status, answer.detail, r.headers.get("Retry-After")); return; }
-    show(answer, kind !== "live", kind === "photo");
+    show(answer, kind);
     if (t0 !== undefined) requestAnimationFrame(() => recordFinal($("digit").textContent, performance.now() - t0));
   } catch (err) {
     if (err.name !== "AbortError" && gen === generation) showError(0, String(err));
@@ -228,7 +228,8 @@ function showError(status, detail, retryAfter) {
 const pct = p => (p < 1 ? Math.min(99, Math.round(100 * p)) : 100) + "%";
 function topK(probs, k) { return probs.map((p, i) => [p, i]).sort((a, b) => b[0] - a[0]).slice(0, k); }
 
-function show(p, final, photo = false) {
+function show(p, kind) {  // kind: "live" (the pen still moving), "final" or "photo"
+  const final = kind !== "live", photo = kind === "photo";
   if (p.reason === "blank") {
     const why = photo ? "No ink found in this photo: choose a photo of a digit written darker, or draw one."
                       : "No ink found: draw a digit, or choose a photo of one.";
