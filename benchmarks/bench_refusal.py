@@ -66,7 +66,7 @@ def main() -> None:
         arrays = predict_arrays(images)
         if s.kind == "digits":
             real.append(arrays)
-        else:
+        elif name == "non-digits":  # the 600 of eight kinds (the doodles are bench_handwriting's)
             nondigit = arrays
     real = np.concatenate(real)
     models = {"best": lenet5.load(a.best), "robust": lenet5.load(a.robust)}

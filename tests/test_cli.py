@@ -57,6 +57,8 @@ def test_train_then_evaluate_json_agree(tmp_path):
     (["train", "--resume"], ["--resume continues the run in --out"]),
     (["serve", "--port", "70000"], ["--port must be 0–65535"]),
     (["frobnicate"], ["invalid choice"]),
+    ([], ["no command given; choose one of: train, evaluate"]),
+    (["--bogus"], ["unrecognized option --bogus", "choose one of: train"]),
 ])
 def test_a_users_mistake_exits_2_with_one_clear_line(args, needles, capsys):
     # in-process: parsing and checking arguments needs no subprocess (the entry point is tested below)

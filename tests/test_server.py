@@ -197,7 +197,7 @@ def test_head_is_answered_as_get_without_a_body(server):
 
 def test_other_errors_have_the_same_shape_and_405_says_what_is_allowed(server):
     r = httpx.request("TRACE", server + "/healthz")
-    assert r.status_code == 405 and r.headers["allow"] == "GET" and list(r.json()) == ["detail"]
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD" and list(r.json()) == ["detail"]
     r = httpx.get(server + "/api/predict")
     assert r.status_code == 405 and r.headers["allow"] == "POST"
     r = httpx.get(server + "/no/such/page")
@@ -237,6 +237,37 @@ def test_a_body_that_stops_coming_gets_408_and_frees_its_connection(server):
     assert head.startswith(b"HTTP/1.1 408") and waited < BODY_IDLE_S + 3, (head, waited)  # then closed at once
     assert b"connection: close" in head.lower()
     assert json.loads(body)["detail"].startswith("the request body stopped coming: 9 bytes came, then nothing")
+    assert httpx.get(server + "/healthz").status_code == 200
+
+
+def test_a_body_that_trickles_in_gets_408_once_it_falls_under_the_minimum_rate(server):
+    """(One byte every 2 s never trips the idle timeout, and held its connection for as long as it liked.)"""
+    import socket
+    from lenet5.server import BODY_IDLE_S
+    port = int(server.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=BODY_IDLE_S + 20) as s:
+        s.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 1000000\r\n\r\n{")
+        t0, answer = time.monotonic(), b""
+        while time.monotonic() - t0 < BODY_IDLE_S + 10:
+            time.sleep(2)
+            try:
+                s.sendall(b" ")
+            except OSError:  # the server has answered and closed
+                break
+            s.settimeout(0.1)
+            try:
+                answer += s.recv(65536)
+            except socket.timeout:
+                continue
+            if answer:
+                break
+        s.settimeout(5)
+        while chunk := s.recv(65536):
+            answer += chunk
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 408") and b"connection: close" in head.lower(), head
+    assert json.loads(body)["detail"].startswith("the request body is coming too slowly:"), body
     assert httpx.get(server + "/healthz").status_code == 200
 
 

@@ -84,6 +84,7 @@ def test_a_folder_prediction_stops_its_workers_within_two_seconds(tmp_path, sig)
     seconds, err = stop(p, sig)
     assert p.returncode == 128 + sig and seconds < STOP_WITHIN_S, (seconds, err)
     assert err.strip().splitlines()[-1].startswith("lenet5: interrupted") and "Traceback" not in err, err
+    assert "no list was printed" in err and "printed so far" not in err, err  # --json: nothing was
     assert_group_gone(p)
     assert not (tmp_path / "seen").exists()  # nothing half-written
 

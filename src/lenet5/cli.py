@@ -45,6 +45,11 @@ class _Parser(argparse.ArgumentParser):
         # An unknown flag is found by the top parser: the help to see is still the command's own.
         command = next((a for a in getattr(self, "given", []) if a in COMMANDS), None)
         where = f"lenet5 {command}" if self.prog == "lenet5" and command else self.prog
+        if self.prog == "lenet5" and not command and "required: command" in message:
+            # argparse says only that "command" is missing, even when the word given was a flag
+            flag = next((a for a in self.given if a.startswith("-")), None)
+            message = (f"unrecognized option {flag}; options come after the command" if flag else "no command given")
+            message += f"; choose one of: {', '.join(COMMANDS)}"
         raise UserError(f"{message} (see `{where} --help`)")
 
 
@@ -403,7 +408,9 @@ INTERRUPTED_HINTS = {
               "the interrupted ones are run again)",
     "tune": "; finished trials are kept in the study (run the same command again to continue; "
             "the interrupted ones are run again)",
-    "predict": "; the answers printed so far stand (--json prints its list only at the end)",
+    "predict": "; the answers printed so far stand",
+    "predict --json": "; no list was printed: --json prints it only at the end (without --json the "
+                      "answers are printed as they come)",
 }
 
 
@@ -424,11 +431,12 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    command, out = None, "RUN_DIR"
+    command, hint, out = None, None, "RUN_DIR"
     warnings.formatwarning = _one_line_warning  # a library warning (e.g. no CJK font) is one line, no source
     try:
         args = build_parser().parse_args(argv)
         command = args.command
+        hint = f"{command} --json" if getattr(args, "json", False) else command
         out = getattr(args, "out", None) or out  # the run folder, where the hints name it
         signal.signal(signal.SIGTERM, _raise_terminated)  # SIGTERM stops like Ctrl-C: between atomic writes
         sys.unraisablehook = _interrupts_raised_again(sys.unraisablehook)
@@ -441,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAIL
     except KeyboardInterrupt as e:
         newline = "\n" if sys.stderr.isatty() else ""  # past the "^C" the terminal echoed mid-line
-        print(f"{newline}lenet5: interrupted{INTERRUPTED_HINTS.get(command, '').format(out=out)}", file=sys.stderr)
+        print(f"{newline}lenet5: interrupted{INTERRUPTED_HINTS.get(hint, '').format(out=out)}", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK

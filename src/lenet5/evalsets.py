@@ -10,6 +10,7 @@ realistic size and either polarity; never already MNIST-normalised, never 28×28
     images, labels = evalsets.form_digits(1000, seed=0)
     images, labels = evalsets.paper_photos(500, seed=0, data_dir="../shared/data")
     images, categories = evalsets.non_digits(600, seed=0, data_dir="../shared/data")
+    images, kinds = evalsets.doodles(220, seed=0)
     for name, s in evalsets.SETS.items(): images, labels = s.build(seed=0, data_dir=...)
 
 The sets and how they differ from MNIST:
@@ -34,6 +35,9 @@ The sets and how they differ from MNIST:
   `lines` (horizontal or at least 45° from vertical, straight or wavy), `shapes` (no circles or
   ellipses: those read as 0), `clothing` (Fashion-MNIST *test*, upscaled, either polarity) and
   `noise`.
+- `doodles`: what people draw to try a digit reader (a face, a sun, a house, a stick figure, a tick,
+  a flower, a car, a boat, an umbrella, an eye, a snail), pen-drawn; the first six are kinds the
+  training's non-digits also have (made there by other code), the last five are not.
 
 These sets share no code with the training side of the package, on purpose: a model is measured on
 data its training generator never made.
@@ -542,6 +546,46 @@ SHAPES: dict[str, list[np.ndarray]] = {
 }
 
 
+def _dot(x: float, y: float) -> np.ndarray:
+    return np.array([[x, y]])
+
+
+def _circle(cx: float, cy: float, r: float) -> np.ndarray:
+    return _arc(cx, cy, r, r, 0, 360)
+
+
+# What people draw to try a digit reader: the first six are kinds `lenet5.negatives` also makes
+# (drawn there by other code), the last five are not.
+DOODLES: dict[str, list[np.ndarray]] = {
+    "face": [_circle(0.5, 0.5, 0.5), _dot(0.33, 0.35), _dot(0.67, 0.35), _arc(0.5, 0.5, 0.28, 0.25, 200, 340)],
+    "sun": [_circle(0.5, 0.5, 0.25)] + [_line((0.5 + 0.33 * math.cos(a), 0.5 + 0.33 * math.sin(a)),
+                                              (0.5 + 0.5 * math.cos(a), 0.5 + 0.5 * math.sin(a)))
+                                        for a in np.radians(np.arange(0, 360, 45) + 10)],
+    "house": [_line((0.1, 0.45), (0.1, 1), (0.9, 1), (0.9, 0.45), (0.1, 0.45), (0.5, 0), (0.9, 0.45)),
+              _line((0.4, 1), (0.4, 0.7), (0.6, 0.7), (0.6, 1))],
+    "stick figure": [_circle(0.5, 0.15, 0.15), _line((0.5, 0.3), (0.5, 0.65)), _line((0.2, 0.45), (0.8, 0.45)),
+                     _line((0.25, 1), (0.5, 0.65), (0.75, 1))],
+    "tick": [_line((0, 0.6), (0.3, 1), (1, 0))],
+    "flower": [_circle(0.5 + 0.3 * math.cos(a), 0.5 + 0.3 * math.sin(a), 0.18) for a in np.radians(np.arange(0, 360, 60))]
+              + [_dot(0.5, 0.5)],
+    "car": [_line((0, 0.7), (0, 0.45), (0.25, 0.45), (0.35, 0.2), (0.7, 0.2), (0.8, 0.45), (1, 0.45), (1, 0.7), (0, 0.7)),
+            _circle(0.25, 0.75, 0.1), _circle(0.75, 0.75, 0.1)],
+    "boat": [_line((0, 0.7), (1, 0.7), (0.8, 0.95), (0.2, 0.95), (0, 0.7)), _line((0.5, 0.7), (0.5, 0)),
+             _line((0.5, 0.05), (0.85, 0.6), (0.5, 0.6))],
+    "umbrella": [_arc(0.5, 0.45, 0.5, 0.4, 0, 180), _line((0, 0.45), (1, 0.45)), _line((0.5, 0.45), (0.5, 0.9)),
+                 _arc(0.6, 0.9, 0.1, 0.1, 180, 360)],
+    "eye": [_arc(0.5, 0.8, 0.6, 0.5, 35, 145), _arc(0.5, 0.2, 0.6, 0.5, 215, 325), _circle(0.5, 0.5, 0.14)],
+    "snail": [_spiral() * 0.6 + [0.1, 0.0], _line((0, 0.62), (1, 0.62)), _line((0.85, 0.62), (0.95, 0.35))],
+}
+
+
+def doodles(n: int = 220, seed: int = 0) -> tuple[Images, np.ndarray]:
+    """n pen-drawn doodles, the kinds of DOODLES in turn; returns (images, kinds)."""
+    rng = np.random.default_rng([seed, 5])
+    kinds = np.array([list(DOODLES)[i % len(DOODLES)] for i in range(n)])
+    return [_on_plain_paper(_draw(DOODLES[k], rng, fill_box_p=0.0, aspect=(0.8, 1.25)), rng) for k in kinds], kinds
+
+
 def _shape(rng: np.random.Generator) -> np.ndarray:
     """An outlined shape by pen, or (a quarter of the polygons) a filled one."""
     name = list(SHAPES)[int(rng.integers(len(SHAPES)))]
@@ -629,4 +673,6 @@ SETS: dict[str, EvalSet] = {
                             "500 RGB photos of MNIST-test and pen digits on paper"),
     "non-digits": EvalSet("non-digits", lambda seed=0, data_dir=None: non_digits(600, seed, data_dir),
                           "600 non-digits: letters, symbols, scribbles, dots, lines, shapes, clothing, noise"),
+    "doodles": EvalSet("non-digits", lambda seed=0, data_dir=None: doodles(220, seed),
+                       "220 pen-drawn doodles: a face, a sun, a house, a stick figure, a car, a boat, ..."),
 }

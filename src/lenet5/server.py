@@ -66,6 +66,7 @@ LIGHT_PIXELS = 512 * 512             # images up to this many pixels are read in
 MAX_PIXELS = 24_000_000              # pixel budget per request: a 24-MP photo; larger gets 413 before decoding
 TIME_BUDGET_S = 20.0                 # per request, waiting included; then 503 (and the process reading it is killed)
 BODY_IDLE_S = 10.0                   # a request body that stops coming for this long gets 408 (uvicorn never gives up)
+BODY_MIN_RATE = 8_000                # bytes/s a body must average once BODY_IDLE_S have passed (a 2G phone sends 30 KB/s)
 RETRY_AFTER_S = 2                    # what a 503 asks the client to wait
 ENV_CONFIG = "LENET5_SERVE_CONFIG"   # how `serve(workers>1)` hands its settings to uvicorn's worker processes
 
@@ -141,7 +142,8 @@ RETRY_AFTER_HEADER = {"Retry-After": {"description": "seconds to wait before try
                                       "schema": {"type": "integer"}}}
 PREDICT_ERRORS = {
     400: {"model": Error, "description": "not valid JSON or base64, or not a readable image"},
-    408: {"model": Error, "description": f"the request body stopped coming for {BODY_IDLE_S:.0f} s"},
+    408: {"model": Error, "description": f"the request body stopped coming for {BODY_IDLE_S:.0f} s, or "
+                                        f"came slower than {BODY_MIN_RATE // 1000} KB/s after that"},
     413: {"model": Error, "description": f"body over the size limit, or image over {MAX_PIXELS:,} pixels"},
     415: {"model": Error, "description": "neither application/json nor multipart/form-data"},
     422: {"model": Error, "description": "JSON or form of the wrong shape, or a bad query parameter"},
@@ -502,7 +504,8 @@ def warm_up(predictor) -> None:
 
 class BodyLimit:
     """ASGI middleware: a request body over `limit` bytes gets 413, however it is sent (chunked too);
-    one that stops coming for BODY_IDLE_S gets 408, so a stalled client does not hold its connection.
+    one that stops coming for BODY_IDLE_S, or trickles in under BODY_MIN_RATE after that, gets 408, so
+    a stalled or deliberately slow client does not hold its connection.
 
     The body is read here first (at most `limit` bytes are held) and replayed to the app, so the
     app never sees a partial body and the refusal never surfaces as an error inside it.
@@ -521,7 +524,7 @@ class BodyLimit:
             declared = 0
         if declared > self.limit:
             return await _too_large(scope, receive, send, self.limit)
-        chunks, total = [], 0
+        chunks, total, started = [], 0, time.monotonic()
         while True:
             try:
                 message = await asyncio.wait_for(receive(), BODY_IDLE_S)
@@ -533,6 +536,11 @@ class BodyLimit:
                 return
             chunks.append(message.get("body", b""))
             total += len(chunks[-1])
+            elapsed = time.monotonic() - started
+            if elapsed > BODY_IDLE_S and total < BODY_MIN_RATE * elapsed and message.get("more_body"):
+                return await _error(408, f"the request body is coming too slowly: {total:,} bytes in {elapsed:.0f} s "
+                                         f"(at least {BODY_MIN_RATE // 1000} KB/s is needed); send it again",
+                                    {"Connection": "close"})(scope, receive, send)
             if total > self.limit:
                 return await _too_large(scope, receive, send, self.limit)
             if not message.get("more_body"):
@@ -668,7 +676,10 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, exc):  # 404, 405 (with its Allow header), ...
-        return _error(exc.status_code, str(exc.detail), exc.headers)
+        headers = dict(exc.headers or {})
+        if "GET" in headers.get("Allow", "").split(", "):  # HeadAsGet answers HEAD wherever GET is
+            headers["Allow"] += ", HEAD"
+        return _error(exc.status_code, str(exc.detail), headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request, exc):  # a bug, never the user's input: answer, and starlette logs the traceback

@@ -112,7 +112,7 @@ def format_epoch(r: dict[str, Any]) -> str:
 
 def _versions() -> dict[str, str]:
     return {"lenet5": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
+            "python": platform.python_version(), "negatives": str(negatives_mod.VERSION)}  # the non-digits' generator
 
 
 @dataclass
