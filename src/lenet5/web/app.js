@@ -9,6 +9,10 @@ const PEN_WIDTH = 18;        // px on the 280-px pad: about MNIST's stroke at 28
 const LIVE_MS = 150;         // at most one live request per this while the pen moves
 const UNSURE = 0.8;          // below this top probability, show the top 3
 const PHOTO_SIDE = 1024;     // photos are scaled down in the browser to this long side before sending
+// A drawing smaller than this share of the pad gets a hint to draw bigger: the pen's width fills its
+// loops (a 3 a fifth of the pad high was read as 8, and most digits that small as no digit).
+const SMALL_DRAWING = 0.25;
+const SMALL_HINT = "Drawn small, the pen fills the loops: draw the digit bigger, across most of the pad.";
 // The drawing is sent at half the pad's size: the model sees 20 px of it, the answers are the same, and
 // the server reads 140×140 about three times faster than 280×280.
 const SEND_SIDE = 140;
@@ -228,8 +232,16 @@ function showError(status, detail, retryAfter) {
 const pct = p => (p < 1 ? Math.min(99, Math.round(100 * p)) : 100) + "%";
 function topK(probs, k) { return probs.map((p, i) => [p, i]).sort((a, b) => b[0] - a[0]).slice(0, k); }
 
+function drawingSide() {  // the drawing's larger side on the pad, ink included
+  const pts = strokes.flat();
+  if (!pts.length) return pad.width;
+  const span = k => pts.reduce((m, p) => Math.max(m, p[k]), -Infinity) - pts.reduce((m, p) => Math.min(m, p[k]), Infinity);
+  return Math.max(span(0), span(1)) + PEN_WIDTH;
+}
+
 function show(p, kind) {  // kind: "live" (the pen still moving), "final" or "photo"
   const final = kind !== "live", photo = kind === "photo";
+  const hint = final && !photo && drawingSide() < SMALL_DRAWING * pad.width ? SMALL_HINT : "";
   if (p.reason === "blank") {
     const why = photo ? "No ink found in this photo: choose a photo of a digit written darker, or draw one."
                       : "No ink found: draw a digit, or choose a photo of one.";
@@ -240,13 +252,13 @@ function show(p, kind) {  // kind: "live" (the pen still moving), "final" or "ph
   const named = ([q, i]) => `${classes[i] ?? i}\u00a0${pct(q)}`;  // a digit and its percent never split a line
   const top3 = topK(p.probabilities, 3).map(named).join(" · ");
   if (p.reason === "not a digit") {
-    setAnswer("not-digit", "not a digit", `${pct(p.not_digit)} sure this is no digit`, `if it is a digit: ${top3}`);
-    if (final) announce("Prediction: not a digit");
+    setAnswer("not-digit", "not a digit", `${pct(p.not_digit)} sure this is no digit`, `if it is a digit: ${top3}`, hint);
+    if (final) announce("Prediction: not a digit" + (hint && ". " + hint));
   } else {
     const best = p.probabilities[p.label], unsure = best < UNSURE;
     const others = topK(p.probabilities, 3).filter(([, i]) => i !== p.label).slice(0, 2).map(named).join(" · ");
-    setAnswer(unsure ? "unsure" : "answer", p.class_name, `${pct(best)} sure`, unsure ? `or maybe: ${others}` : "");
-    if (final) announce(`Prediction: ${p.class_name}, ${pct(best)}`);
+    setAnswer(unsure ? "unsure" : "answer", p.class_name, `${pct(best)} sure`, unsure ? `or maybe: ${others}` : "", hint);
+    if (final) announce(`Prediction: ${p.class_name}, ${pct(best)}` + (hint && ". " + hint));
   }
   showBars(p.probabilities, p.label); showSeen(p.preprocessed); showMaps(p.features);
 }
