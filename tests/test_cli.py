@@ -59,6 +59,10 @@ def test_train_then_evaluate_json_agree(tmp_path):
     (["frobnicate"], ["invalid choice"]),
     ([], ["no command given; choose one of: train, evaluate"]),
     (["--bogus"], ["unrecognized option --bogus", "choose one of: train"]),
+    (["--json", "predict", "x.png"], ["--json goes after the command: `lenet5 predict … --json`"]),
+    (["--bogus", "predict", "x.png"], ["unrecognized option --bogus", "`lenet5 predict` has no --bogus"]),
+    (["predict", "-x"], ["unrecognized option -x (and the following arguments are required: images)"]),
+    (["predict", "x.png", "--save-preprocessed", "/dev/null/seen"], ["/dev/null is not a folder"]),  # before reading
 ])
 def test_a_users_mistake_exits_2_with_one_clear_line(args, needles, capsys):
     # in-process: parsing and checking arguments needs no subprocess (the entry point is tested below)

@@ -38,19 +38,43 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def parse_args(self, args=None, namespace=None):
-        self.given = list(sys.argv[1:] if args is None else map(str, args))  # to name the command's help
+        # The whole command line, for every parser's error(): to name the command's help and the flag at fault
+        _Parser.given = list(sys.argv[1:] if args is None else map(str, args))
         return super().parse_args(args, namespace)
 
     def error(self, message: str):  # argparse prints usage and exits; we want one line
+        given = getattr(self, "given", [])
+        command = next((a for a in given if a in COMMANDS), None)
         # An unknown flag is found by the top parser: the help to see is still the command's own.
-        command = next((a for a in getattr(self, "given", []) if a in COMMANDS), None)
         where = f"lenet5 {command}" if self.prog == "lenet5" and command else self.prog
-        if self.prog == "lenet5" and not command and "required: command" in message:
-            # argparse says only that "command" is missing, even when the word given was a flag
-            flag = next((a for a in self.given if a.startswith("-")), None)
-            message = (f"unrecognized option {flag}; options come after the command" if flag else "no command given")
-            message += f"; choose one of: {', '.join(COMMANDS)}"
+        if self.prog == "lenet5":
+            message = self._top_message(message, given, command)
+        elif "required" in message and command:  # argparse names what is missing, not the unknown flag that took its place
+            unknown = [a for a in given[given.index(command) + 1:] if a.startswith("-") and not _is_number(a)
+                       and a.split("=")[0] not in self._option_string_actions]
+            message = f"unrecognized option {unknown[0]} (and {message})" if unknown else message
         raise UserError(f"{message} (see `{where} --help`)")
+
+    def _top_message(self, message: str, given: list[str], command: str | None) -> str:
+        """argparse's words for a flag before the command: 'required: command', or 'unrecognized arguments'."""
+        flag = next((a for a in given[:given.index(command) if command else None] if a.startswith("-")), None)
+        if not command and "required: command" in message:
+            said = f"unrecognized option {flag}; options come after the command" if flag else "no command given"
+            return f"{said}; choose one of: {', '.join(COMMANDS)}"
+        if command and flag and "unrecognized arguments" in message:
+            sub = next(a for a in self._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+            if flag.split("=")[0] in sub._option_string_actions:
+                return f"{flag} goes after the command: `lenet5 {command} … {flag}`"
+            return f"unrecognized option {flag}; options come after the command, and `lenet5 {command}` has no {flag}"
+        return message
+
+
+def _is_number(s: str) -> bool:  # "-1.5" is a value, not a flag
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
 
 
 def path_arg(s: str) -> str:
@@ -271,8 +295,8 @@ def cmd_predict(a) -> int:
     from .many import collect_images, image_files, preprocessing, skipped_subfolders
     for note in skipped_subfolders(a.images):
         print(f"lenet5: note: {note}", file=sys.stderr)
-    if a.save_preprocessed and Path(a.save_preprocessed).exists() and not Path(a.save_preprocessed).is_dir():
-        raise UserError(f"--save-preprocessed {a.save_preprocessed}: exists and is not a folder; give a folder path")
+    if a.save_preprocessed:  # checked before any image is read: a folder's answers can take minutes
+        _check_output_folder(a.save_preprocessed, "--save-preprocessed")
     items = collect_images(a.images)
     # The preprocessing workers start first; torch is imported and the model loaded while they work.
     with preprocessing([] if a.multi else image_files(items), progress=sys.stderr.isatty()) as arrays:
@@ -295,6 +319,18 @@ def cmd_predict(a) -> int:
     if a.json:
         print(json.dumps([to_json(r, a.top_k, predictor.classes) for r in results]))
     return EXIT_FAIL if any(isinstance(r, tuple) for r in results) else EXIT_OK
+
+
+def _check_output_folder(folder: str, flag: str) -> None:
+    """A folder that can be made or written to, or one line naming why not."""
+    p = Path(folder).absolute()
+    if p.exists() and not p.is_dir():
+        raise UserError(f"{flag} {folder}: exists and is not a folder; give a folder path")
+    existing = next(q for q in (p, *p.parents) if q.exists())
+    if not existing.is_dir():
+        raise UserError(f"{flag} {folder}: {existing} is not a folder; give a folder path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {folder}: {existing} is not writable; give a folder you can write to")
 
 
 def cmd_export(a) -> int:
