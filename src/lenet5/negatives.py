@@ -5,10 +5,10 @@
 
 Each kind of thing people show a digit reader that is not a digit gets a generator: letters and
 symbols from the fonts on the system, scribbles, dots, lone lines, geometric shapes, doodles (a
-face, a sun, a house...), noise and textures, and photos of objects (Fashion-MNIST's training clothes). Every image is then passed
-through `lenet5.preprocess` — exactly what a user's image goes through — so the model learns the
-28×28 inputs it will really be shown. Fashion-MNIST and noise also appear raw (a 28×28 array
-given directly is not preprocessed).
+face, a sun, a house...), noise and textures, and photos of objects (Fashion-MNIST's training
+clothes). Every image is then passed through `lenet5.preprocess` — exactly what a user's image goes
+through — so the model learns the 28×28 inputs it will really be shown. Fashion-MNIST and noise
+also appear raw (a 28×28 array given directly is not preprocessed).
 
 Left out on purpose, because a person would read them as digits: the letters O o Q D I l i j S s
 Z z B b G g q, and circles or ellipses (0), near-vertical strokes (1).
@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 VERSION = 5  # bump when a generator changes: the cache is keyed by it
 # Four times the 1,500 a kind of version 4: a 30-epoch run then saw each non-digit ~8 times instead of
-# ~25 and refused more of the evaluation sets' unseen non-digits (README: "The bundled model").
+# ~25 and refused more of the evaluation sets' unseen non-digits (README: "Doodles, and four times the non-digits").
 PER_KIND = 6000  # generated images of each kind
 FASHION_RAW, FASHION_PREPROCESSED = 12000, 6000
 CANVAS = 72  # pixels: the size a generated image is drawn at before preprocessing
