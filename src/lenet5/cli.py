@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 
 from .errors import TrainingDiverged, UserError
-from .files import written_path
+from .files import check_output_folder, written_path
 from .i18n import LANGS
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143  # 128 + SIGINT, SIGTERM
@@ -296,7 +296,7 @@ def cmd_predict(a) -> int:
     for note in skipped_subfolders(a.images):
         print(f"lenet5: note: {note}", file=sys.stderr)
     if a.save_preprocessed:  # checked before any image is read: a folder's answers can take minutes
-        _check_output_folder(a.save_preprocessed, "--save-preprocessed")
+        check_output_folder(a.save_preprocessed, "the preprocessed images", f"--save-preprocessed {a.save_preprocessed}")
     items = collect_images(a.images)
     # The preprocessing workers start first; torch is imported and the model loaded while they work.
     with preprocessing([] if a.multi else image_files(items), progress=sys.stderr.isatty()) as arrays:
@@ -319,18 +319,6 @@ def cmd_predict(a) -> int:
     if a.json:
         print(json.dumps([to_json(r, a.top_k, predictor.classes) for r in results]))
     return EXIT_FAIL if any(isinstance(r, tuple) for r in results) else EXIT_OK
-
-
-def _check_output_folder(folder: str, flag: str) -> None:
-    """A folder that can be made or written to, or one line naming why not."""
-    p = Path(folder).absolute()
-    if p.exists() and not p.is_dir():
-        raise UserError(f"{flag} {folder}: exists and is not a folder; give a folder path")
-    existing = next(q for q in (p, *p.parents) if q.exists())
-    if not existing.is_dir():
-        raise UserError(f"{flag} {folder}: {existing} is not a folder; give a folder path")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"{flag} {folder}: {existing} is not writable; give a folder you can write to")
 
 
 def cmd_export(a) -> int:

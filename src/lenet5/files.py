@@ -69,6 +69,19 @@ def read_json(path: str | os.PathLike, what: str) -> Any:
         raise UserError(f"{path} is not {what} (not valid JSON: {e})") from None
 
 
+def check_output_folder(folder: str | os.PathLike, what: str, label: str | None = None) -> None:
+    """One line (UserError) unless `folder` is a folder, or could be made as one, that this process may
+    write `what` into. `label` names it in the message (default: the path)."""
+    from .errors import UserError
+    p, label = Path(folder).absolute(), label or str(folder)
+    existing = next(q for q in (p, *p.parents) if q.exists())
+    if not existing.is_dir():
+        where = "exists and" if existing == p else f"{existing}"
+        raise UserError(f"{label}: {where} is not a folder; give a folder for {what}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{label}: {existing} is not writable; give a folder you can write {what} to")
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -36,7 +36,7 @@ import torch
 from .checkpoint import load_model, model_info
 from .data import get_spec
 from .errors import UserError
-from .files import atomic_path
+from .files import atomic_path, check_output_folder
 from .models import folded_for_inference
 from .many import (BLANK_INK, POOL_CHUNK, collect_images, image_files, naming, preprocess_many, preprocessing,
                    source_name, to_array)
@@ -398,8 +398,7 @@ def save_preprocessed(results: Sequence[Result], folder: str | os.PathLike) -> l
     """
     from PIL import Image
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"{folder}: exists and is not a folder; give a folder for the preprocessed images")
+    check_output_folder(folder, "the preprocessed images")
     written, used = [], set()
     for r in results:
         if isinstance(r, tuple):

@@ -529,18 +529,16 @@ class BodyLimit:
             try:
                 message = await asyncio.wait_for(receive(), BODY_IDLE_S)
             except asyncio.TimeoutError:
-                return await _error(408, f"the request body stopped coming: {total:,} bytes came, then nothing for "
-                                         f"{BODY_IDLE_S:.0f} s; send it again",
-                                    {"Connection": "close"})(scope, receive, send)  # and the socket is freed now
+                return await _too_slow(scope, receive, send, f"stopped coming: {total:,} bytes came, then nothing "
+                                                             f"for {BODY_IDLE_S:.0f} s")
             if message["type"] == "http.disconnect":
                 return
             chunks.append(message.get("body", b""))
             total += len(chunks[-1])
             elapsed = time.monotonic() - started
             if elapsed > BODY_IDLE_S and total < BODY_MIN_RATE * elapsed and message.get("more_body"):
-                return await _error(408, f"the request body is coming too slowly: {total:,} bytes in {elapsed:.0f} s "
-                                         f"(at least {BODY_MIN_RATE // 1000} KB/s is needed); send it again",
-                                    {"Connection": "close"})(scope, receive, send)
+                return await _too_slow(scope, receive, send, f"is coming too slowly: {total:,} bytes in {elapsed:.0f} s "
+                                                             f"(at least {BODY_MIN_RATE // 1000} KB/s is needed)")
             if total > self.limit:
                 return await _too_large(scope, receive, send, self.limit)
             if not message.get("more_body"):
@@ -623,6 +621,10 @@ class LocalPages:
 
 async def _too_large(scope, receive, send, limit: int) -> None:
     await _error(413, f"request body over {limit / 2**20:.0f} MB; send a smaller image")(scope, receive, send)
+
+
+async def _too_slow(scope, receive, send, why: str) -> None:  # the connection closed at once: the socket is freed now
+    await _error(408, f"the request body {why}; send it again", {"Connection": "close"})(scope, receive, send)
 
 
 def _error(status: int, detail: str, headers: dict | None = None) -> JSONResponse:
