@@ -134,14 +134,17 @@ def _work(ref: sweep.StudyRef, data_dir) -> None:
     store = ref.open()
     study = ref.create(store)
     while True:
-        with ref.exclusive(store):
-            sweep.fail_stale(study)
-            trials = study.get_trials(deepcopy=False)
-            _queue(study, {t.user_attrs["run"]: t.user_attrs["config"] for t in trials if "run" in t.user_attrs},
-                   retry_errors=False)
-            states = {t.state for t in study.get_trials(deepcopy=False)}
-            with sweep.quiet():  # only holders of the lock ask, so a queued run is there to take
-                trial = study.ask() if TrialState.WAITING in states else None
+        with sweep.interrupts_held():  # stopped between ask and claim, the trial would be no one's: see claim
+            with ref.exclusive(store):
+                sweep.fail_stale(study)
+                trials = study.get_trials(deepcopy=False)
+                _queue(study, {t.user_attrs["run"]: t.user_attrs["config"] for t in trials if "run" in t.user_attrs},
+                       retry_errors=False)
+                states = {t.state for t in study.get_trials(deepcopy=False)}
+                with sweep.quiet():  # only holders of the lock ask, so a queued run is there to take
+                    trial = study.ask() if TrialState.WAITING in states else None
+            if trial is not None:
+                sweep.claim(store, trial)  # its "worker" attribute also says where its run folder is
         if trial is None:
             if TrialState.RUNNING not in states:
                 return
@@ -153,7 +156,6 @@ def _work(ref: sweep.StudyRef, data_dir) -> None:
 def _run(study, store, trial, out: Path, data_dir) -> None:
     name, cfg = trial.user_attrs["run"], config_mod.from_dict(trial.user_attrs["config"])
     with sweep.heartbeat(store, trial):
-        trial.set_user_attr("worker", sweep.worker_id())  # after the first beat; also says where its run folder is
         try:
             status = _status(cfg, out / name)
             if status == "done":  # trained, then killed before it was told

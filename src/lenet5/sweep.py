@@ -187,11 +187,37 @@ def fail_stale(study: optuna.Study) -> None:
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
 
 
+def claim(storage, trial: optuna.Trial) -> None:
+    """Mark a trial just asked for as this process's: its first heartbeat, then its "worker" attribute
+    (in this order: see fail_stale), so that a stopped worker's trial is failed at once by `retire`.
+    Between `ask` and here hold interrupts (`interrupts_held`): a trial stopped there was no one's, and
+    stayed RUNNING until fail_stale's GRACE_S (seen in CI: SIGTERM to a worker just after its ask)."""
+    storage.record_heartbeat(trial._trial_id)
+    trial.set_user_attr("worker", worker_id())
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block ends, then act as they would have: for steps that must
+    not be cut in two. Handlers run only in the main thread; elsewhere this holds nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+        for s in dict.fromkeys(held):
+            signal.raise_signal(s)  # the handler we put back runs now, in this thread
+
+
 @contextlib.contextmanager
 def heartbeat(storage, trial: optuna.Trial) -> Iterator[None]:
-    """Beat for `trial` while the block runs: what `optimize` does, for trials run by ask and tell."""
+    """Beat for a `claim`ed trial while the block runs: what `optimize` does, for trials run by ask and tell."""
     stop = threading.Event()
-    storage.record_heartbeat(trial._trial_id)  # the first beat before the block: see fail_stale
 
     def beat() -> None:
         while not stop.wait(HEARTBEAT_S):
