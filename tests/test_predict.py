@@ -64,6 +64,32 @@ def test_one_image_given_alone_is_read_as_a_list_of_one(predictor, test_digits, 
         assert [r.label for r in results] == [y[0]], type(one)
 
 
+def test_a_one_channel_array_a_tensor_and_a_28x28_digit_on_light_paper_are_each_one_image(predictor, test_digits):
+    # Found by a newcomer: a 400×400×1 array gave 400 answers, all blank; a 28×28 dark-on-light digit was
+    # taken as MNIST-ready (white on black) and read as "not a digit" or a wrong digit.
+    import torch
+    x, y = test_digits
+    img = paper_digit(x[0], np.random.default_rng(0)).convert("L")
+    for one in (np.asarray(img)[..., None], torch.tensor(np.asarray(img)), np.asarray(img.resize((28, 28))),
+                np.asarray(img.resize((28, 28))) / 255.0):
+        assert [r.label for r in predictor.predict(one)] == [y[0]], (type(one), one.shape)
+    assert predictor.predict([x[0]])[0].label == y[0]  # MNIST's own white on black is read as it is
+
+
+@pytest.mark.parametrize("thing, message", [([[1, 2], [3]], "a list that is no array of numbers"),
+                                            (object(), "a object is not an image"),
+                                            ({"pixels": 1}, "a dict is not an image")])
+def test_what_is_no_image_gets_one_clear_error_naming_what_to_give(predictor, thing, message):
+    with pytest.raises(ImageError, match=message + ".*give a file path, bytes, a PIL image or a numpy array"):
+        predictor.predict([thing])
+
+
+def test_a_predictions_repr_is_a_line_not_its_28x28_pixels(predictor, test_digits):
+    x, _ = test_digits
+    text = repr(predictor.predict(x[0]))
+    assert "preprocessed" not in text and text.count("\n") == 0 and len(text) < 400
+
+
 @pytest.mark.parametrize("value", [np.nan, np.inf, 1e30, -1.0])
 def test_a_28x28_array_of_no_image_values_is_refused_not_answered(predictor, value):
     arr = np.zeros((28, 28), np.float32)

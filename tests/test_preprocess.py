@@ -14,7 +14,7 @@ from scipy import ndimage
 from lenet5 import data
 from lenet5 import preprocess as pp
 from lenet5.preprocess import (BOX, SCAN_SIDE, BlankImageError, ImageError, clean, disk, ink_map, naive_resize,
-                               open_image, otsu_threshold, preprocess, segment, split_digits, stroke_width)
+                               open_image, otsu_threshold, preprocess, segment, sheet, split_digits, stroke_width)
 
 
 def canvas(h=200, w=160, paper=235, ink=30):
@@ -359,3 +359,48 @@ def test_a_drawing_on_flat_paper_skips_the_levelling_and_reads_the_same(monkeypa
     shadowed[:, :30] = np.linspace(120, 250, 30).astype(np.uint8)  # a dark edge, the rest blown out
     shadowed[30:90, 55:62] = 20
     assert not pp.flat_paper(ink_map(Image.fromarray(shadowed)))
+
+
+def _seven_on_a_sheet(w: int, h: int, sheet_box: tuple[int, int, int, int], tilt: float = 0.0) -> Image.Image:
+    """A phone-photo-like picture: a 7 in dark ink on a light sheet, a noisy dark desk around the sheet."""
+    rng = np.random.default_rng(0)
+    desk = Image.fromarray((np.clip(0.22 + rng.normal(0, 0.02, (h, w)), 0, 1) * 255).astype(np.uint8))
+    x0, y0, x1, y1 = sheet_box
+    sheet = Image.new("L", (x1 - x0, y1 - y0), 232)
+    d = ImageDraw.Draw(sheet)
+    sw, sh = sheet.size
+    s = min(sw, sh) * 0.3
+    cx, cy = sw / 2, sh / 2
+    d.line([(cx - s / 2, cy - s / 1.5), (cx + s / 2, cy - s / 1.5), (cx - s / 6, cy + s / 1.5)], fill=30,
+           width=max(3, int(s / 9)))
+    mask = Image.new("L", sheet.size, 255)
+    if tilt:
+        sheet, mask = sheet.rotate(tilt, expand=False, fillcolor=232), mask.rotate(tilt, expand=False)
+    desk.paste(sheet, (x0, y0), mask)
+    return desk
+
+
+@pytest.mark.parametrize("box", [(900, 500, 2100, 1500),      # desk all round, most of the photo
+                                 (150, 100, 2850, 1900),      # a thin margin of desk
+                                 (0, 0, 3000, 1700),          # desk along the bottom only
+                                 (300, 0, 3000, 2000)],       # desk along the left only
+                         ids=["desk-all-round", "thin-margin", "desk-below", "desk-left"])
+def test_a_sheet_of_paper_photographed_on_a_desk_is_read_not_the_desk(box):
+    # A helper's photos of a 7 on paper with the desk in view: "not a digit" (the sheet taken as the
+    # ink) or, with desk below it, a 2 (the desk taken as ink).
+    photo = _seven_on_a_sheet(3000, 2000, box, tilt=4)
+    x0, y0, x1, y1 = box
+    alone = preprocess(photo.crop((x0 + 200, y0 + 200, x1 - 200, y1 - 200)))  # the sheet, no desk in view
+    assert sheet(photo.reduce(8)) is not None
+    assert np.abs(preprocess(photo) - alone).mean() < 0.03
+
+
+def test_a_light_digit_on_a_dark_noisy_ground_is_no_sheet_on_a_desk():
+    # Chalk on a board, a white-on-black photo: the light strokes (a thick 0, holes filled: an ellipse)
+    # are the ink, not a sheet; the board is the paper.
+    rng = np.random.default_rng(1)
+    img = Image.fromarray((np.clip(0.15 + rng.normal(0, 0.02, (400, 400)), 0, 1) * 255).astype(np.uint8))
+    ImageDraw.Draw(img).ellipse((110, 60, 290, 340), outline=235, width=45)
+    assert sheet(img) is None
+    x = preprocess(img)
+    assert x[14, 14] < 0.2 and x.max() > 0.9  # the ring is the ink: its middle stays dark

@@ -32,7 +32,8 @@ Result = tuple[np.ndarray | None, str | None]  # (array or None for blank, None)
 
 def to_array(image: Any) -> np.ndarray | None:
     """The 28×28 MNIST-like array of one image, or None when it holds no ink (blank)."""
-    if isinstance(image, np.ndarray) and image.shape == (FIELD, FIELD):
+    image = as_input(image)
+    if isinstance(image, np.ndarray) and image.shape == (FIELD, FIELD) and _dark_ground(image):
         arr = image.astype(np.float32)
         if not (np.isfinite(arr).all() and arr.min() >= 0 and arr.max() <= 255):  # NaN, inf, 1e30: no image
             raise ImageError("a 28×28 array's values must be finite numbers within 0–1 or 0–255")
@@ -42,6 +43,26 @@ def to_array(image: Any) -> np.ndarray | None:
         return preprocess(image)
     except BlankImageError:
         return None
+
+
+def as_input(image: Any) -> Any:
+    """A path, bytes, a PIL image or a numpy array as it is; a torch tensor or nested lists as an array."""
+    if isinstance(image, (np.ndarray, str, os.PathLike, bytes, bytearray)) or hasattr(image, "getpixel"):
+        return image
+    if isinstance(image, (list, tuple)) or hasattr(image, "__array__"):
+        try:
+            return np.asarray(image, dtype=np.float32)
+        except Exception as e:  # ragged lists, a tensor that needs .detach(): one line, not a traceback
+            raise ImageError(f"a {type(image).__name__} that is no array of numbers ({str(e).split('. ')[0]}); "
+                             f"give a file path, bytes, a PIL image or a numpy array") from None
+    raise ImageError(f"a {type(image).__name__} is not an image; give a file path, bytes, a PIL image or a numpy array")
+
+
+def _dark_ground(a: np.ndarray) -> bool:
+    """A 28×28 array already on MNIST's black ground (its border darker than mid-grey), not a digit on
+    light paper, which is preprocessed like any image."""
+    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]).astype(np.float32)
+    return not np.median(border) > (0.5 if np.nanmax(a) <= 1.0 else 127.5)
 
 
 def source_name(image: Any) -> str:

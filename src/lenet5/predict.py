@@ -8,8 +8,8 @@
     r.reason                                                  # None, "blank" or "not a digit"
     p.read_number("year.jpg").number                          # "1998"
 
-A numpy array of shape 28×28 is taken as already MNIST-like (white ink on black); anything else is
-preprocessed (lenet5.preprocess) first.
+A 28×28 numpy array on a dark ground is taken as already MNIST-like (white ink on black); anything
+else (a 28×28 array on light paper too) is preprocessed (lenet5.preprocess) first.
 
 "Not a digit": a model trained with generated non-digits (`data.negatives` > 0, e.g. `robust`) has
 one extra output, "not a digit", and a threshold on its probability calibrated on held-out data
@@ -25,7 +25,7 @@ import json
 import os
 import threading
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -38,8 +38,8 @@ from .data import get_spec
 from .errors import UserError
 from .files import atomic_path, check_output_folder
 from .models import folded_for_inference
-from .many import (BLANK_INK, POOL_CHUNK, collect_images, image_files, naming, preprocess_many, preprocessing,
-                   source_name, to_array)
+from .many import (BLANK_INK, POOL_CHUNK, as_input, collect_images, image_files, naming, preprocess_many,
+                   preprocessing, source_name, to_array)
 from .preprocess import FIELD, BlankImageError, ImageError, split_digits
 from .reject import checked
 from .views import averaged
@@ -63,7 +63,8 @@ class Prediction:
     label: int | None                   # the digit, or None when refused (see `reason`)
     class_name: str | None
     probabilities: list[float] | None   # over the digit classes, summing to 1; None for a blank image
-    preprocessed: np.ndarray | None = None  # the 28×28 image the model saw (zeros for a blank one)
+    preprocessed: np.ndarray | None = field(default=None, repr=False)  # the 28×28 image the model saw (zeros
+                                        # for a blank one); not in the repr: 28 lines in a notebook
     source: str = ""
     reason: str | None = None           # None, "blank" or "not a digit"
     not_digit: float | None = None      # the model's probability that this is no digit (models that have it)
@@ -179,7 +180,11 @@ class Predictor:
         """Classify each image (path, bytes, PIL image or array); raises ImageError on an unreadable one.
 
         A blank image is an answer (label None, reason "blank"), not an error. One image given alone
-        (a path, bytes, a PIL image, a 2-D array) is read as a list of one, not as its characters or rows."""
+        (a path, bytes, a PIL image, an array or tensor of H×W, H×W×1, ×3 or ×4) is read as a list of one, not
+        as its characters or rows."""
+        if not isinstance(images, (np.ndarray, list, tuple)) and hasattr(images, "__array__") \
+                and not hasattr(images, "getpixel"):  # a torch tensor: as its array
+            images = as_input(images)
         if _one_image(images):
             images = [images]
         return self.classify([(to_array(im), source_name(im)) for im in images])
@@ -234,7 +239,7 @@ def _outputs_checked(p: Predictor) -> Predictor:
 
 def _one_image(images: Any) -> bool:
     if isinstance(images, np.ndarray):
-        return images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (3, 4))  # greyscale, RGB(A)
+        return images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (1, 3, 4))  # grey, RGB(A)
     return isinstance(images, (str, os.PathLike, bytes, bytearray)) or hasattr(images, "getpixel")  # PIL
 
 

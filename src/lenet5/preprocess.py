@@ -42,6 +42,13 @@ PAPER_SHARE = 0.4          # the faintest share of pixels taken as paper when le
 SHADOW_WINDOW = 0.25       # dark areas wider than this share of the image side are light, not ink...
 SHADOW_DEPTH = 0.12        # ...up to this much darker than the paper (of full scale)
 FLAT_BORDER = 0.9          # share of the border at the paper's exact level for paper that needs no levelling
+SHEET_SIDE = 128           # a sheet of paper on a desk is looked for at this size (it is large: a coarse look does)
+SHEET_AREA = 0.1           # it covers at least this share of the photo,
+SHEET_INK = 0.25           # its ink at most this share of it,
+SHEET_RECTANGLE = 0.88     # it fills its least bounding rectangle nearly (an ellipse fills 0.785: a light 0 on dark),
+SHEET_DESK = 0.6           # and a wide dark surround (the desk, not ruled lines nor strokes) is beyond this share of
+DESK_WIDTH = 0.02          # its edge that is not the photo's; wider than this share of the photo's side, and
+DESK_BORDER = 0.1          # on at least this share of the photo's border
 SPECK_FRACTION = 0.03      # components smaller than this share of the ink are noise (JPEG, paper)
 # Ink is at least this far from the paper to the darkest ink, whatever Otsu says. Otsu's threshold
 # favours two classes of similar size: for a small digit in a big photo it can fall between the paper
@@ -418,19 +425,108 @@ def _find_ink(image, extent) -> tuple[np.ndarray, np.ndarray]:
     """
     pic = _Picture(image)
     small, factor = pic.read(_scan_factor(max(pic.size)))
-    ink, how = _ink_map(small)
-    ink, mask = clean(ink)
+    on = sheet(small)
+    if on is not None:  # only the sheet is read, as if it were all there was: the desk is neither paper nor ink
+        y0, y1, x0, x1 = _bbox(on)
+        on, oy, ox, how = on[y0:y1, x0:x1], y0, x0, "dark"
+        try:
+            ink, mask = clean(_desk_as_paper(_ink_map(small.crop((x0, y0, x1, y1)), how)[0], on))
+        except BlankImageError:
+            on = None
+        else:
+            if (mask & ndimage.maximum_filter(~on, 3)).any():
+                on = None  # ink runs off the sheet: a shadow, not a desk; read the whole photo
+    if on is None:
+        ink, how = _ink_map(small)
+        ink, mask = clean(ink)
     if factor > 1:
         y0, y1, x0, x1 = _bbox(mask)
         finer = max(1, extent(y1 - y0, x1 - x0) * factor // WORK_SIDE)
         if finer < factor:  # small ink in a big picture: read that part again, with paper around it
             m = 2 + max(y1 - y0, x1 - x0) // 4
-            w, h = pic.size
-            box = (max(0, x0 - m) * factor, max(0, y0 - m) * factor,
-                   min(w, (x1 + m) * factor), min(h, (y1 + m) * factor))
+            y0, y1, x0, x1 = max(0, y0 - m), min(ink.shape[0], y1 + m), max(0, x0 - m), min(ink.shape[1], x1 + m)
+            if on is None:
+                box = (x0 * factor, y0 * factor, x1 * factor, y1 * factor)
+            else:  # within the sheet
+                box = ((x0 + ox) * factor, (y0 + oy) * factor, (x1 + ox) * factor, (y1 + oy) * factor)
             small, _ = pic.read(finer, box)
-            ink, mask = clean(_ink_map(small, how)[0])
+            ink = _ink_map(small, how)[0]
+            if on is not None:
+                ink = _desk_as_paper(ink, np.asarray(Image.fromarray(on[y0:y1, x0:x1]).resize(small.size)))
+            ink, mask = clean(ink)
     return pic.upright(ink), pic.upright(mask)
+
+
+def sheet(img: Image.Image) -> np.ndarray | None:
+    """Where a photo shows a sheet of paper lying on a darker desk, the sheet (a mask), else None.
+
+    Without it the desk, darker than the paper, was read as ink (a 7 with desk below it read as 2),
+    or, filling most of the border, made the sheet the ink and the ink the paper ("not a digit"). The
+    sheet is the largest region brighter than Otsu's threshold: at least SHEET_AREA of the photo, with
+    ink on it but no more than SHEET_INK of it, nearly a rectangle once that is filled in (in
+    perspective too), and with a wide dark surround where it does not reach the photo's edge. A
+    drawing's exactly flat background (a canvas, MNIST) is never a desk; a light digit on dark fills
+    its rectangle less, and paper split by ruled lines or a stroke has no wide dark surround.
+    """
+    if _has_alpha(img) or min(img.size) < 16:
+        return None
+    k = -(-max(img.size) // SHEET_SIDE)
+    gray = np.asarray(img.convert("L").reduce(k), dtype=np.float32) / 255.0
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if np.count_nonzero(border == border.min()) >= FLAT_BORDER * border.size or np.ptp(gray) < MIN_CONTRAST:
+        return None
+    t = otsu_threshold(gray)
+    if np.count_nonzero(border <= t) < DESK_BORDER * border.size:
+        return None  # paper to the edges nearly all round: no desk to leave out (most photos stop here)
+    dark = gray <= t
+    labels, n = ndimage.label(~dark)
+    if not n:
+        return None
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    paper = labels == int(np.argmax(sizes))
+    filled = _filled(paper)
+    area, ink = int(filled.sum()), int(filled.sum() - paper.sum())
+    if area < SHEET_AREA * gray.size or not 0 < ink <= SHEET_INK * area or _rectangularity(filled) < SHEET_RECTANGLE:
+        return None
+    side = 2 * max(1, round(DESK_WIDTH * max(gray.shape))) + 1
+    desk = ndimage.maximum_filter(ndimage.minimum_filter(dark & ~filled, side), side)
+    edge = ndimage.maximum_filter(filled, side) & ~filled  # just beyond the sheet, within the photo
+    if not edge.any() or np.count_nonzero(edge & desk) < SHEET_DESK * np.count_nonzero(edge):
+        return None
+    mask = np.asarray(Image.fromarray(filled).resize(img.size))  # (nearest)
+    return ndimage.minimum_filter(mask, 2 * k + 1)  # less the edge the coarse look blurred: desk, not ink
+
+
+def _filled(region: np.ndarray) -> np.ndarray:
+    """The region with its holes (what it encloses, away from the image's edge) filled: what
+    binary_fill_holes gives, by one labelling (several times faster)."""
+    rest, _ = ndimage.label(~region)
+    outside = np.unique(np.concatenate([rest[0], rest[-1], rest[:, 0], rest[:, -1]]))
+    return ~np.isin(rest, outside[outside > 0])
+
+
+def _rectangularity(region: np.ndarray) -> float:
+    """The region's area over its least bounding rectangle's, at any angle (1 for a rectangle)."""
+    from scipy.spatial import ConvexHull
+    points = np.argwhere(region & ~ndimage.binary_erosion(region)).astype(np.float64)
+    try:
+        corners = points[ConvexHull(points).vertices]
+    except Exception:  # a line or a point
+        return 0.0
+    sides = np.roll(corners, -1, 0) - corners
+    angles = np.arctan2(sides[:, 0], sides[:, 1])  # the least rectangle has a side along a hull side
+    c, s = np.cos(angles)[:, None], np.sin(angles)[:, None]
+    u, v = corners[:, 1] * c + corners[:, 0] * s, corners[:, 0] * c - corners[:, 1] * s
+    areas = (np.ptp(u, 1) + 1) * (np.ptp(v, 1) + 1)  # + 1: whole pixels
+    return float(region.sum() / areas.min())
+
+
+def _desk_as_paper(ink: np.ndarray, on: np.ndarray) -> np.ndarray:
+    """The ink map with what is off the sheet (`on` False) set to the sheet's own paper level."""
+    ink = ink.copy()
+    ink[~on] = np.median(ink[on])
+    return ink
 
 
 def _scan_factor(side: int) -> int:

@@ -620,7 +620,8 @@ class LocalPages:
 
 
 async def _too_large(scope, receive, send, limit: int) -> None:
-    await _error(413, f"request body over {limit / 2**20:.0f} MB; send a smaller image")(scope, receive, send)
+    size = f"{limit / 2**20:.0f} MB" if limit >= 2**20 else f"{limit:,} bytes"  # --max-body 10: not "0 MB"
+    await _error(413, f"request body over {size}; send a smaller image")(scope, receive, send)
 
 
 async def _too_slow(scope, receive, send, why: str) -> None:  # the connection closed at once: the socket is freed now
