@@ -162,8 +162,8 @@ def _run(study, store, trial, out: Path, data_dir) -> None:
                 rows = RunFolder(out / name).metrics()
             else:
                 rows = train(cfg, out / name, resume=status == "resume", data_dir=data_dir, device="cpu", log=None)
-        except KeyboardInterrupt:
-            study.tell(trial, state=TrialState.FAIL)  # queued again by the next worker or command
+        except KeyboardInterrupt:  # (skip_if_finished: the stopping process may have failed it already)
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)  # queued again by the next worker or command
             raise
         except Exception as e:
             trial.set_user_attr("error", str(e))

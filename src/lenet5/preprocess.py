@@ -468,8 +468,8 @@ def sheet(img: Image.Image) -> np.ndarray | None:
     drawing's exactly flat background (a canvas, MNIST) is never a desk; a light digit on dark fills
     its rectangle less, and paper split by ruled lines or a stroke has no wide dark surround.
     """
-    if _has_alpha(img) or min(img.size) < 16:
-        return None
+    if _has_alpha(img) or max(img.size) <= SHEET_SIDE:  # a photo of a desk is larger (and no generated
+        return None                                     # non-digit, drawn at 72 px, is read otherwise)
     k = -(-max(img.size) // SHEET_SIDE)
     gray = np.asarray(img.convert("L").reduce(k), dtype=np.float32) / 255.0
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])

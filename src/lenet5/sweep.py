@@ -197,9 +197,10 @@ def claim(storage, trial: optuna.Trial) -> None:
 
 
 @contextlib.contextmanager
-def interrupts_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait until the block ends, then act as they would have: for steps that must
-    not be cut in two. Handlers run only in the main thread; elsewhere this holds nothing."""
+def interrupts_held(keep: bool = True) -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block ends, then act as they would have (`keep`), or are
+    dropped: for steps that must not be cut in two. Handlers run only in the main thread; elsewhere
+    this holds nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -210,7 +211,7 @@ def interrupts_held() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, signal.SIG_DFL if handler is None else handler)
-        for s in dict.fromkeys(held):
+        for s in dict.fromkeys(held) if keep else ():
             signal.raise_signal(s)  # the handler we put back runs now, in this thread
 
 
@@ -321,7 +322,8 @@ def _spawned(work: Callable[..., None], args: tuple, jobs: int, watch: Callable[
                 error = reader.recv()
             watch()
     except BaseException:
-        _stop(procs)
+        with interrupts_held(keep=False):  # a second Ctrl-C must not cut short the workers' failing of their trials
+            _stop(procs)
         raise
     _stop(procs)
     if error is None and reader.poll():
@@ -346,10 +348,16 @@ def _stop(procs: list) -> None:
 
 
 def _interrupt(signum, frame):
-    # Once: a second signal must not cut the trial's own failing short.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Once: a second signal must not cut the trial's own failing short. A handler that does nothing, not
+    # SIG_IGN: Ctrl-C reaches the workers with the main process's SIGTERM close behind, and a pending
+    # signal turned to SIG_IGN printed "OSError: Signal 15 ignored due to race condition" and a traceback.
+    signal.signal(signal.SIGINT, _ignore)
+    signal.signal(signal.SIGTERM, _ignore)
     raise KeyboardInterrupt
+
+
+def _ignore(signum, frame):
+    pass
 
 
 def _worker(work: Callable[..., None], args: tuple, threads: int, errors) -> None:
@@ -357,6 +365,10 @@ def _worker(work: Callable[..., None], args: tuple, threads: int, errors) -> Non
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         import torch
+        from tqdm import tqdm
+        # Not tqdm's default multiprocessing lock: a worker leaves by os._exit, and its semaphores were
+        # reported "leaked" by the resource tracker after the command had said it was interrupted.
+        tqdm.set_lock(threading.RLock())
         torch.set_num_threads(threads)
         work(*args)
     except KeyboardInterrupt:
