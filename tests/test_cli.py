@@ -127,3 +127,24 @@ def test_an_error_on_a_temporary_file_names_the_file_that_was_asked_for():
     assert code == 2 and message.startswith("/x/model.onnx: permission denied"), message
     code, message = describe_os_error(OSError(errno.ENOSPC, "No space", "/r/checkpoints/.last.pt.7.tmp"), "train", "/r")
     assert code == 1 and message.startswith("/r/checkpoints/last.pt: no space") and "--out /r --resume" in message
+
+
+def test_every_commands_help_says_what_it_does_and_every_option_what_it_is(capsys):
+    # A newcomer found `lenet5 predict --help` without a line of what it does, and --port, --epochs,
+    # --lr, --seed, --batch-size without a word.
+    from lenet5.cli import build_parser
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name, parser in sub.choices.items():
+        assert parser.description, name
+        for action in parser._actions:
+            assert action.help, f"lenet5 {name} {action.option_strings or action.dest}"
+
+
+def test_serves_help_names_the_servers_own_defaults(capsys):
+    from lenet5 import server
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for default in (f"default {server.DEFAULT_PORT}", f"default {server.DEFAULT_MAX_BODY}",
+                    f"default {server.DEFAULT_WORKERS}", f"default {server.DEFAULT_QUEUE}"):
+        assert default in text, default

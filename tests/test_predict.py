@@ -231,15 +231,22 @@ def test_an_empty_path_is_refused_not_read_as_the_current_folder(trained_run, im
                                                            "image file or a folder"}], r.stdout
 
 
-def test_subfolders_of_a_folder_are_named_as_not_read_not_skipped_in_silence(trained_run, test_digits, tmp_path):
+def test_subfolders_and_unnamed_files_of_a_folder_are_named_as_not_read_not_skipped_in_silence(trained_run,
+                                                                                              test_digits, tmp_path):
     x, y = test_digits
     paper_digit(x[0], np.random.default_rng(0)).save(tmp_path / "top.png")
     (tmp_path / "2024").mkdir()
     (tmp_path / ".thumbnails").mkdir()  # hidden: not worth a note
+    (tmp_path / ".DS_Store").write_bytes(b"x")
     paper_digit(x[1], np.random.default_rng(1)).save(tmp_path / "2024" / "inner.png")
+    paper_digit(x[2], np.random.default_rng(2)).save(tmp_path / "scan", format="PNG")  # an image without .png
     r = run_cli("predict", tmp_path, tmp_path, "--json", "--model", trained_run)  # named twice, noted once
     assert r.returncode == 0 and [o["file"] for o in json.loads(r.stdout)] == [str(tmp_path / "top.png")] * 2
-    assert r.stderr == f"lenet5: note: {tmp_path}: its 1 subfolder(s) (2024) are not read; name them to read their images\n"
+    assert r.stderr == (f"lenet5: note: {tmp_path}: its 1 subfolder(s) (2024) are not read; name them to read "
+                        f"their images\nlenet5: note: {tmp_path}: 1 file(s) without an image extension (scan) are "
+                        f"not read; name them to read them\n")
+    r = run_cli("predict", tmp_path / "scan", "--json", "--model", trained_run)  # named: read by its content
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["label"] == y[2]
 
 
 def test_the_onnx_backend_reads_a_checkpoint_file_by_exporting_it_in_memory(test_digits, tmp_path):

@@ -20,7 +20,7 @@ import textwrap
 import warnings
 from pathlib import Path
 
-from .errors import TrainingDiverged, UserError
+from .errors import TrainingDiverged, UserError, install_hint
 from .files import check_output_folder, written_path
 from .i18n import LANGS
 
@@ -97,7 +97,7 @@ def positive_int(s: str) -> int:
 def _data_args(p: argparse.ArgumentParser, dataset: bool = True) -> None:
     from .data import DATASETS
     if dataset:
-        p.add_argument("--dataset", choices=list(DATASETS), default=None)
+        p.add_argument("--dataset", choices=list(DATASETS), default=None, help="default mnist (train: the preset's)")
     p.add_argument("--data-dir", default=None, type=path_arg, help="folder with the IDX files (default $LENET5_DATA_DIR or ./data)")
 
 
@@ -116,46 +116,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"lenet5 {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train a model into a run folder")
+    def command(name: str, about: str) -> argparse.ArgumentParser:  # `lenet5 NAME --help` says it too
+        return sub.add_parser(name, help=about, description=about[0].upper() + about[1:] + ".")
+
+    t = command("train", "train a model into a run folder")
     t.add_argument("--preset", default="classic", choices=list(PRESETS),
                    help="classic is the report's; lecun1998 is LeNet-5 as the 1998 paper published it")
     t.add_argument("--config", metavar="FILE", type=path_arg,
                    help="a preset file instead of --preset (e.g. best.json from `lenet5 tune`)")
     _data_args(t)
-    t.add_argument("--epochs", type=positive_int)
-    t.add_argument("--batch-size", type=positive_int)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--seed", type=int)
+    t.add_argument("--epochs", type=positive_int, help="passes over the training set (default: the preset's)")
+    t.add_argument("--batch-size", type=positive_int, help="images per step (default: the preset's)")
+    t.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
+    t.add_argument("--seed", type=int, help="seed of the weights, the order and the distortions (default 0)")
     t.add_argument("--subset", type=positive_int, help="train on only this many images per epoch (quick checks)")
-    t.add_argument("--device", default="auto", choices=DEVICES)
+    t.add_argument("--device", default="auto", choices=DEVICES, help="auto: a GPU when there is one, else the CPU")
     t.add_argument("--out", type=path_arg, help="run folder (default runs/<preset>-<dataset>-s<seed>)")
     t.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--no-report", action="store_true", help="skip the figures and report.md at the end")
     t.add_argument("--report-lang", choices=LANGS, default="en", help="language of that report (zh: Chinese, as the lab report)")
 
-    e = sub.add_parser("evaluate", help="test-set metrics of a run folder")
-    e.add_argument("run_dir", type=path_arg)
-    e.add_argument("--checkpoint", default="last", choices=["last", "best"])
-    e.add_argument("--json", action="store_true")
+    e = command("evaluate", "test-set metrics of a run folder")
+    e.add_argument("run_dir", type=path_arg, help="a folder `lenet5 train` wrote")
+    e.add_argument("--checkpoint", default="last", choices=["last", "best"],
+                   help="the last epoch's weights, or the best epoch's (default last)")
+    e.add_argument("--json", action="store_true", help="the metrics as one JSON object")
     _data_args(e, dataset=False)
 
-    v = sub.add_parser("visualize", help="draw the figures of a run folder")
-    v.add_argument("run_dir", type=path_arg)
+    v = command("visualize", "draw the figures of a run folder")
+    v.add_argument("run_dir", type=path_arg, help="a folder `lenet5 train` wrote")
     v.add_argument("--images", type=positive_int, default=5, help="test digits in the feature-map figure")
     v.add_argument("--index", type=int, nargs="+", help="these test-set indices instead of the first N")
     v.add_argument("--out", type=path_arg, help="folder for the PNGs (default RUN_DIR/figures)")
     v.add_argument("--lang", choices=LANGS, default="en", help="language of titles and labels")
     _data_args(v, dataset=False)
 
-    r = sub.add_parser("report", help="write report.md and report.html for a run folder")
-    r.add_argument("run_dir", type=path_arg)
+    r = command("report", "write report.md and report.html for a run folder")
+    r.add_argument("run_dir", type=path_arg, help="a folder `lenet5 train` wrote")
     r.add_argument("--out", type=path_arg, help="folder for the report (default RUN_DIR)")
     r.add_argument("--lang", choices=LANGS, default="en",
                    help="en, or zh: Chinese in the lab report's own parts (report.zh.md, report.zh.html, figures.zh/)")
     _data_args(r, dataset=False)
 
-    pr = sub.add_parser("predict", help="read handwritten digits in image files (the bundled model unless --model)")
+    pr = command("predict", "read handwritten digits in image files (the bundled model unless --model)")
     pr.add_argument("images", nargs="+", help="image files or folders of them")
     pr.add_argument("--model", type=path_arg, help="run folder, checkpoint .pt or exported .onnx (default: the bundled robust model)")
     pr.add_argument("--top-k", type=positive_int, default=1, help="show the K likeliest digits for each image")
@@ -165,36 +169,39 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--multi", action="store_true", help="each image is a row of digits (a number)")
     pr.add_argument("--save-preprocessed", metavar="DIR", type=path_arg, help="write the 28×28 images the model saw")
 
-    x = sub.add_parser("export", help="export a run's model to ONNX or TorchScript")
-    x.add_argument("run_dir", type=path_arg)
+    x = command("export", "export a run's model to ONNX or TorchScript")
+    x.add_argument("run_dir", type=path_arg, help="a folder `lenet5 train` wrote")
     x.add_argument("--format", choices=["onnx", "torchscript", "pt"], default="onnx",
                    help="pt: a small inference checkpoint with a JSON record beside it (how the bundled model is made)")
     x.add_argument("--out", type=path_arg, help="output file (default RUN_DIR/export/model.onnx, model.torchscript.pt or model.pt)")
     x.add_argument("--no-check", action="store_true", help="skip the parity check against PyTorch on the test set")
     _data_args(x, dataset=False)
 
-    sv = sub.add_parser("serve", help="the drawing page and JSON API (the bundled model unless --model)")
+    sv = command("serve", "the drawing page and JSON API (the bundled model unless --model)")
     sv.add_argument("--model", type=path_arg, help="run folder, checkpoint .pt or exported .onnx (default: the bundled robust model)")
     sv.add_argument("--host", default=None, help="interface to bind (default: this machine only)")
-    sv.add_argument("--port", type=int, default=None)
-    sv.add_argument("--max-body", type=positive_int, default=None, help="bytes per request")
-    sv.add_argument("--workers", type=positive_int, default=None, help="server processes, one per core to use")
+    sv.add_argument("--port", type=int, default=None, help="port to listen on (default 8000)")
+    sv.add_argument("--max-body", type=positive_int, default=None,
+                    help="largest request in bytes (default 16777216: 16 MB, a phone photo even in base64)")
+    sv.add_argument("--workers", type=positive_int, default=None,
+                    help="server processes, one per core to use (default 1)")
     sv.add_argument("--queue", type=positive_int, default=None,
-                    help="requests that may wait per process before the server answers 503")
+                    help="requests that may wait per process before the server answers 503 (default 64)")
 
-    ab = sub.add_parser("ablate", help="each future-work change over seeds, then a summary table and plot")
+    ab = command("ablate", "each future-work change over seeds, then a summary table and plot")
     ab.add_argument("--variants", default=None, help="comma-separated (default: all): " + ", ".join(VARIANTS))
-    ab.add_argument("--seeds", type=positive_int, default=3)
+    ab.add_argument("--seeds", type=positive_int, default=3, help="runs of each variant, seeds 0, 1, … (default 3)")
     ab.add_argument("--classic-seeds", type=positive_int, help="seeds for classic (default --seeds): it stalls for some")
     ab.add_argument("--epochs", type=positive_int, help="override every variant's epochs")
     ab.add_argument("--subset", type=positive_int, help="train on only this many images per epoch (quick checks)")
     ab.add_argument("--jobs", type=positive_int, default=2,
                     help="worker processes on this machine (each gets cores/jobs threads)")
-    ab.add_argument("--out", default="runs/ablation", type=path_arg)
+    ab.add_argument("--out", default="runs/ablation", type=path_arg,
+                    help="folder for the runs, the study and the summary (default runs/ablation)")
     _study_args(ab)
     _data_args(ab, dataset=False)
 
-    tu = sub.add_parser("tune", help="hyperparameter search (Optuna): best.json, a table and plots")
+    tu = command("tune", "hyperparameter search (Optuna): best.json, a table and plots")
     tu.add_argument("--preset", default="modern", choices=list(PRESETS),
                     help="the preset whose settings are searched around (default modern)")
     tu.add_argument("--n-trials", type=positive_int, default=30,
@@ -209,14 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
     tu.add_argument("--pruner", choices=["median", "hyperband", "none"], default=None, help="default median")
     tu.add_argument("--jobs", type=positive_int, default=1, help="worker processes on this machine")
     tu.add_argument("--seed", type=int, help="the sampler's seed: the same search again (one worker)")
-    tu.add_argument("--device", default="auto", choices=DEVICES)
+    tu.add_argument("--device", default="auto", choices=DEVICES, help="auto: a GPU when there is one, else the CPU")
     tu.add_argument("--out", type=path_arg, help="folder for the study's files (default runs/tune-<preset>)")
     tu.add_argument("--no-final", action="store_true", help="skip training best.json and its test-set measurement")
     _study_args(tu)
     _data_args(tu, dataset=False)
 
-    d = sub.add_parser("data", help="check or download the data sets")
-    d.add_argument("action", choices=["check", "download"])
+    d = command("data", "check or download the data sets")
+    d.add_argument("action", choices=["check", "download"],
+                   help="check: are the files there and whole; download: fetch what is missing")
     _data_args(d)
     return p
 
@@ -292,8 +300,8 @@ def cmd_report(a) -> int:
 def cmd_predict(a) -> int:
     from tqdm import tqdm  # its write() keeps the progress bar below the answers on a terminal
 
-    from .many import collect_images, image_files, preprocessing, skipped_subfolders
-    for note in skipped_subfolders(a.images):
+    from .many import collect_images, image_files, preprocessing, skipped_in_folders
+    for note in skipped_in_folders(a.images):
         print(f"lenet5: note: {note}", file=sys.stderr)
     if a.save_preprocessed:  # checked before any image is read: a folder's answers can take minutes
         check_output_folder(a.save_preprocessed, "the preprocessed images", f"--save-preprocessed {a.save_preprocessed}")
@@ -333,7 +341,7 @@ def cmd_serve(a) -> int:
     try:
         from .server import serve
     except ImportError as e:
-        raise UserError(f"serving needs the serve extra ({e.name} is missing): pip install 'lenet5[serve]'") from None
+        raise UserError(f"serving needs the serve extra ({e.name} is missing): {install_hint('serve')}") from None
     if a.port is not None and not 0 <= a.port <= 65535:
         raise UserError(f"--port must be 0–65535, got {a.port}")
     given = {"host": a.host, "port": a.port, "max_body": a.max_body, "workers": a.workers, "queue": a.queue}

@@ -17,3 +17,8 @@ class DataError(UserError):
 
 class TrainingDiverged(Exception):
     """The loss became NaN or infinite; the CLI exits 1 with the message."""
+
+
+def install_hint(extra: str) -> str:
+    """How to add an optional part: lenet5 is installed from its folder (README), not from an index."""
+    return f"pip install '.[{extra}]' in the lenet5 folder"

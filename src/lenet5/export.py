@@ -22,7 +22,7 @@ import torch
 
 from . import data as data_mod
 from .checkpoint import load_model, model_info, save
-from .errors import UserError
+from .errors import UserError, install_hint
 from .evaluate import DEFAULT_EVAL_BATCH, predict_logits
 from .files import atomic_path, write_text_atomic
 from .predict import ONNX_META_KEY
@@ -111,7 +111,7 @@ def onnx_model(model: torch.nn.Module, example: torch.Tensor | None = None) -> b
     try:
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError:
-        raise UserError("ONNX export needs onnx and onnxruntime: pip install 'lenet5[export]'") from None
+        raise UserError("ONNX export needs onnx and onnxruntime: " + install_hint("export")) from None
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice

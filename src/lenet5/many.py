@@ -104,20 +104,28 @@ def collect_images(paths: Sequence[str | os.PathLike]) -> list[Path | tuple[str,
     return items
 
 
-def skipped_subfolders(paths: Sequence[str | os.PathLike]) -> list[str]:
-    """A note for each folder among `paths` that holds folders: only a folder's own images are read."""
+def skipped_in_folders(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """A note for each folder among `paths` that holds folders, or files without an image's extension:
+    only a folder's own image files are read (a file named alone is read whatever its name)."""
     notes = []
     for raw in dict.fromkeys(map(str, paths)):  # a folder named twice is noted once
         p = Path(raw)
-        try:  # hidden folders (.git, .ipynb_checkpoints) and links to folders are no one's subfolders of images
-            subs = sorted(f.name for f in p.iterdir() if f.is_dir() and not f.is_symlink()
-                          and not f.name.startswith(".")) if raw and p.is_dir() else []
+        try:  # hidden entries (.git, .DS_Store) and links to folders are no one's images
+            entries = [f for f in p.iterdir() if not f.name.startswith(".")] if raw and p.is_dir() else []
+            subs = sorted(f.name for f in entries if f.is_dir() and not f.is_symlink())
+            others = sorted(f.name for f in entries if f.is_file() and f.suffix.lower() not in IMAGE_EXTENSIONS)
         except OSError:  # unreadable: collect_images names it
-            subs = []
+            subs, others = [], []
         if subs:
-            shown = ", ".join(subs[:3]) + (", …" if len(subs) > 3 else "")
-            notes.append(f"{p}: its {len(subs)} subfolder(s) ({shown}) are not read; name them to read their images")
+            notes.append(f"{p}: its {len(subs)} subfolder(s) ({_some(subs)}) are not read; name them to read their images")
+        if others:
+            notes.append(f"{p}: {len(others)} file(s) without an image extension ({_some(others)}) are not read; "
+                         f"name them to read them")
     return notes
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
 
 
 def _broken_link(p: Path) -> str:

@@ -35,7 +35,7 @@ import torch
 
 from .checkpoint import load_model, model_info
 from .data import get_spec
-from .errors import UserError
+from .errors import UserError, install_hint
 from .files import atomic_path, check_output_folder
 from .models import folded_for_inference
 from .many import (BLANK_INK, POOL_CHUNK, as_input, collect_images, image_files, naming, preprocess_many,
@@ -265,7 +265,7 @@ def load(model_path: str | os.PathLike | None = None, backend: str = "torch", wh
     info = model_info(ckpt, model)
     p = _outputs_checked(Predictor(folded_for_inference(model), get_spec(info["dataset"]).classes, info, "torch"))
     if backend == "onnx" and not p.use_onnx_runtime():
-        raise UserError("the onnx backend needs onnx and onnxruntime: pip install 'lenet5[export]'")
+        raise UserError("the onnx backend needs onnx and onnxruntime: " + install_hint("export"))
     return p
 
 
@@ -273,7 +273,7 @@ def _load_onnx(path: Path) -> Predictor:
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
-        raise UserError("the onnx backend needs onnxruntime: pip install 'lenet5[export]'") from None
+        raise UserError("the onnx backend needs onnxruntime: " + install_hint("export")) from None
     try:
         session = _onnx_session(str(path))
     except Exception as e:  # onnxruntime raises its own, unexported exception types

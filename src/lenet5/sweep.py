@@ -42,7 +42,7 @@ from optuna.storages._heartbeat import BaseHeartbeat  # the interface RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
-from .errors import TrainingDiverged, UserError
+from .errors import TrainingDiverged, UserError, install_hint
 
 JOURNAL = "optuna.journal"      # the study file in the output folder (Optuna's own lock sits beside it)
 LOCK = ".lenet5-study.lock"     # ours, for the few read-then-write steps (see `exclusive`)
@@ -124,8 +124,8 @@ class StudyRef:
                 return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
                                   engine_kwargs={"pool_pre_ping": True})
         except ImportError as e:
-            raise UserError(f"PostgreSQL storage needs a driver ({e.name} is missing): "
-                            f"pip install 'lenet5[postgres]'") from None
+            raise UserError(f"PostgreSQL storage needs a driver ({e.name} is missing): {install_hint('postgres')}") \
+                from None
         except sqlalchemy.exc.OperationalError as e:
             reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
             raise UserError(f"cannot use the database at {self.where()}: {reason}") from None
