@@ -15,6 +15,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
+from .errors import UserError
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -60,7 +62,6 @@ def written_path(path: str | os.PathLike) -> str:
 
 def read_json(path: str | os.PathLike, what: str) -> Any:
     """The JSON in `path`, or a UserError naming `what` the file should be."""
-    from .errors import UserError
     try:
         return json.loads(Path(path).read_text())
     except OSError as e:
@@ -72,7 +73,6 @@ def read_json(path: str | os.PathLike, what: str) -> Any:
 def check_output_folder(folder: str | os.PathLike, what: str, label: str | None = None) -> None:
     """One line (UserError) unless `folder` is a folder, or could be made as one, that this process may
     write `what` into. `label` names it in the message (default: the path)."""
-    from .errors import UserError
     p, label = Path(folder).absolute(), label or str(folder)
     existing = next(q for q in (p, *p.parents) if q.exists())
     if not existing.is_dir():

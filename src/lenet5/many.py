@@ -21,7 +21,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .preprocess import FIELD, IMAGE_EXTENSIONS, BlankImageError, ImageError, preprocess
+from .preprocess import FIELD, IMAGE_EXTENSIONS, BlankImageError, ImageError, light_paper, preprocess
 
 BLANK_INK = 1e-3  # a 28×28 array whose brightest pixel is below this holds no digit
 POOL_MIN_FILES = 64  # folders at least this large are preprocessed in parallel processes
@@ -59,10 +59,9 @@ def as_input(image: Any) -> Any:
 
 
 def _dark_ground(a: np.ndarray) -> bool:
-    """A 28×28 array already on MNIST's black ground (its border darker than mid-grey), not a digit on
-    light paper, which is preprocessed like any image."""
-    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]).astype(np.float32)
-    return not np.median(border) > (0.5 if np.nanmax(a) <= 1.0 else 127.5)
+    """A 28×28 array already on MNIST's black ground, not a digit on light paper, which is preprocessed
+    like any image (values 0–1 or 0–255)."""
+    return not light_paper(a.astype(np.float32) / (1.0 if np.nanmax(a) <= 1.0 else 255.0))
 
 
 def source_name(image: Any) -> str:

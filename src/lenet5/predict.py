@@ -182,8 +182,7 @@ class Predictor:
         A blank image is an answer (label None, reason "blank"), not an error. One image given alone
         (a path, bytes, a PIL image, an array or tensor of H×W, H×W×1, ×3 or ×4) is read as a list of one, not
         as its characters or rows."""
-        if not isinstance(images, (np.ndarray, list, tuple)) and hasattr(images, "__array__") \
-                and not hasattr(images, "getpixel"):  # a torch tensor: as its array
+        if hasattr(images, "__array__"):  # a torch tensor: as its array (an array, a PIL image: as they are)
             images = as_input(images)
         if _one_image(images):
             images = [images]

@@ -176,9 +176,18 @@ def _ink_map(img: Image.Image, how: str | None = None) -> tuple[np.ndarray, str]
     else:
         gray = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
     if how is None:
-        border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-        how = "dark" if np.median(border) > 0.5 else "light"
+        how = "dark" if light_paper(gray) else "light"
     return (1.0 - gray if how == "dark" else gray), how
+
+
+def border(a: np.ndarray) -> np.ndarray:
+    """The outermost rows and columns of a 2-D array, as one flat array (corners twice)."""
+    return np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+
+
+def light_paper(gray: np.ndarray) -> bool:
+    """Dark ink on light paper, by the border of a grey image in [0, 1] (else light ink on dark)."""
+    return bool(np.median(border(gray)) > 0.5)
 
 
 def otsu_threshold(values: np.ndarray) -> float:
@@ -279,9 +288,9 @@ def flat_paper(ink: np.ndarray) -> bool:
     of a small drawn digit). A photo's paper is never that exact, and a shadow reaching the border
     fails the border test."""
     floor = ink.min()
-    border = np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
+    edge = border(ink)
     return (np.count_nonzero(ink == floor) >= PAPER_SHARE * ink.size
-            and np.count_nonzero(border == floor) >= FLAT_BORDER * border.size)
+            and np.count_nonzero(edge == floor) >= FLAT_BORDER * edge.size)
 
 
 def paper_surface(ink: np.ndarray) -> np.ndarray:
@@ -425,36 +434,42 @@ def _find_ink(image, extent) -> tuple[np.ndarray, np.ndarray]:
     """
     pic = _Picture(image)
     small, factor = pic.read(_scan_factor(max(pic.size)))
-    on = sheet(small)
-    if on is not None:  # only the sheet is read, as if it were all there was: the desk is neither paper nor ink
-        y0, y1, x0, x1 = _bbox(on)
-        on, oy, ox, how = on[y0:y1, x0:x1], y0, x0, "dark"
-        try:
-            ink, mask = clean(_desk_as_paper(_ink_map(small.crop((x0, y0, x1, y1)), how)[0], on))
-        except BlankImageError:
-            on = None
-        else:
-            if (mask & ndimage.maximum_filter(~on, 3)).any():
-                on = None  # ink runs off the sheet: a shadow, not a desk; read the whole photo
-    if on is None:
-        ink, how = _ink_map(small)
+    on_sheet = _read_sheet(small)
+    if on_sheet is None:
+        (ink, how), on, oy, ox = _ink_map(small), None, 0, 0
         ink, mask = clean(ink)
+    else:  # only the sheet is read, as if it were all there was; (oy, ox): where it sits in `small`
+        ink, mask, on, oy, ox = on_sheet
+        how = "dark"
     if factor > 1:
         y0, y1, x0, x1 = _bbox(mask)
         finer = max(1, extent(y1 - y0, x1 - x0) * factor // WORK_SIDE)
         if finer < factor:  # small ink in a big picture: read that part again, with paper around it
             m = 2 + max(y1 - y0, x1 - x0) // 4
             y0, y1, x0, x1 = max(0, y0 - m), min(ink.shape[0], y1 + m), max(0, x0 - m), min(ink.shape[1], x1 + m)
-            if on is None:
-                box = (x0 * factor, y0 * factor, x1 * factor, y1 * factor)
-            else:  # within the sheet
-                box = ((x0 + ox) * factor, (y0 + oy) * factor, (x1 + ox) * factor, (y1 + oy) * factor)
+            box = ((x0 + ox) * factor, (y0 + oy) * factor, (x1 + ox) * factor, (y1 + oy) * factor)
             small, _ = pic.read(finer, box)
             ink = _ink_map(small, how)[0]
             if on is not None:
                 ink = _desk_as_paper(ink, np.asarray(Image.fromarray(on[y0:y1, x0:x1]).resize(small.size)))
             ink, mask = clean(ink)
     return pic.upright(ink), pic.upright(mask)
+
+
+def _read_sheet(small: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int] | None:
+    """`clean` of the sheet alone, the desk set to paper, where `small` shows a `sheet` on a desk: (ink,
+    mask, the sheet's mask, and its box's top and left in `small`); None where there is no sheet, no
+    ink on it, or ink running off it (a shadow's edge, not a desk's: the whole photo is read)."""
+    on = sheet(small)
+    if on is None:
+        return None
+    y0, y1, x0, x1 = _bbox(on)
+    on = on[y0:y1, x0:x1]
+    try:
+        ink, mask = clean(_desk_as_paper(_ink_map(small.crop((x0, y0, x1, y1)), "dark")[0], on))
+    except BlankImageError:
+        return None
+    return None if (mask & ndimage.maximum_filter(~on, 3)).any() else (ink, mask, on, y0, x0)
 
 
 def sheet(img: Image.Image) -> np.ndarray | None:
@@ -472,11 +487,11 @@ def sheet(img: Image.Image) -> np.ndarray | None:
         return None                                     # non-digit, drawn at 72 px, is read otherwise)
     k = -(-max(img.size) // SHEET_SIDE)
     gray = np.asarray(img.convert("L").reduce(k), dtype=np.float32) / 255.0
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if np.count_nonzero(border == border.min()) >= FLAT_BORDER * border.size or np.ptp(gray) < MIN_CONTRAST:
+    rim = border(gray)
+    if np.count_nonzero(rim == rim.min()) >= FLAT_BORDER * rim.size or np.ptp(gray) < MIN_CONTRAST:
         return None
     t = otsu_threshold(gray)
-    if np.count_nonzero(border <= t) < DESK_BORDER * border.size:
+    if np.count_nonzero(rim <= t) < DESK_BORDER * rim.size:
         return None  # paper to the edges nearly all round: no desk to leave out (most photos stop here)
     dark = gray <= t
     labels, n = ndimage.label(~dark)
@@ -502,7 +517,7 @@ def _filled(region: np.ndarray) -> np.ndarray:
     """The region with its holes (what it encloses, away from the image's edge) filled: what
     binary_fill_holes gives, by one labelling (several times faster)."""
     rest, _ = ndimage.label(~region)
-    outside = np.unique(np.concatenate([rest[0], rest[-1], rest[:, 0], rest[:, -1]]))
+    outside = np.unique(border(rest))
     return ~np.isin(rest, outside[outside > 0])
 
 
