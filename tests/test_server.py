@@ -112,6 +112,7 @@ def test_health_and_model_facts(server):
     assert m["preset"] == "modern" and m["dataset"] == "mnist" and m["parameters"] == 61706
     assert m["classes"] == [str(d) for d in range(10)] and 0.97 < m["test_accuracy"] <= 1
     assert m["not_digit"] is False and m["views"] == []  # the 3-epoch test model: no "not a digit", read once
+    assert m["not_digit_threshold"] is None
     assert m["backend"] == "onnx"  # what the lane processes answer with (the test environment has onnxruntime)
 
 
@@ -536,6 +537,7 @@ def test_no_model_argument_serves_the_bundled_model(tmp_path):
     try:
         m = httpx.get(base + "/api/model").json()
         assert m["preset"] == "robust" and m["not_digit"] is True and m["views"] == list(VIEWS)
+        assert m["not_digit_threshold"] == json.loads(bundled_model().with_suffix(".json").read_text())["reject"]["threshold"]
     finally:
         stop(proc)
 

@@ -69,6 +69,16 @@ def test_sigterm_stops_tune_and_queues_the_interrupted_trials_again(tmp_path):
     assert sorted(t.user_attrs["folder"] for t in waiting) == sorted(t.user_attrs["folder"] for t in failed)
 
 
+def test_two_workers_run_exactly_the_number_of_trials_asked_for(tmp_path):
+    # Each worker used to start its next trial before the other's finish was counted: 3 asked, 4 run.
+    out = tmp_path / "tune"
+    r = run_cli("tune", "--preset", "modern", "--epochs", "1", "--subset", "512", "--validation", "2000",
+                "--n-trials", "3", "--jobs", "2", "--out", out, "--no-final", timeout=600)
+    assert r.returncode == 0, r.stderr
+    states = [t.state for t in study_trials(None, out, "tune")]
+    assert len(states) == 3 and set(states) <= {TrialState.COMPLETE, TrialState.PRUNED}, states
+
+
 @pytest.mark.parametrize("space, message", [
     ({"train.learning_rate": {"low": 0.001, "high": 0.01}}, "unknown setting 'train.learning_rate'"),
     ({"train.lr": {"low": 0.01, "high": 0.001}}, "needs low < high"),

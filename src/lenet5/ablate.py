@@ -155,20 +155,12 @@ def _work(ref: sweep.StudyRef, data_dir) -> None:
 
 def _run(study, store, trial, out: Path, data_dir) -> None:
     name, cfg = trial.user_attrs["run"], config_mod.from_dict(trial.user_attrs["config"])
-    with sweep.heartbeat(store, trial):
-        try:
-            status = _status(cfg, out / name)
-            if status == "done":  # trained, then killed before it was told
-                rows = RunFolder(out / name).metrics()
-            else:
-                rows = train(cfg, out / name, resume=status == "resume", data_dir=data_dir, device="cpu", log=None)
-        except KeyboardInterrupt:  # (skip_if_finished: the stopping process may have failed it already)
-            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)  # queued again by the next worker or command
-            raise
-        except Exception as e:
-            trial.set_user_attr("error", str(e))
-            study.tell(trial, state=TrialState.FAIL)
-            raise
+    with sweep.running(study, store, trial):
+        status = _status(cfg, out / name)
+        if status == "done":  # trained, then killed before it was told
+            rows = RunFolder(out / name).metrics()
+        else:
+            rows = train(cfg, out / name, resume=status == "resume", data_dir=data_dir, device="cpu", log=None)
     trial.set_user_attr("metrics", rows)
     study.tell(trial, rows[-1]["test_acc"])
 

@@ -99,7 +99,7 @@ def _open(source: str | os.PathLike | bytes) -> tuple[Image.Image, str | None]:
     with _reading(name):
         if isinstance(source, bytes):
             if not source:
-                raise ImageError("empty image data")
+                raise ImageError("the image is empty (0 bytes): choose another file")
             img = Image.open(io.BytesIO(source))
         else:
             _check_file(source, name)
@@ -146,7 +146,11 @@ def _reading(name: str | None):
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError("too large to decode safely (decompression bomb?); scale it down first", name) from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"truncated or corrupt image ({e})", name) from None
+        if isinstance(e, OSError) and e.errno is not None:  # the disk or the system, not the image's bytes
+            raise ImageError(f"cannot be read ({e.strerror})", name) from None
+        # Pillow's own words ("image file is truncated (2 bytes not processed)") mislead more than help.
+        raise ImageError("truncated or corrupt image: its data ends early or is damaged; save or export it again",
+                         name) from None
 
 
 def _has_alpha(img: Image.Image) -> bool:

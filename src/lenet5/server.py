@@ -109,6 +109,7 @@ class ModelOut(BaseModel):
     backend: str  # what computes the answers' logits: "onnx" (ONNX Runtime, when installed) or "torch"
     views: list[str]  # the ways each image is read, probabilities averaged (lenet5.views); [] = once
     not_digit: bool  # whether the model can refuse an image as "not a digit"
+    not_digit_threshold: float | None  # refused when the not-a-digit probability is at least this
     feature_maps: list[int] | None  # how many maps conv1 and conv2 have (`features=true` returns them)
 
 
@@ -709,6 +710,7 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
                 "test_accuracy": info.get("test_accuracy"), "epoch": info.get("epoch"),
                 "classes": predictor.classes, "backend": light.runtime() or predictor.runtime,
                 "views": list(predictor.views), "not_digit": predictor.reject is not None,
+                "not_digit_threshold": (predictor.reject or {}).get("threshold"),
                 "feature_maps": (info.get("config") or {}).get("model", {}).get("channels")}
 
     @app.post("/api/predict", openapi_extra={"requestBody": PREDICT_BODY},

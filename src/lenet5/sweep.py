@@ -232,6 +232,23 @@ def heartbeat(storage, trial: optuna.Trial) -> Iterator[None]:
         thread.join()
 
 
+@contextlib.contextmanager
+def running(study: optuna.Study, storage, trial: optuna.Trial) -> Iterator[None]:
+    """A `claim`ed trial's work, under its `heartbeat`: interrupted, the trial fails with no error of its
+    own (so it is queued again); failing, it fails with that error (not queued again). The block tells
+    the study how the trial ended otherwise."""
+    with heartbeat(storage, trial):
+        try:
+            yield
+        except KeyboardInterrupt:  # (skip_if_finished: the stopping process may have failed it already)
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)  # queued again by the next worker or command
+            raise
+        except Exception as e:
+            trial.set_user_attr("error", str(e))
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+
+
 class Progress:
     """Watches a study from the process that started the workers: a tqdm bar over the finished trials, and
     `describe(trial)` said once for each trial that finishes. Call it to look again."""

@@ -222,27 +222,45 @@ def _stopped(ref: sweep.StudyRef, store, study: optuna.Study, workers: set[str])
 
 def _work(ref: sweep.StudyRef, setup: dict[str, Any], n_trials: int, deadline: float | None, device: str,
           seed: int | None, data_dir) -> None:
-    """A worker: trials until the study holds n_trials finished ones or the deadline passes."""
+    """A worker: trials until the study holds n_trials finished or running ones, or the deadline passes.
+    It asks for each trial itself, as `ablate` does, rather than through `optimize`: asking and claiming
+    then run with interrupts held (a trial stopped between them was no one's, RUNNING for GRACE_S), and
+    the running trials count, so two workers do not both start the last trial (3 asked, 4 were run)."""
     store = ref.open()
-    epochs = trial_config(setup, {}).train.epochs
     sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)  # several workers: no duplicates
-    study = ref.create(store, sampler=sampler,
-                       pruner=make_pruner(setup["pruner"], epochs))
-    if sum(t.state in COUNTED for t in study.get_trials(deepcopy=False)) >= n_trials:
-        return
-    timeout = None if deadline is None else deadline - time.time()
-    if timeout is not None and timeout <= 0:
-        return
-    study.optimize(lambda trial: _objective(trial, ref, store, setup, device, data_dir), timeout=timeout,
-                   catch=(TrainingDiverged,), gc_after_trial=False,
-                   callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=COUNTED)])
+    epochs = trial_config(setup, {}).train.epochs
+    study = ref.create(store, sampler=sampler, pruner=make_pruner(setup["pruner"], epochs))
+    while deadline is None or time.time() < deadline:
+        with sweep.interrupts_held():
+            with ref.exclusive(store):
+                sweep.fail_stale(study)
+                sweep.requeue_interrupted(study)  # a trial interrupted anywhere is queued again, once
+                taken = sum(t.state in (*COUNTED, TrialState.RUNNING) for t in study.get_trials(deepcopy=False))
+                if taken >= n_trials:
+                    return
+                with sweep.quiet():
+                    trial = study.ask()
+            sweep.claim(store, trial)
+        _run_trial(study, store, trial, ref, setup, device, data_dir)
 
 
-def _objective(trial: optuna.Trial, ref: sweep.StudyRef, store, setup: dict[str, Any], device: str,
-               data_dir) -> float:
-    trial.set_user_attr("worker", sweep.worker_id())
-    with ref.exclusive(store):  # a trial interrupted anywhere is queued again, once
-        sweep.requeue_interrupted(trial.study)
+def _run_trial(study: optuna.Study, store, trial: optuna.Trial, ref: sweep.StudyRef, setup: dict[str, Any],
+               device: str, data_dir) -> None:
+    """Train one claimed trial and tell the study how it ended, as `optimize` would."""
+    with sweep.running(study, store, trial):
+        try:
+            value = _objective(trial, ref, setup, device, data_dir)
+        except optuna.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)  # its last reported accuracy is its value
+            return
+        except TrainingDiverged as e:  # its own failure: not queued again, and the next trial is asked for
+            trial.set_user_attr("error", str(e))
+            study.tell(trial, state=TrialState.FAIL)
+            return
+    study.tell(trial, value)
+
+
+def _objective(trial: optuna.Trial, ref: sweep.StudyRef, setup: dict[str, Any], device: str, data_dir) -> float:
     cfg = trial_config(setup, suggest(trial, setup["space"]))
     if "folder" not in trial.user_attrs:  # a retried trial inherits it, and resumes that run
         trial.set_user_attr("folder", f"{trial.number:04d}")
@@ -252,13 +270,8 @@ def _objective(trial: optuna.Trial, ref: sweep.StudyRef, store, setup: dict[str,
         trial.report(row["test_acc"], epoch)  # the validation accuracy: train(evaluate_on="validation")
         if trial.should_prune():
             raise optuna.TrialPruned(f"validation accuracy {row['test_acc']:.4f} after epoch {epoch + 1}")
-    try:
-        rows = train(cfg, run, resume=RunFolder(run).status() != "new", device=device,
-                     data_dir=data_dir, log=None, evaluate_on="validation", on_epoch=report)
-    except TrainingDiverged as e:
-        trial.set_user_attr("error", str(e))  # its own failure: not queued again
-        raise
-    return rows[-1]["test_acc"]
+    return train(cfg, run, resume=RunFolder(run).status() != "new", device=device,
+                 data_dir=data_dir, log=None, evaluate_on="validation", on_epoch=report)[-1]["test_acc"]
 
 
 def _finish(study: optuna.Study, setup: dict[str, Any], out: Path, final: bool, device: str, data_dir,

@@ -9,10 +9,13 @@ const PEN_WIDTH = 18;        // px on the 280-px pad: about MNIST's stroke at 28
 const LIVE_MS = 150;         // at most one live request per this while the pen moves
 const UNSURE = 0.8;          // below this top probability, show the top 3
 const PHOTO_SIDE = 1024;     // photos are scaled down in the browser to this long side before sending
-// A drawing smaller than this share of the pad gets a hint to draw bigger: the pen's width fills its
-// loops (a 3 a fifth of the pad high was read as 8, and most digits that small as no digit).
-const SMALL_DRAWING = 0.25;
-const SMALL_HINT = "Drawn small, the pen fills the loops: draw the digit bigger, across most of the pad.";
+// A drawing smaller than SMALL_DRAWING of the pad is sent enlarged to ENLARGED of it, drawn again from
+// its strokes with the pen as wide as on the pad: drawn small, the pen's width filled the loops (a 3 a
+// fifth of the pad high was read as 8, half the digits at 15% misread, nine in ten at 10%). The
+// strokes, not the ink, are what was meant. At most MAX_ENLARGE times: a dot stays a dot.
+const SMALL_DRAWING = 0.25, ENLARGED = 0.5, MAX_ENLARGE = 8;
+const RETRY_S = 2;           // an answer the server could not give (down, restarting) is asked for again after this
+const WAITING_MS = 150;      // an answer slower than this: the one shown is dimmed until it comes
 // The drawing is sent at half the pad's size: the model sees 20 px of it, the answers are the same, and
 // the server reads 140×140 about three times faster than 280×280.
 const SEND_SIDE = 140;
@@ -23,7 +26,8 @@ const $ = id => document.getElementById(id);
 // removed), `undone` what Redo puts back; `strokes` is what the pad shows.
 let strokes = [], done = [], undone = [], current = null, penId = null, classes = [];
 const mapCounts = { conv1: 6, conv2: 16 };  // the served model's, once /api/model has answered
-let generation = 0, seq = 0, shownSeq = 0, liveBusy = false, liveTimer = null, lastLive = -1e9;
+let generation = 0, seq = 0, shownSeq = 0, liveBusy = false, liveTimer = null, lastLive = -1e9, retryTimer = null;
+let notDigitAt = null;  // the served model's "not a digit" threshold, once /api/model has answered
 const inflight = new Set();  // AbortControllers of the requests in flight
 
 // For people measuring the page (and tests/test_web.py): each answer to a pen-up, with the time from
@@ -38,15 +42,25 @@ function recordFinal(text, ms) {
 
 // ---------------------------------------------------------------- drawing
 function paintBlack() { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, pad.width, pad.height); }
-function strokeStyle() { ctx.strokeStyle = "#fff"; ctx.lineWidth = PEN_WIDTH; ctx.lineCap = "round"; ctx.lineJoin = "round"; }
-function redraw() {
-  paintBlack(); strokeStyle();
+function strokeStyle(c = ctx, width = PEN_WIDTH) {
+  c.strokeStyle = "#fff"; c.lineWidth = width; c.lineCap = "round"; c.lineJoin = "round";
+}
+function trace(c, at = p => p) {  // every stroke onto the context c, each point placed by `at`
   for (const s of strokes) {
-    ctx.beginPath(); ctx.moveTo(s[0][0], s[0][1]);
-    for (const [x, y] of s.slice(1)) ctx.lineTo(x, y);
-    if (s.length === 1) ctx.lineTo(s[0][0] + 0.1, s[0][1]);
-    ctx.stroke();
+    const [x0, y0] = at(s[0]);
+    c.beginPath(); c.moveTo(x0, y0);
+    for (const p of s.slice(1)) c.lineTo(...at(p));
+    if (s.length === 1) c.lineTo(x0 + 0.1, y0);
+    c.stroke();
   }
+}
+function redraw() { paintBlack(); strokeStyle(); trace(ctx); }
+function extent() {  // the strokes' box on the pad, the pen's width left out: {cx, cy, side}, or null
+  const pts = strokes.flat();
+  if (!pts.length) return null;
+  const [x0, x1, y0, y1] = pts.reduce(([a, b, c, d], [x, y]) => [Math.min(a, x), Math.max(b, x), Math.min(c, y), Math.max(d, y)],
+                                      [Infinity, -Infinity, Infinity, -Infinity]);
+  return { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, side: Math.max(x1 - x0, y1 - y0) };
 }
 function segment(a, b) { strokeStyle(); ctx.beginPath(); ctx.moveTo(a[0], a[1]); ctx.lineTo(b[0] + (a === b ? 0.1 : 0), b[1]); ctx.stroke(); }
 function point(e) {
@@ -94,12 +108,18 @@ function live() {  // throttled: at most one request per LIVE_MS, and one at a t
 
 const small = Object.assign(document.createElement("canvas"), { width: SEND_SIDE, height: SEND_SIDE });
 function canvasBody() {
-  small.getContext("2d").drawImage(pad, 0, 0, SEND_SIDE, SEND_SIDE);
+  const c = small.getContext("2d"), box = extent(), f = SEND_SIDE / pad.width;
+  if (!box || box.side + PEN_WIDTH >= SMALL_DRAWING * pad.width) c.drawImage(pad, 0, 0, SEND_SIDE, SEND_SIDE);
+  else {  // small: enlarged about the pad's centre, the pen as wide as on the pad
+    const k = Math.min(MAX_ENLARGE, ENLARGED * pad.width / Math.max(1, box.side));
+    c.fillStyle = "#000"; c.fillRect(0, 0, SEND_SIDE, SEND_SIDE); strokeStyle(c, PEN_WIDTH * f);
+    trace(c, ([x, y]) => [(pad.width / 2 + k * (x - box.cx)) * f, (pad.height / 2 + k * (y - box.cy)) * f]);
+  }
   return JSON.stringify({ image: small.toDataURL("image/png") });
 }
 
 function newGeneration() {  // the drawing changed under any request in flight: cancel them all
-  generation++; clearTimeout(liveTimer); liveTimer = null;
+  generation++; clearTimeout(liveTimer); liveTimer = null; clearTimeout(retryTimer); retryTimer = null;
   for (const c of inflight) c.abort();
   inflight.clear(); liveBusy = false;
 }
@@ -111,7 +131,7 @@ function syncButtons() {
 }
 function afterEdit() {  // also ends a stroke being drawn: the held pen draws no more until put down again
   current = null; newGeneration(); redraw(); syncButtons();
-  if (strokes.length) ask(canvasBody(), "final", performance.now()); else { showEmpty(); announce("Nothing drawn"); }
+  if (strokes.length) ask(canvasBody(), "final", performance.now()); else { showEmpty(); announce(say("nothingDrawn")); }
 }
 function undo() {
   const a = done.pop(); if (!a) return;
@@ -143,21 +163,37 @@ async function ask(body, kind, t0) {
   inflight.add(ctl);
   if (kind === "live") liveBusy = true;
   const json = typeof body === "string";
+  const slow = kind === "live" ? null : setTimeout(() => { if (gen === generation && shownSeq < id) showWaiting(); }, WAITING_MS);
   try {
     const r = await fetch("/api/predict?features=true", { method: "POST", body, signal: ctl.signal,
       headers: json ? { "content-type": "application/json" } : {} });
     const answer = await r.json().catch(() => ({}));
     if (gen !== generation || id < shownSeq) return;  // cleared, undone or overtaken meanwhile
     shownSeq = id;
-    if (!r.ok) { showError(r.status, answer.detail, r.headers.get("Retry-After")); return; }
+    if (!r.ok) {
+      const after = r.headers.get("Retry-After");
+      showError(r.status, answer.detail, after);
+      if (r.status === 503 && kind !== "live") retry(body, kind, Number(after) || RETRY_S);
+      return;
+    }
     show(answer, kind);
     if (t0 !== undefined) requestAnimationFrame(() => recordFinal($("digit").textContent, performance.now() - t0));
   } catch (err) {
-    if (err.name !== "AbortError" && gen === generation) showError(0, String(err));
+    if (err.name === "AbortError" || gen !== generation || id < shownSeq) return;
+    shownSeq = id;
+    showError(0, String(err));
+    if (kind !== "live") retry(body, kind, RETRY_S);
   } finally {
+    clearTimeout(slow);
     inflight.delete(ctl);
     if (kind === "live" && gen === generation) liveBusy = false;
   }
+}
+
+function retry(body, kind, seconds) {  // the same question again, unless the drawing changes first
+  const gen = generation;
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(() => { retryTimer = null; if (gen === generation) ask(body, kind); }, 1000 * seconds);
 }
 
 // ---------------------------------------------------------------- photos
@@ -176,7 +212,7 @@ document.addEventListener("drop", e => {
 async function readPhoto(file) {
   strokes = []; done = []; undone = []; newGeneration(); paintBlack(); syncButtons();
   const gen = generation;
-  showPending(`Reading ${file.name}…`);
+  showPending(say("readingFile", { name: file.name }));
   let body;
   try {  // scale down here: a 12-MP photo becomes ~1 MP and a few hundred KB, EXIF orientation applied
     const bitmap = await createImageBitmap(file);
@@ -191,13 +227,13 @@ async function readPhoto(file) {
     ctx.fillStyle = "#808080"; ctx.fillRect(x, y, w, h);  // under a transparent PNG: black ink and white ink both show
     ctx.drawImage(c, x, y, w, h);
     body = JSON.stringify({ image: c.toDataURL(file.type === "image/png" ? "image/png" : "image/jpeg", 0.92) });
-    showPending(`Reading ${file.name} (sent as ${c.width}×${c.height}, ${kb(body.length * 0.75)})…`);
+    showPending(say("readingSent", { name: file.name, w: c.width, h: c.height, size: kb(body.length * 0.75) }));
   } catch {  // the browser cannot decode it (TIFF, ...): let the server try the file as it is
     if (gen !== generation) return;  // cleared or drawn on while the browser tried
     body = new FormData(); body.append("file", file, file.name);
     ctx.fillStyle = "#9aa0a6"; ctx.font = `${Math.round(pad.width / 18)}px sans-serif`; ctx.textAlign = "center";
-    ctx.fillText("no preview of this file", pad.width / 2, pad.height / 2);
-    showPending(`Reading ${file.name} (${kb(file.size)}; this browser cannot show it)…`);
+    ctx.fillText(say("noPreview"), pad.width / 2, pad.height / 2);
+    showPending(say("readingRaw", { name: file.name, size: kb(file.size) }));
   }
   await ask(body, "photo");
 }
@@ -209,56 +245,52 @@ function setAnswer(state, text, confidence = "", alternatives = "", message = ""
   $("digit").textContent = text; $("digit").classList.toggle("phrase", text.length > 1);
   $("confidence").textContent = confidence; $("alternatives").textContent = alternatives;
   $("message").textContent = message; $("progress").hidden = state !== "pending";
+  $("result").removeAttribute("aria-busy"); delete $("result").dataset.waiting;
+}
+function showWaiting() {  // the answer shown is for an older drawing: dimmed, the bar running, until the new one
+  $("result").dataset.waiting = "true"; $("result").setAttribute("aria-busy", "true"); $("progress").hidden = false;
 }
 function announce(text) { $("announce").textContent = text; }
 function clearPictures() { showBars(null); showSeen(null); showMaps(null); }
 
-function showEmpty() { setAnswer("empty", "draw a digit"); clearPictures(); announce(""); }
-function showPending(message) { setAnswer("pending", "reading…", "", "", message); clearPictures(); announce(message); }
+function showEmpty() { setAnswer("empty", say("drawADigit")); clearPictures(); announce(""); }
+function showPending(message) { setAnswer("pending", say("reading"), "", "", message); clearPictures(); announce(message); }
 
 function showError(status, detail, retryAfter) {
   const why = {
-    0: "Cannot reach the server. Is lenet5 serve still running?",
-    413: "This image is too large for the server. Choose a smaller photo (a long side of about 1000 pixels is plenty).",
-    503: `The server is busy. Try again in ${retryAfter || "a few"} seconds.`,
-  }[status] || (status < 500 ? `The server could not read this image: ${detail || "error " + status}.`
-                             : `Something went wrong on the server (error ${status}). Try again.`);
-  const said = status === 413 && detail ? `This image is too large for the server: ${detail}.` : why;
-  setAnswer("error", "no answer", "", "", said);
-  clearPictures(); announce("No answer: " + said);
+    0: say("errDown", { s: RETRY_S }),
+    413: say("errTooLarge"),
+    503: say("errBusy", { s: Number(retryAfter) || RETRY_S }),
+  }[status] || (status < 500 ? say("errUnreadable", { detail: detail || "error " + status }) : say("errServer", { status }));
+  const said = status === 413 && detail ? say("errTooLargeWhy", { detail }) : why;
+  setAnswer("error", say("noAnswer"), "", "", said);
+  clearPictures(); announce(say("saidNoAnswer", { why: said }));
 }
 
 // Whole percents; "100%" only when it is exactly 1, never for 99.6%.
 const pct = p => (p < 1 ? Math.min(99, Math.round(100 * p)) : 100) + "%";
 function topK(probs, k) { return probs.map((p, i) => [p, i]).sort((a, b) => b[0] - a[0]).slice(0, k); }
 
-function drawingSide() {  // the drawing's larger side on the pad, ink included
-  const pts = strokes.flat();
-  if (!pts.length) return pad.width;
-  const span = k => pts.reduce((m, p) => Math.max(m, p[k]), -Infinity) - pts.reduce((m, p) => Math.min(m, p[k]), Infinity);
-  return Math.max(span(0), span(1)) + PEN_WIDTH;
-}
-
 function show(p, kind) {  // kind: "live" (the pen still moving), "final" or "photo"
   const final = kind !== "live", photo = kind === "photo";
-  const hint = final && !photo && drawingSide() < SMALL_DRAWING * pad.width ? SMALL_HINT : "";
   if (p.reason === "blank") {
-    const why = photo ? "No ink found in this photo: choose a photo of a digit written darker, or draw one."
-                      : "No ink found: draw a digit, or choose a photo of one.";
-    setAnswer("blank", "draw a digit", "", "", why);
-    clearPictures(); if (final) announce(photo ? "Prediction: no ink found in this photo" : "Prediction: nothing drawn yet");
+    setAnswer("blank", say("drawADigit"), "", "", say(photo ? "noInkPhoto" : "noInk"));
+    clearPictures(); if (final) announce(say(photo ? "saidNoInkPhoto" : "saidNothing"));
     return;
   }
   const named = ([q, i]) => `${classes[i] ?? i}\u00a0${pct(q)}`;  // a digit and its percent never split a line
   const top3 = topK(p.probabilities, 3).map(named).join(" · ");
-  if (p.reason === "not a digit") {
-    setAnswer("not-digit", "not a digit", `${pct(p.not_digit)} sure this is no digit`, `if it is a digit: ${top3}`, hint);
-    if (final) announce("Prediction: not a digit" + (hint && ". " + hint));
+  if (p.reason === "not a digit") {  // refused from the model's threshold, which can be under 50%
+    const sure = p.not_digit >= 0.5, said = say(sure ? "notDigit" : "probablyNotDigit");
+    const how = say(sure ? "sureNoDigit" : "noDigit", { p: pct(p.not_digit) })
+                + (!sure && notDigitAt ? say("digitsUnder", { p: pct(notDigitAt) }) : "");
+    setAnswer("not-digit", said, how, say("ifDigit", { top: top3 }));
+    if (final) announce(say("saidNotDigit", { said, how }));
   } else {
     const best = p.probabilities[p.label], unsure = best < UNSURE;
     const others = topK(p.probabilities, 3).filter(([, i]) => i !== p.label).slice(0, 2).map(named).join(" · ");
-    setAnswer(unsure ? "unsure" : "answer", p.class_name, `${pct(best)} sure`, unsure ? `or maybe: ${others}` : "", hint);
-    if (final) announce(`Prediction: ${p.class_name}, ${pct(best)}` + (hint && ". " + hint));
+    setAnswer(unsure ? "unsure" : "answer", p.class_name, say("sure", { p: pct(best) }), unsure ? say("orMaybe", { others }) : "");
+    if (final) announce(say("saidDigit", { digit: p.class_name, p: pct(best) }) + (unsure ? say("saidOrMaybe", { others }) : ""));
   }
   showBars(p.probabilities, p.label); showSeen(p.preprocessed); showMaps(p.features);
 }
@@ -319,11 +351,12 @@ async function loadModel() {
     const m = await (await fetch("/api/model")).json();
     classes = m.classes;
     if (m.feature_maps) [mapCounts.conv1, mapCounts.conv2] = m.feature_maps;
+    notDigitAt = m.not_digit_threshold ?? null;
     $("conv1-maps").textContent = mapCounts.conv1; $("conv2-maps").textContent = mapCounts.conv2;
     const acc = m.test_accuracy == null ? "?" : (100 * m.test_accuracy).toFixed(2) + "%";
     $("model-facts").textContent =
-      `preset ${m.preset} · ${m.dataset} · test accuracy ${acc} · ${m.parameters.toLocaleString("en")} parameters` +
-      (m.views && m.views.length > 1 ? ` · each image read ${m.views.length} ways (${m.views.join(", ")})` : "");
+      say("facts", { preset: m.preset, dataset: m.dataset, acc, params: m.parameters.toLocaleString("en") }) +
+      (m.views && m.views.length > 1 ? say("factsViews", { n: m.views.length, views: m.views.map(viewName).join(say("listed")) }) : "");
   } catch (err) { showError(0, String(err)); return; }
   showEmpty();
 }
