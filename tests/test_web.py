@@ -399,6 +399,22 @@ def test_the_page_asks_again_by_itself_when_the_server_comes_back(page):
     assert page.locator("#message").text_content() == ""
 
 
+def test_a_page_opened_before_the_server_answers_loads_the_model_once_it_does(browser, served):
+    pg = browser.new_context(**DESKTOP).new_page()
+    asked = []
+
+    def starting(route):
+        asked.append(route.request.url)
+        route.abort("connectionrefused") if len(asked) == 1 else route.continue_()
+    pg.route("**/api/model", starting)
+    try:
+        pg.goto(served + "/")
+        pg.wait_for_function("document.getElementById('model-facts').textContent.includes('mnist')", timeout=10_000)
+        assert prediction(pg) == "draw a digit" and len(asked) == 2
+    finally:
+        pg.context.close()
+
+
 def test_while_a_slow_answer_comes_the_old_one_is_dimmed_and_marked_busy(page):
     draw(page, DIGITS[1])
     held = []

@@ -160,6 +160,7 @@ document.addEventListener("keydown", e => {
 // ---------------------------------------------------------------- asking the server
 async function ask(body, kind, t0) {
   const id = ++seq, gen = generation, ctl = new AbortController();
+  clearTimeout(retryTimer); retryTimer = null;  // a new question replaces one waiting to be asked again
   inflight.add(ctl);
   if (kind === "live") liveBusy = true;
   const json = typeof body === "string";
@@ -357,8 +358,8 @@ async function loadModel() {
     $("model-facts").textContent =
       say("facts", { preset: m.preset, dataset: m.dataset, acc, params: m.parameters.toLocaleString("en") }) +
       (m.views && m.views.length > 1 ? say("factsViews", { n: m.views.length, views: m.views.map(viewName).join(say("listed")) }) : "");
-  } catch (err) { showError(0, String(err)); return; }
-  showEmpty();
+  } catch (err) { showError(0, String(err)); setTimeout(loadModel, 1000 * RETRY_S); return; }  // the server is not up yet
+  if (strokes.length) ask(canvasBody(), "final"); else showEmpty();  // (drawn on while it was not: read now)
 }
 redraw();
 loadModel();
