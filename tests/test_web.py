@@ -416,17 +416,18 @@ def test_a_page_opened_before_the_server_answers_loads_the_model_once_it_does(br
 
 
 def test_while_a_slow_answer_comes_the_old_one_is_dimmed_and_marked_busy(page):
+    """(The answer, its bars, what the model saw and the feature maps: all of them are the old drawing's.)"""
     draw(page, DIGITS[1])
     held = []
     page.route("**/api/predict*", lambda route: held.append(route))
     draw_no_wait(page, BAR)
-    page.wait_for_function("document.getElementById('result').dataset.waiting === 'true'")
+    page.wait_for_function("document.body.dataset.waiting === 'true'")
     assert page.locator("#result").get_attribute("aria-busy") == "true" and prediction(page) == "1"
     for route in held:
         route.continue_()
     page.unroute("**/api/predict*")
     wait_finals(page, 2)
-    assert page.locator("#result").get_attribute("data-waiting") is None
+    assert page.locator("body").get_attribute("data-waiting") is None
     assert page.locator("#result").get_attribute("aria-busy") is None
 
 
@@ -468,7 +469,7 @@ def canned(probabilities, label=None, reason=None, not_digit=None):
     (canned([0.05, 0, 0, 0.1, 0.6, 0, 0, 0.05, 0, 0.2], reason="not a digit", not_digit=0.93), "not a digit",
      "not-digit", "if it is a digit: 4\u00a060% · 9\u00a020% · 3\u00a010%"),  # a digit and its percent stay on one line
     (canned([0.05, 0, 0, 0.1, 0.6, 0, 0, 0.05, 0, 0.2], reason="not a digit", not_digit=0.45), "probably not a digit",
-     "not-digit", "45% no digit"),  # refused under 50%: not "45% sure this is no digit"
+     "not-digit", "45% chance this is no digit"),  # refused under 50%: not "45% sure this is no digit"
     (canned([0, 0, 0, 0.1, 0.55, 0, 0, 0.05, 0, 0.3], label=4), "4", "unsure", "or maybe: 9\u00a030% · 3\u00a010%"),
     (canned([0, 0, 0, 0, 0.99, 0, 0, 0, 0, 0.01], label=4), "4", "answer", "99% sure"),
 ])

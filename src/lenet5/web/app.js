@@ -246,10 +246,10 @@ function setAnswer(state, text, confidence = "", alternatives = "", message = ""
   $("digit").textContent = text; $("digit").classList.toggle("phrase", text.length > 1);
   $("confidence").textContent = confidence; $("alternatives").textContent = alternatives;
   $("message").textContent = message; $("progress").hidden = state !== "pending";
-  $("result").removeAttribute("aria-busy"); delete $("result").dataset.waiting;
+  $("result").removeAttribute("aria-busy"); delete document.body.dataset.waiting;
 }
 function showWaiting() {  // the answer shown is for an older drawing: dimmed, the bar running, until the new one
-  $("result").dataset.waiting = "true"; $("result").setAttribute("aria-busy", "true"); $("progress").hidden = false;
+  document.body.dataset.waiting = "true"; $("result").setAttribute("aria-busy", "true"); $("progress").hidden = false;
 }
 function announce(text) { $("announce").textContent = text; }
 function clearPictures() { showBars(null); showSeen(null); showMaps(null); }
@@ -270,6 +270,7 @@ function showError(status, detail, retryAfter) {
 
 // Whole percents; "100%" only when it is exactly 1, never for 99.6%.
 const pct = p => (p < 1 ? Math.min(99, Math.round(100 * p)) : 100) + "%";
+const floorPct = p => Math.floor(100 * p) + "%";
 function topK(probs, k) { return probs.map((p, i) => [p, i]).sort((a, b) => b[0] - a[0]).slice(0, k); }
 
 function show(p, kind) {  // kind: "live" (the pen still moving), "final" or "photo"
@@ -283,8 +284,9 @@ function show(p, kind) {  // kind: "live" (the pen still moving), "final" or "ph
   const top3 = topK(p.probabilities, 3).map(named).join(" · ");
   if (p.reason === "not a digit") {  // refused from the model's threshold, which can be under 50%
     const sure = p.not_digit >= 0.5, said = say(sure ? "notDigit" : "probablyNotDigit");
-    const how = say(sure ? "sureNoDigit" : "noDigit", { p: pct(p.not_digit) })
-                + (!sure && notDigitAt ? say("digitsUnder", { p: pct(notDigitAt) }) : "");
+    // (under 50%, both rounded down: the score shown is never under the threshold it passed)
+    const how = sure ? say("sureNoDigit", { p: pct(p.not_digit) })
+                     : say("noDigit", { p: floorPct(p.not_digit) }) + (notDigitAt ? say("refusedFrom", { p: floorPct(notDigitAt) }) : "");
     setAnswer("not-digit", said, how, say("ifDigit", { top: top3 }));
     if (final) announce(say("saidNotDigit", { said, how }));
   } else {
