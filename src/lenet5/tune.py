@@ -247,16 +247,15 @@ def _work(ref: sweep.StudyRef, setup: dict[str, Any], n_trials: int, deadline: f
 def _run_trial(study: optuna.Study, store, trial: optuna.Trial, ref: sweep.StudyRef, setup: dict[str, Any],
                device: str, data_dir) -> None:
     """Train one claimed trial and tell the study how it ended, as `optimize` would."""
-    with sweep.running(study, store, trial):
-        try:
-            value = _objective(trial, ref, setup, device, data_dir)
-        except optuna.TrialPruned:
-            study.tell(trial, state=TrialState.PRUNED)  # its last reported accuracy is its value
-            return
-        except TrainingDiverged as e:  # its own failure: not queued again, and the next trial is asked for
-            trial.set_user_attr("error", str(e))
-            study.tell(trial, state=TrialState.FAIL)
-            return
+    try:
+        with sweep.running(study, store, trial):
+            try:
+                value = _objective(trial, ref, setup, device, data_dir)
+            except optuna.TrialPruned:
+                study.tell(trial, state=TrialState.PRUNED)  # its last reported accuracy is its value
+                return
+    except TrainingDiverged:  # failed with its own error by `running`: not queued again; the next trial is asked for
+        return
     study.tell(trial, value)
 
 
