@@ -110,3 +110,62 @@ def test_the_bundled_model_refuses_the_doodles_people_draw_to_try_it():
     seen = [im for im, k in zip(images, kinds) if k in trained_kinds]
     refused = [r.label is None for r in load().predict(seen)]
     assert np.mean(refused) >= 0.95, np.mean(refused)
+
+
+def _filling_the_field(digit, pad: int = 0):
+    """An MNIST digit scaled, its aspect kept, to fill a 28×28 field but `pad` px, as 28×28 sets that fit
+    each digit to its box keep them (MNIST fits to 20 px and centres the mass)."""
+    import numpy as np
+    ys, xs = np.nonzero(digit > 0.1)
+    crop = digit[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    k = (28 - 2 * pad) / max(crop.shape)
+    size = (max(1, round(crop.shape[1] * k)), max(1, round(crop.shape[0] * k)))
+    out = np.zeros((28, 28), np.float32)
+    top, left = (28 - size[1]) // 2, (28 - size[0]) // 2
+    out[top:top + size[1], left:left + size[0]] = Image.fromarray(crop, "F").resize(size, Image.BILINEAR)
+    return np.clip(out, 0, 1)
+
+
+def test_a_28x28_array_whose_digit_fills_the_field_is_fitted_as_mnist_digits_are(data_dir):
+    """A 28×28 array on a dark ground was taken as MNIST-ready as it came: 200 test digits filling
+    the field were read 96.5% right (1,000: 96.5%); fitted to MNIST's 20 px first, 99.5%."""
+    import numpy as np
+
+    from lenet5 import data
+    from lenet5.predict import load
+    test = data.load("mnist", "test", data_dir)
+    digits = test.images[:200, 0].numpy()
+    answers = load().predict([_filling_the_field(d) for d in digits])
+    ink = answers[0].preprocessed > 0.1
+    assert max(np.ptp(np.nonzero(ink)[0]), np.ptp(np.nonzero(ink)[1])) + 1 <= 21  # fitted, not 28 px
+    right = np.mean([a.label == y for a, y in zip(answers, test.labels[:200].tolist())])
+    assert right >= 0.99, right
+    assert load().predict(digits[:1])[0].preprocessed is not None  # MNIST's own are read as they are
+    assert np.array_equal(load().predict(digits[:1])[0].preprocessed, digits[0])
+
+
+def test_fashion_mnists_28x28_clothes_given_as_arrays_are_refused(data_dir):
+    """Clothes fill the 28×28 field; read as they came, 94.5% of 2,000 Fashion-MNIST test images were
+    refused (sandals 75%); fitted like any image that is not MNIST-fitted, 98.1%."""
+    import numpy as np
+
+    from lenet5 import data
+    from lenet5.predict import load
+    clothes = data.load("fashion-mnist", "test", data_dir).images[:500, 0].numpy()
+    refused = np.mean([a.label is None for a in load().predict(list(clothes))])
+    assert refused >= 0.97, refused
+
+
+def test_scikit_learns_8x8_digits_are_read_as_they_come_in_any_usual_value_range():
+    """load_digits keeps 8×8 digits in 0–16: each was "blank" (taken as 0–255). Given in 0–1 they were
+    read 92.3% right (300), their ink found on the 8×8 grid; enlarged smoothly first, 97.3% (1,797)."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from lenet5.predict import load
+    digits = load_digits()
+    images, labels = digits.images[:300], digits.target[:300].tolist()
+    p = load()
+    answers = [[a.label for a in p.predict(list(x))] for x in (images, images / 16, images / 8 - 1)]
+    assert answers[0] == answers[1] == answers[2]  # 0–16, 0–1 and −1–1 alike
+    assert np.mean([a == y for a, y in zip(answers[0], labels)]) >= 0.96

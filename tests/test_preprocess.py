@@ -361,8 +361,10 @@ def test_a_drawing_on_flat_paper_skips_the_levelling_and_reads_the_same(monkeypa
     assert not pp.flat_paper(ink_map(Image.fromarray(shadowed)))
 
 
-def _seven_on_a_sheet(w: int, h: int, sheet_box: tuple[int, int, int, int], tilt: float = 0.0) -> Image.Image:
-    """A phone-photo-like picture: a 7 in dark ink on a light sheet, a noisy dark desk around the sheet."""
+def _seven_on_a_sheet(w: int, h: int, sheet_box: tuple[int, int, int, int], tilt: float = 0.0,
+                      blank: bool = False) -> Image.Image:
+    """A phone-photo-like picture: a 7 in dark ink on a light sheet (none if `blank`), a noisy dark desk
+    around the sheet."""
     rng = np.random.default_rng(0)
     desk = Image.fromarray((np.clip(0.22 + rng.normal(0, 0.02, (h, w)), 0, 1) * 255).astype(np.uint8))
     x0, y0, x1, y1 = sheet_box
@@ -371,8 +373,9 @@ def _seven_on_a_sheet(w: int, h: int, sheet_box: tuple[int, int, int, int], tilt
     sw, sh = sheet.size
     s = min(sw, sh) * 0.3
     cx, cy = sw / 2, sh / 2
-    d.line([(cx - s / 2, cy - s / 1.5), (cx + s / 2, cy - s / 1.5), (cx - s / 6, cy + s / 1.5)], fill=30,
-           width=max(3, int(s / 9)))
+    if not blank:
+        d.line([(cx - s / 2, cy - s / 1.5), (cx + s / 2, cy - s / 1.5), (cx - s / 6, cy + s / 1.5)], fill=30,
+               width=max(3, int(s / 9)))
     mask = Image.new("L", sheet.size, 255)
     if tilt:
         sheet, mask = sheet.rotate(tilt, expand=False, fillcolor=232), mask.rotate(tilt, expand=False)
@@ -393,6 +396,36 @@ def test_a_sheet_of_paper_photographed_on_a_desk_is_read_not_the_desk(box):
     alone = preprocess(photo.crop((x0 + 200, y0 + 200, x1 - 200, y1 - 200)))  # the sheet, no desk in view
     assert sheet(photo.reduce(8)) is not None
     assert np.abs(preprocess(photo) - alone).mean() < 0.03
+
+
+@pytest.mark.parametrize("box", [(900, 500, 2100, 1500), (150, 100, 2850, 1900), (1200, 300, 1800, 1700)],
+                         ids=["desk-all-round", "thin-margin", "upright-note"])
+def test_a_blank_sheet_photographed_on_a_desk_is_blank_not_a_non_digit(box):
+    # A helper's photo of an empty sheet on a desk was "not a digit": with no ink on it no sheet was
+    # found, and the whole photo was read, the sheet as the ink. (With desk on some sides only, plain
+    # paper lit from one side looks the same, so that photo is read whole, as before.)
+    with pytest.raises(BlankImageError, match="blank"):
+        preprocess(_seven_on_a_sheet(3000, 2000, box, tilt=4, blank=True))
+
+
+def test_a_digit_drawn_into_the_edge_of_a_sheet_on_a_desk_is_not_called_blank():
+    # A helper's 5 whose bowl ran into the sheet's right edge: the ink is no hole in the sheet, but the
+    # paper the bowl closes off against the edge leaves a notch in it.
+    x0, y0, x1, y1 = 900, 500, 2100, 1500
+    photo = _seven_on_a_sheet(3000, 2000, (x0, y0, x1, y1), blank=True)
+    five = [(1.0, 0.3), (0.76, 0.3), (0.74, 0.5), (0.85, 0.47), (0.95, 0.5), (1.0, 0.55), (0.97, 0.65),
+            (0.9, 0.72), (0.82, 0.74), (0.74, 0.7), (0.7, 0.67)]  # (its bar and bowl end at the edge)
+    ImageDraw.Draw(photo).line([(x0 + u * (x1 - x0), y0 + v * (y1 - y0)) for u, v in five], fill=30, width=30)
+    assert preprocess(photo).max() > 0.5
+
+
+def test_a_light_bar_on_a_dark_noisy_ground_is_ink_not_a_blank_sheet():
+    # A thick chalk 1 on a board is as rectangular as a sheet and has no holes: it is still the ink.
+    rng = np.random.default_rng(2)
+    img = Image.fromarray((np.clip(0.15 + rng.normal(0, 0.02, (400, 400)), 0, 1) * 255).astype(np.uint8))
+    ImageDraw.Draw(img).rectangle((175, 40, 225, 360), fill=235)
+    x = preprocess(img)
+    assert x[:, 12:16].mean() > 0.5 and x[:, :8].max() < 0.1  # an upright bar in the middle of the field
 
 
 def test_a_light_digit_on_a_dark_noisy_ground_is_no_sheet_on_a_desk():

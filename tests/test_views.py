@@ -86,6 +86,17 @@ def test_a_model_whose_outputs_do_not_match_its_classes_is_refused_at_load(tmp_p
         lenet5.load(tmp_path / "m.pt")
 
 
+def test_a_run_read_before_its_training_ends_says_so_not_that_it_is_damaged(tmp_path):
+    # The threshold is calibrated when the last epoch ends; a run read while training said "damaged".
+    from lenet5.predict import bundled_model
+    ckpt = torch.load(bundled_model(), weights_only=True)
+    del ckpt["reject"]
+    ckpt["epoch"] = 11  # of the preset's 30
+    torch.save(ckpt, tmp_path / "m.pt")
+    with pytest.raises(UserError, match=r"has not finished \(epoch 12 of 30\); let it finish, or resume it"):
+        lenet5.load(tmp_path / "m.pt")
+
+
 def test_a_model_without_views_or_with_none_is_read_once():
     for reject in ({"index": 10, "threshold": 0.5}, {"index": 10, "threshold": 0.5, "views": None}, None):
         assert Predictor(torch.nn.Identity(), [str(d) for d in range(10)], {"reject": reject}).views == ()

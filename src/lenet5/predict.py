@@ -8,8 +8,9 @@
     r.reason                                                  # None, "blank" or "not a digit"
     p.read_number("year.jpg").number                          # "1998"
 
-A 28×28 numpy array on a dark ground is taken as already MNIST-like (white ink on black); anything
-else (a 28×28 array on light paper too) is preprocessed (lenet5.preprocess) first.
+A 28×28 numpy array on a dark ground whose digit is fitted as MNIST's are is taken as already
+MNIST-like (white ink on black), one whose digit fills the field is fitted first (lenet5.many);
+anything else (a 28×28 array on light paper too) is preprocessed (lenet5.preprocess) first.
 
 "Not a digit": a model trained with generated non-digits (`data.negatives` > 0, e.g. `robust`) has
 one extra output, "not a digit", and a threshold on its probability calibrated on held-out data
@@ -229,6 +230,12 @@ class Predictor:
 def _outputs_checked(p: Predictor) -> Predictor:
     """A loaded model gives one output per class, and one more when it can say "not a digit"."""
     outputs = p.logits(np.zeros((1, FIELD, FIELD), np.float32)).shape[-1]
+    epochs = p.info.get("config", {}).get("train", {}).get("epochs")
+    if outputs == len(p.classes) + 1 and p.reject is None and p.info.get("epoch", 0) + 1 < (epochs or 0):
+        # (the threshold is calibrated when the last epoch ends: a run read while training has none yet)
+        raise UserError(f"the model has a \"not a digit\" output but no threshold for it yet: its training has not "
+                        f"finished (epoch {p.info['epoch'] + 1} of {epochs}); let it finish, or resume it "
+                        f"(lenet5 train --out RUN --resume)")
     if outputs != len(p.classes) + (p.reject is not None):
         raise UserError(f"the model has {outputs} outputs for {len(p.classes)} classes"
                         f"{' and no' if p.reject is None else ' and a'} \"not a digit\" entry: it is damaged; "
