@@ -2,6 +2,7 @@
 
 import json
 import shlex
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -169,3 +170,24 @@ def test_scikit_learns_8x8_digits_are_read_as_they_come_in_any_usual_value_range
     answers = [[a.label for a in p.predict(list(x))] for x in (images, images / 16, images / 8 - 1)]
     assert answers[0] == answers[1] == answers[2]  # 0–16, 0–1 and −1–1 alike
     assert np.mean([a == y for a, y in zip(answers[0], labels)]) >= 0.96
+
+
+def test_a_folder_of_16x16_netpbm_scans_is_read_as_digits(tmp_path, data_dir):
+    """Digit sets and scanners keep 16×16 digits as PGM or PBM files: a folder of them was "no image
+    files"; now each is read, enlarged smoothly first."""
+    import numpy as np
+
+    from lenet5 import data
+    test = data.load("mnist", "test", data_dir)
+    for k in range(20):
+        digit = Image.fromarray((255 - test.images[k, 0].numpy() * 255).astype(np.uint8)).resize((16, 16), Image.BOX)
+        digit.save(tmp_path / f"{k:02d}.pgm")
+        if k < 5:
+            digit.point(lambda v: 255 if v > 128 else 0).convert("1").save(tmp_path / f"{k:02d}.pbm")
+    r = run_cli("predict", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    out = {Path(o["file"]).name: o["label"] for o in json.loads(r.stdout)}
+    assert len(out) == 25
+    right = [out[f"{k:02d}.pgm"] == int(test.labels[k]) for k in range(20)]
+    assert sum(right) >= 19, out
+    assert sum(out[f"{k:02d}.pbm"] == int(test.labels[k]) for k in range(5)) >= 4, out

@@ -65,7 +65,8 @@ TARGET_STROKE = 2.2        # MNIST stroke width in pixels at the 20-px scale (ab
 THICK_STROKE = 4.5         # thicker than this at 20 px: thin it, a marker's stroke fills the digit
 DIGIT_ASPECT = 0.75        # a handwritten digit's typical width / height
 TOUCHING_RATIO = 1.4       # a component wider than this × the digits' height holds several digits
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
+                    ".pgm", ".pbm", ".ppm", ".pnm")  # (Netpbm: how many digit sets and scanners keep them)
 TINY_WORK = 64             # px: an image smaller than the field is first enlarged to at least this
 SCAN_SIDE = 512            # a larger image is first looked at with its longer side at most this
 WORK_SIDE = 256            # ink smaller than this in that look is read again, finer (thin strokes stay dark)
