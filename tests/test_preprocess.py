@@ -437,3 +437,17 @@ def test_a_light_digit_on_a_dark_noisy_ground_is_no_sheet_on_a_desk():
     assert sheet(img) is None
     x = preprocess(img)
     assert x[14, 14] < 0.2 and x.max() > 0.9  # the ring is the ink: its middle stays dark
+
+
+@pytest.mark.parametrize("mode, top", [("F", 1.0), ("F", 255.0), ("I", 1023), ("I", 4095), ("I;16", 65535)],
+                         ids=["float-0-1", "float-0-255", "10-bit", "12-bit", "16-bit"])
+def test_float_and_deep_grey_images_read_as_their_8_bit_copy(tmp_path, mode, top):
+    # Scientific TIFFs and 10- to 16-bit scans: a float TIFF in 0–1 and a 10-bit one were "blank"
+    # (Pillow's own conversion to 8 bits clips them at 0 and 255).
+    eight = canvas()
+    a = np.asarray(eight, np.float64) / 255 * top
+    deep = Image.fromarray(a.astype(np.float32) if mode == "F" else a.round().astype(np.int32 if mode == "I" else np.uint16))
+    path = tmp_path / ("deep.png" if mode == "I;16" else "deep.tif")
+    deep.save(path)
+    assert Image.open(path).mode == mode
+    assert np.abs(preprocess(path) - preprocess(eight)).max() < 0.05

@@ -605,6 +605,8 @@ class _Picture:
             _check_size(image, self.name)
         else:
             self.img, self.name = _open(image)
+        if self.img.mode in ("F", "I") or self.img.mode.startswith("I;"):
+            self.img = _eight_bit(self.img)
         if max(self.img.size) < FIELD:
             self.img = _enlarged(self.img)
         self.source, self.size, self.orientation = image, self.img.size, 1
@@ -644,6 +646,19 @@ class _Picture:
         """An array made from the raw pixels, turned as EXIF orientation says (as open_image does)."""
         turn = _TRANSPOSE.get(self.orientation)
         return a if turn is None else np.array(Image.fromarray(a).transpose(turn))
+
+
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """A float or 16/32-bit grey image (scientific TIFFs, 10- to 16-bit scans) as 8-bit grey, by the
+    range it was made in (0–1, or 0 to the smallest 2^k − 1 over its brightest pixel, at least 255): floats
+    in 0–1 and 10-bit scans were "blank" (Pillow's own conversion clips at 0 and 255)."""
+    a = np.array(img, dtype=np.float32)  # (in place from here: a 24-MP scan is ~100 MB of it)
+    np.nan_to_num(a, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    hi = float(a.max(initial=0))
+    top = 1.0 if hi <= 1 else float(2 ** max(8, math.ceil(math.log2(hi + 1))) - 1)
+    np.clip(a, 0, top, out=a)
+    a *= 255 / top
+    return Image.fromarray(np.rint(a, out=a).astype(np.uint8), mode="L")
 
 
 def _enlarged(img: Image.Image) -> Image.Image:
