@@ -69,9 +69,9 @@ def _dark_ground(a: np.ndarray) -> bool:
 
 def _in_mnist_box(arr: np.ndarray) -> bool:
     """Whether a 28×28 digit on a dark ground is fitted as MNIST's are, its longer side 20 px (every
-    MNIST test digit: 19–20 px). A digit filling the field, as 28×28 sets that stretch or scale each
-    digit to its box keep them, was read 94.5% right by the bundled model (1,000 MNIST test digits
-    stretched so), and is fitted again instead."""
+    MNIST test digit: 19–20 px). One filling the field, as 28×28 sets that scale each digit to its box
+    keep them, is fitted again: 1,000 MNIST test digits scaled so were read 96.5% right by the bundled
+    model as they came, 99.6% fitted (stretched both ways, 94.5 → 97.1%)."""
     ink = arr > 0.1 * arr.max()
     rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
     return MNIST_SIDES[0] <= max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 <= MNIST_SIDES[1]

@@ -664,7 +664,7 @@ def _eight_bit(img: Image.Image) -> Image.Image:
 def _enlarged(img: Image.Image) -> Image.Image:
     """A scan smaller than MNIST's field (scikit-learn's 8×8 digits, 16×16 sets) enlarged smoothly to
     at least TINY_WORK px, so that its ink is found between its pixels, not on their coarse grid:
-    scikit-learn's 1,797 digits as 8×8 arrays 93.7 → 97.4% read right by the bundled model, 1,000 MNIST
+    scikit-learn's 1,797 digits as 8×8 arrays 93.7 → 97.3% read right by the bundled model, 1,000 MNIST
     test digits shrunk to 14×14 98.8 → 99.3%, stretched to fill 16×16 93.8 → 95.1%."""
     k = -(-TINY_WORK // max(img.size))
     img = img.convert("RGBA" if _has_alpha(img) else "L") if img.mode not in ("L", "RGB", "RGBA") else img
