@@ -91,10 +91,12 @@ def test_a_run_read_before_its_training_ends_says_so_not_that_it_is_damaged(tmp_
     from lenet5.predict import bundled_model
     ckpt = torch.load(bundled_model(), weights_only=True)
     del ckpt["reject"]
-    ckpt["epoch"] = 11  # of the preset's 30
-    torch.save(ckpt, tmp_path / "m.pt")
-    with pytest.raises(UserError, match=r"has not finished \(epoch 12 of 30\); let it finish, or resume it"):
-        lenet5.load(tmp_path / "m.pt")
+    for done in (11, 29):  # epochs done of the preset's 30
+        ckpt["epoch"], ckpt["metrics"] = done, ckpt["metrics"][:done]
+        torch.save(ckpt, tmp_path / "m.pt")
+        with pytest.raises(UserError, match=rf"has not finished \({done} of 30 epochs done\); let it finish, or "
+                                            rf"resume it \(lenet5 train --out RUN --resume\)"):
+            lenet5.load(tmp_path / "m.pt")
 
 
 def test_a_model_without_views_or_with_none_is_read_once():

@@ -227,20 +227,28 @@ class Predictor:
         return Prediction(k, self.classes[k], p, arr, source, None, not_digit)
 
 
-def _outputs_checked(p: Predictor) -> Predictor:
+def _outputs_checked(p: Predictor, source: str | os.PathLike = "") -> Predictor:
     """A loaded model gives one output per class, and one more when it can say "not a digit"."""
     outputs = p.logits(np.zeros((1, FIELD, FIELD), np.float32)).shape[-1]
-    epochs = p.info.get("config", {}).get("train", {}).get("epochs")
-    if outputs == len(p.classes) + 1 and p.reject is None and p.info.get("epoch", 0) + 1 < (epochs or 0):
+    epochs, done = p.info.get("config", {}).get("train", {}).get("epochs"), p.info.get("epoch", 0)
+    if outputs == len(p.classes) + 1 and p.reject is None and done < (epochs or 0):
         # (the threshold is calibrated when the last epoch ends: a run read while training has none yet)
         raise UserError(f"the model has a \"not a digit\" output but no threshold for it yet: its training has not "
-                        f"finished (epoch {p.info['epoch'] + 1} of {epochs}); let it finish, or resume it "
-                        f"(lenet5 train --out RUN --resume)")
+                        f"finished ({done} of {epochs} epochs done); let it finish, or resume it "
+                        f"(lenet5 train --out {_run_folder(source)} --resume)")
     if outputs != len(p.classes) + (p.reject is not None):
         raise UserError(f"the model has {outputs} outputs for {len(p.classes)} classes"
                         f"{' and no' if p.reject is None else ' and a'} \"not a digit\" entry: it is damaged; "
                         f"retrain it, or use another model")
     return p
+
+
+def _run_folder(source: str | os.PathLike) -> str:
+    """The run folder a model was read from (a run's checkpoints/*.pt is in it), else "RUN"."""
+    path = Path(source)
+    if path.is_dir():
+        return str(path)
+    return str(path.parent.parent) if path.parent.name == "checkpoints" else "RUN"
 
 
 def _one_image(images: Any) -> bool:
@@ -269,7 +277,7 @@ def load(model_path: str | os.PathLike | None = None, backend: str = "torch", wh
                         "leave --model out for the bundled model)")
     model, ckpt = load_model(path, which)
     info = model_info(ckpt, model)
-    p = _outputs_checked(Predictor(folded_for_inference(model), get_spec(info["dataset"]).classes, info, "torch"))
+    p = _outputs_checked(Predictor(folded_for_inference(model), get_spec(info["dataset"]).classes, info, "torch"), path)
     if backend == "onnx" and not p.use_onnx_runtime():
         raise UserError("the onnx backend needs onnx and onnxruntime: " + install_hint("export"))
     return p

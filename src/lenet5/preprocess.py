@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageDraw, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
 from .errors import UserError
@@ -68,6 +68,7 @@ TOUCHING_RATIO = 1.4       # a component wider than this × the digits' height h
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
                     ".pgm", ".pbm", ".ppm", ".pnm")  # (Netpbm: how many digit sets and scanners keep them)
 TINY_WORK = 64             # px: an image smaller than the field is first enlarged to at least this
+OVERSHOOT = 0.5            # values this far past 0–1 (or −1–1) are taken for resampling's overshoot
 SCAN_SIDE = 512            # a larger image is first looked at with its longer side at most this
 WORK_SIDE = 256            # ink smaller than this in that look is read again, finer (thin strokes stay dark)
 STRIP_PIXELS = 2_000_000   # a huge image is converted and shrunk this many pixels at a time (memory)
@@ -425,18 +426,43 @@ def _as_image(image) -> Image.Image:
 
 
 def _from_array(image: np.ndarray) -> Image.Image:
-    arr = image.astype(np.float32)
-    if arr.ndim == 3:
-        arr = arr.mean(-1)
-    if arr.ndim != 2 or 0 in arr.shape:
+    arr = image
+    if arr.ndim == 3 and arr.shape[0] in (1, 2, 3, 4) and arr.shape[-1] not in (1, 2, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # channels first, as torch keeps images: (1, 28, 28), (3, H, W)
+    if arr.ndim not in (2, 3) or 0 in arr.shape or (arr.ndim == 3 and arr.shape[-1] > 4):
         raise ImageError(f"array of shape {image.shape} is not an image")
-    lo, hi = float(arr.min()), float(arr.max())
-    if hi > 1.0:  # 0–255; or 0–16, as scikit-learn's load_digits (and its UCI source) keep their 8×8 digits
-        four_bit = hi <= 16 and image.dtype != np.uint8 and np.array_equal(arr, np.round(arr))
-        arr = arr / (16.0 if four_bit else 255.0)
-    elif lo < 0:  # −1 to 1, as USPS's digits and many normalised sets keep them
-        arr = (arr + 1) / 2
-    return Image.fromarray((np.clip(arr, 0, 1) * 255).astype(np.uint8), mode="L")
+    eight = (unit_range(arr) * 255).round().astype(np.uint8)
+    if arr.ndim == 3 and arr.shape[-1] in (2, 4):  # with alpha: read as such (`_ink_map`)
+        return Image.fromarray(np.ascontiguousarray(eight), mode="LA" if arr.shape[-1] == 2 else "RGBA")
+    return Image.fromarray(eight if arr.ndim == 2 else eight.mean(-1).round().astype(np.uint8), mode="L")
+
+
+def unit_range(values: np.ndarray, whole: bool | None = None) -> np.ndarray:
+    """An image's values as float32 in 0–1, by the range they were kept in: 0–1 (up to OVERSHOOT over
+    it, as smooth resampling leaves, clipped), 0–255, 0–16 (whole numbers, not bytes: scikit-learn's
+    load_digits), −1–1 (USPS and many normalised sets), or whole numbers over 255 in 0 to 2^k − 1
+    (10- to 16-bit scans). Any other range, or a value that is no finite number, is one ImageError
+    line. `whole`: whether the values are whole numbers, when the caller knows (else looked at)."""
+    a = np.array(values, dtype=np.float32)  # a copy, changed in place below
+    if not np.isfinite(a).all():
+        raise ImageError("an image's values must be finite numbers (this one holds NaN or infinity)")
+    lo, hi = float(a.min(initial=0)), float(a.max(initial=0))
+    if lo >= 0 and (hi <= 1 + OVERSHOOT or values.dtype == np.bool_):
+        top = 1.0
+    elif lo >= 0 and hi <= 255 and (values.dtype == np.uint8 or hi > 16):
+        top = 255.0
+    elif lo >= 0 and (whole if whole is not None else np.array_equal(a, np.round(a))):
+        top = 16.0 if hi <= 16 else float(2 ** math.ceil(math.log2(hi + 1)) - 1)
+    elif -1 - OVERSHOOT <= lo < 0 and hi <= 1 + OVERSHOOT:
+        np.clip(a, -1, 1, out=a)
+        a += 1
+        top = 2.0
+    else:
+        raise ImageError(f"an image's values must be in 0–1, 0–255, 0–16 or −1–1 (these run from {lo:g} to "
+                         f"{hi:g}); scale them to one of those")
+    np.clip(a, 0, top, out=a)
+    a /= top
+    return a
 
 
 # ---------------------------------------------------------------- a large image at a working resolution
@@ -474,22 +500,26 @@ def _find_ink(image, extent) -> tuple[np.ndarray, np.ndarray]:
 def _read_sheet(small: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int] | None:
     """`clean` of the sheet alone, the desk set to paper, where `small` shows a `sheet` on a desk: (ink,
     mask, the sheet's mask, and its box's top and left in `small`); None where there is no sheet, no
-    ink on it, or ink running off it (a shadow's edge, not a desk's: the whole photo is read)."""
-    on = sheet(small)
-    if on is None:
+    ink on it, or ink running off it (a shadow's edge, not a desk's: the whole photo is read).
+    BlankImageError where a sheet that looked blank at `sheet`'s coarse look has no ink at this one
+    either (a stroke drawn into its edge is no hole in it, but is in its convex hull)."""
+    found = _sheet(small)
+    if found is None:
         return None
+    on, looked_blank = found
     y0, y1, x0, x1 = _bbox(on)
     on = on[y0:y1, x0:x1]
     try:
         ink, mask = clean(_desk_as_paper(_ink_map(small.crop((x0, y0, x1, y1)), "dark")[0], on))
     except BlankImageError:
+        if looked_blank:
+            raise BlankImageError("blank image: a sheet of paper with no ink on it") from None
         return None
     return None if (mask & ndimage.maximum_filter(~on, 3)).any() else (ink, mask, on, y0, x0)
 
 
 def sheet(img: Image.Image) -> np.ndarray | None:
-    """Where a photo shows a sheet of paper lying on a darker desk, the sheet (a mask), else None;
-    BlankImageError where it is plainly a blank sheet (`_blank_sheet`).
+    """Where a photo shows a sheet of paper lying on a darker desk, the sheet (a mask), else None.
 
     Without it the desk, darker than the paper, was read as ink (a 7 with desk below it read as 2),
     or, filling most of the border, made the sheet the ink and the ink the paper ("not a digit"). The
@@ -497,8 +527,15 @@ def sheet(img: Image.Image) -> np.ndarray | None:
     no more than SHEET_INK of it ink, nearly a rectangle once that is filled in (in perspective too),
     with a wide dark surround where it does not reach the photo's edge. A drawing's exactly flat
     background (a canvas, MNIST) is never a desk; a light digit on dark fills its rectangle less, and
-    paper split by ruled lines or a stroke has no wide dark surround.
+    paper split by ruled lines or a stroke has no wide dark surround. A sheet with no ink on it counts
+    only where it is plainly a blank sheet (`_blank_sheet`), and then its convex hull is the sheet.
     """
+    found = _sheet(img)
+    return None if found is None else found[0]
+
+
+def _sheet(img: Image.Image) -> tuple[np.ndarray, bool] | None:
+    """`sheet`, and whether it looked blank (no ink on it at the coarse look)."""
     if _has_alpha(img) or max(img.size) <= SHEET_SIDE:  # a photo of a desk is larger (and no generated
         return None                                     # non-digit, drawn at 72 px, is read otherwise)
     k = -(-max(img.size) // SHEET_SIDE)
@@ -529,11 +566,11 @@ def sheet(img: Image.Image) -> np.ndarray | None:
     if not edge.any() or np.count_nonzero(edge & desk) < SHEET_DESK * np.count_nonzero(edge):
         return None
     if not ink:
-        if _blank_sheet(gray, filled, aspect, convex, side):
-            raise BlankImageError("blank image: a sheet of paper with no ink on it")
-        return None
+        if not _blank_sheet(gray, filled, aspect, convex, side):
+            return None
+        filled = _hull(filled)
     mask = np.asarray(Image.fromarray(filled).resize(img.size))  # (nearest)
-    return ndimage.minimum_filter(mask, 2 * k + 1)  # less the edge the coarse look blurred: desk, not ink
+    return ndimage.minimum_filter(mask, 2 * k + 1), not ink  # less the edge the coarse look blurred: desk, not ink
 
 
 def _blank_sheet(gray: np.ndarray, region: np.ndarray, aspect: float, convex: float, side: int) -> bool:
@@ -545,6 +582,16 @@ def _blank_sheet(gray: np.ndarray, region: np.ndarray, aspect: float, convex: fl
     if aspect > SHEET_ASPECT or convex < SHEET_CONVEX or border(region).any() or not around.any():
         return False
     return float(np.percentile(gray[region], 10) - np.percentile(gray[around], 90)) >= BLANK_SHEET_CONTRAST
+
+
+def _hull(region: np.ndarray) -> np.ndarray:
+    """The region's convex hull, as a mask."""
+    from scipy.spatial import ConvexHull
+    points = np.argwhere(region)[:, ::-1]  # (x, y)
+    corners = points[ConvexHull(points).vertices]
+    img = Image.new("1", region.shape[::-1], 0)
+    ImageDraw.Draw(img).polygon([tuple(map(int, c)) for c in corners], fill=1, outline=1)
+    return np.asarray(img)
 
 
 def _filled(region: np.ndarray) -> np.ndarray:
@@ -605,10 +652,13 @@ class _Picture:
             _check_size(image, self.name)
         else:
             self.img, self.name = _open(image)
-        if self.img.mode in ("F", "I") or self.img.mode.startswith("I;"):
-            self.img = _eight_bit(self.img)
-        if max(self.img.size) < FIELD:
-            self.img = _enlarged(self.img)
+        with _reading(self.name):
+            if self.img.mode == "LAB":  # (Pillow converts it to nothing else)
+                self.img = self.img.getchannel("L")
+            if self.img.mode in ("F", "I") or self.img.mode.startswith("I;"):
+                self.img = _eight_bit(self.img)
+            if max(self.img.size) < FIELD:
+                self.img = _enlarged(self.img)
         self.source, self.size, self.orientation = image, self.img.size, 1
         # Only a large JPEG: a small one is decoded exactly as before, in colour, then made grey.
         self.draftable = (self.img.format in ("JPEG", "MPO") and max(self.size) > SCAN_SIDE
@@ -649,15 +699,11 @@ class _Picture:
 
 
 def _eight_bit(img: Image.Image) -> Image.Image:
-    """A float or 16/32-bit grey image (scientific TIFFs, 10- to 16-bit scans) as 8-bit grey, by the
-    range it was made in (0–1, or 0 to the smallest 2^k − 1 over its brightest pixel, at least 255): floats
-    in 0–1 and 10-bit scans were "blank" (Pillow's own conversion clips at 0 and 255)."""
-    a = np.array(img, dtype=np.float32)  # (in place from here: a 24-MP scan is ~100 MB of it)
-    np.nan_to_num(a, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    hi = float(a.max(initial=0))
-    top = 1.0 if hi <= 1 else float(2 ** max(8, math.ceil(math.log2(hi + 1))) - 1)
-    np.clip(a, 0, top, out=a)
-    a *= 255 / top
+    """A float or 16/32-bit grey image (scientific TIFFs, 10- to 16-bit scans) as 8-bit grey, by the range
+    it was made in (`unit_range`): a float TIFF in 0–1 and a 10-bit scan were "blank" (Pillow's own
+    conversion clips at 0 and 255)."""
+    a = unit_range(np.asarray(img), whole=img.mode != "F")
+    a *= 255
     return Image.fromarray(np.rint(a, out=a).astype(np.uint8), mode="L")
 
 
