@@ -90,12 +90,16 @@ def test_a_predictions_repr_is_a_line_not_its_28x28_pixels(predictor, test_digit
     assert "preprocessed" not in text and text.count("\n") == 0 and len(text) < 400
 
 
-@pytest.mark.parametrize("value", [np.nan, np.inf, 1e30, -1.0])
-def test_a_28x28_array_of_no_image_values_is_refused_not_answered(predictor, value):
-    arr = np.zeros((28, 28), np.float32)
+@pytest.mark.parametrize("value, message", [(np.nan, "finite numbers"), (np.inf, "finite numbers"),
+                                            (1e30, "in 0–1, 0–255, 0–16 or −1–1"), (-5.0, "in 0–1, 0–255, 0–16 or −1–1")])
+@pytest.mark.parametrize("shape", [(28, 28), (30, 30)])
+def test_an_array_of_no_image_values_is_refused_in_one_line_not_answered(predictor, value, message, shape):
+    # (Arrays other than 28×28 had NaN read as 0, and values out of range clipped, with no word said.)
+    arr = np.zeros(shape, np.float32)
     arr[5:20, 12:15] = value
-    with pytest.raises(ImageError, match="finite numbers within 0–1 or 0–255"):
+    with pytest.raises(ImageError, match=message) as e:
         predictor.predict([arr])
+    assert "\n" not in str(e.value)
 
 
 @pytest.fixture(scope="module")
