@@ -451,3 +451,43 @@ def test_float_and_deep_grey_images_read_as_their_8_bit_copy(tmp_path, mode, top
     deep.save(path)
     assert Image.open(path).mode == mode
     assert np.abs(preprocess(path) - preprocess(eight)).max() < 0.05
+
+
+def _on_ruled_paper(digit: np.ndarray, line: int, squared: bool = False, tilt: float = 0.0) -> np.ndarray:
+    """An MNIST digit in dark ink on a 300-px page ruled (or squared) every 30 px with lines of grey `line`."""
+    page = np.full((300, 300), 250.0)
+    page[7::30, :] = line
+    if squared:
+        page[:, 11::30] = line
+    if tilt:
+        page = np.asarray(Image.fromarray(page.astype(np.uint8)).rotate(tilt, fillcolor=250), np.float64)
+    ink = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((60, 60))) / 255
+    page[100:160, 130:190] = page[100:160, 130:190] * (1 - ink) + 20 * ink
+    return page.astype(np.uint8)
+
+
+@pytest.mark.parametrize("line, squared, tilt", [(170, False, 0), (120, False, 0), (170, True, 0), (170, False, 1.5),
+                                                 (120, True, 1.5)],
+                         ids=["ruled", "ruled-dark", "squared", "ruled-tilted", "squared-dark-tilted"])
+def test_a_digit_on_ruled_or_squared_paper_is_read_without_the_lines(data_dir, line, squared, tilt):
+    # A helper's page ruled with lines darker than the ink floor: the lines were the "digit", and every
+    # digit on it was refused as "not a digit".
+    digits = data.load("mnist", "test", data_dir).images[:5, 0].numpy()
+    for d in digits:
+        plain, ruled = preprocess(_on_ruled_paper(d, 250)), preprocess(_on_ruled_paper(d, line, squared, tilt))
+        assert np.abs(ruled - plain).mean() < 0.1  # (the lines were the digit: 0.35–0.43)
+
+
+def test_glyphs_made_of_parallel_strokes_keep_them():
+    # A tightly cropped E, ≡ or #: lines that stop at the other strokes, or nothing else, are no ruling.
+    e = np.full((120, 100), 255, np.uint8)
+    e[:, :14] = 0
+    e[:14], e[53:67], e[-14:] = 0, 0, 0
+    hashes = np.full((120, 120), 255, np.uint8)
+    hashes[30:40], hashes[80:90], hashes[:, 30:40], hashes[:, 80:90] = 0, 0, 0, 0
+    triple = np.full((120, 120), 255, np.uint8)
+    triple[20:30], triple[55:65], triple[90:100] = 0, 0, 0
+    for glyph in (e, hashes, triple):
+        assert not pp._ruled_lines(ink_map(Image.fromarray(glyph)) > 0.5).any()
+    x = preprocess(e)
+    assert x[4:24, 6:24].mean() > 0.25  # its bars are still there, not only its stem

@@ -55,6 +55,13 @@ SHEET_CONVEX = 0.96        # filling its convex hull (a digit drawn into its edg
 BLANK_SHEET_CONTRAST = 0.25  # its darkest tenth this much lighter than the desk's lightest tenth (the
                              # helpers' desk photos 0.29–0.68 but one light table, 0.09; vignettes ≤ 0.094)
 SPECK_FRACTION = 0.03      # components smaller than this share of the ink are noise (JPEG, paper)
+RULED_LINES = 3            # ruled or squared paper: at least this many lines in one direction,
+RULED_RUN = 0.1            # of straight runs this share of the side long (a 1-px line up to 3° off level),
+RULED_SPAN = 0.9           # joined across this share of it,
+RULED_THICK = 0.06         # no thicker (with their tilt) than this share of the other side,
+RULED_MARGIN = 0.05        # reaching past the other ink by this share of the side at both ends,
+RULED_LEVEL = 0.5          # looked for in what is darker than this share of the ink's threshold,
+RULED_SIDE = 96            # in images at least this large (a page; not a drawing nor a cut-out cell)
 # Ink is at least this far from the paper to the darkest ink, whatever Otsu says. Otsu's threshold
 # favours two classes of similar size: for a small digit in a big photo it can fall between the paper
 # and what is left of the light after levelling (a shadow's band, ruled lines), which then swamps the
@@ -236,10 +243,10 @@ def clean(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     np.clip(stretched, 0, 1, out=stretched)
     otsu = otsu_threshold(stretched)
     t = max(otsu, INK_FLOOR)
-    mask = _unspecked(stretched > t)
+    mask = _ink_at(stretched, t)
     if _too_little(mask) and t > otsu:  # faint ink that Otsu alone finds is still ink
         t = otsu
-        mask = _unspecked(stretched > t)
+        mask = _ink_at(stretched, t)
     if _too_little(mask):
         raise BlankImageError("blank image: no ink found (only specks)")
     # Soft edges kept just outside the mask so anti-aliasing survives; far background zeroed.
@@ -250,6 +257,68 @@ def clean(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     np.clip(out, 0, 1, out=out)
     out *= near
     return out.astype(np.float32, copy=False), mask
+
+
+def _ink_at(stretched: np.ndarray, t: float) -> np.ndarray:
+    """The ink's mask at threshold t, specks and the lines of ruled or squared paper left out (those
+    set to paper in `stretched` too, but where they touch the ink)."""
+    mask = stretched > t
+    if max(mask.shape) < RULED_SIDE:
+        return _unspecked(mask)
+    lines = _ruled_lines(stretched > t * RULED_LEVEL) & mask  # (found whole where they are fainter)
+    if lines.any():
+        lines &= ~_grow(mask & ~lines, 2)  # (where a stroke crosses or touches a line, the line stays)
+        mask &= ~lines
+        stretched[lines] = 0
+    return _unspecked(mask)
+
+
+def _ruled_lines(mask: np.ndarray) -> np.ndarray:
+    """The lines of ruled or squared paper in an ink mask, else none: in one direction, at least
+    RULED_LINES lines, each made of straight runs (RULED_RUN of the side, give or take a pixel) joined
+    across RULED_SPAN of the image, that reach past the other ink by RULED_MARGIN of the side at both
+    ends; a stroke lying on a line or crossing it stays. Lines darker than the ink floor were the
+    "digit" (a helper's ruled page: every digit refused); a tightly cropped E, ≡ or # has fewer such
+    lines, or lines that stop at its other strokes."""
+    rows, cols = _lines_along(mask), _lines_along(mask.T).T
+    rows &= _run_lengths(mask & ~cols) <= _thin(rows, mask & ~cols)
+    cols &= (_run_lengths((mask & ~rows).T) <= _thin(cols.T, (mask & ~rows).T)).T
+    rest = _unspecked(mask & ~rows & ~cols)
+    lines = np.zeros_like(mask)
+    for found, extent, side in ((rows, rest.any(0), mask.shape[1]), (cols, rest.any(1), mask.shape[0])):
+        reach = np.flatnonzero(extent)
+        if found.any() and reach.size and reach[0] >= RULED_MARGIN * side and reach[-1] < (1 - RULED_MARGIN) * side:
+            lines |= found
+    return lines
+
+
+def _lines_along(mask: np.ndarray) -> np.ndarray:
+    """The ink of `_ruled_lines`' lines along the rows, if there are RULED_LINES of them."""
+    h, w = mask.shape
+    run = max(3, int(RULED_RUN * w))
+    thick = ndimage.maximum_filter1d(mask.view(np.uint8), 3, axis=0)  # a pixel's drift: a thin line at a tilt
+    straight = ndimage.maximum_filter1d(ndimage.minimum_filter1d(thick, run, axis=1), run, axis=1)
+    labels, _ = ndimage.label(straight, structure=np.ones((3, 3)))
+    across = [i + 1 for i, (r, c) in enumerate(ndimage.find_objects(labels))
+              if c.stop - c.start >= RULED_SPAN * w and r.stop - r.start <= RULED_THICK * h]
+    return np.isin(labels, across) & mask if len(across) >= RULED_LINES else np.zeros_like(mask)
+
+
+def _thin(lines: np.ndarray, ink: np.ndarray) -> float:
+    """How many pixels across a line may be: twice the lines' typical width, and one."""
+    runs = _run_lengths(ink)[lines]
+    return 2 * float(np.median(runs[runs > 0])) + 1 if (runs > 0).any() else 0.0
+
+
+def _run_lengths(mask: np.ndarray) -> np.ndarray:
+    """For each True pixel, the length of the run of True pixels down its column that it is in."""
+    padded = np.pad(mask, ((1, 1), (0, 0))).astype(np.int8)
+    edges = np.diff(padded, axis=0)  # +1 where a run starts, −1 just after it ends
+    starts, ends = np.nonzero(edges.T == 1), np.nonzero(edges.T == -1)  # (column, row), run by run
+    lengths = np.zeros(mask.shape, np.int32)
+    for col, r0, r1 in zip(starts[0], starts[1], ends[1]):
+        lengths[r0:r1, col] = r1 - r0
+    return lengths
 
 
 def _unspecked(mask: np.ndarray) -> np.ndarray:
