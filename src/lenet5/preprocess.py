@@ -281,6 +281,8 @@ def _ruled_lines(mask: np.ndarray) -> np.ndarray:
     "digit" (a helper's ruled page: every digit refused); a tightly cropped E, ≡ or # has fewer such
     lines, or lines that stop at its other strokes."""
     rows, cols = _lines_along(mask), _lines_along(mask.T).T
+    if not (rows.any() or cols.any()):
+        return rows  # (most images: none)
     rows &= _run_lengths(mask & ~cols) <= _thin(rows, mask & ~cols)
     cols &= (_run_lengths((mask & ~rows).T) <= _thin(cols.T, (mask & ~rows).T)).T
     rest = _unspecked(mask & ~rows & ~cols)
@@ -312,13 +314,13 @@ def _thin(lines: np.ndarray, ink: np.ndarray) -> float:
 
 def _run_lengths(mask: np.ndarray) -> np.ndarray:
     """For each True pixel, the length of the run of True pixels down its column that it is in."""
-    padded = np.pad(mask, ((1, 1), (0, 0))).astype(np.int8)
-    edges = np.diff(padded, axis=0)  # +1 where a run starts, −1 just after it ends
-    starts, ends = np.nonzero(edges.T == 1), np.nonzero(edges.T == -1)  # (column, row), run by run
-    lengths = np.zeros(mask.shape, np.int32)
-    for col, r0, r1 in zip(starts[0], starts[1], ends[1]):
-        lengths[r0:r1, col] = r1 - r0
-    return lengths
+    cols = np.ascontiguousarray(mask.T)
+    starts = cols.copy()
+    starts[:, 1:] &= ~cols[:, :-1]
+    run = np.cumsum(starts.ravel()).reshape(cols.shape) * cols  # each pixel's run, numbered; 0: no ink
+    lengths = np.bincount(run.ravel())
+    lengths[0] = 0
+    return lengths[run].T
 
 
 def _unspecked(mask: np.ndarray) -> np.ndarray:
