@@ -280,9 +280,9 @@ def _ruled_lines(mask: np.ndarray) -> np.ndarray:
     ends; a stroke lying on a line or crossing it stays. Lines darker than the ink floor were the
     "digit" (a helper's ruled page: every digit refused); a tightly cropped E, ≡ or # has fewer such
     lines, or lines that stop at its other strokes."""
+    if not (_crossed(mask) or _crossed(mask.T)):
+        return np.zeros_like(mask)  # (most images: no band of rows, or of columns, is inked all across)
     rows, cols = _lines_along(mask), _lines_along(mask.T).T
-    if not (rows.any() or cols.any()):
-        return rows  # (most images: none)
     rows &= _run_lengths(mask & ~cols) <= _thin(rows, mask & ~cols)
     cols &= (_run_lengths((mask & ~rows).T) <= _thin(cols.T, (mask & ~rows).T)).T
     rest = _unspecked(mask & ~rows & ~cols)
@@ -292,6 +292,15 @@ def _ruled_lines(mask: np.ndarray) -> np.ndarray:
         if found.any() and reach.size and reach[0] >= RULED_MARGIN * side and reach[-1] < (1 - RULED_MARGIN) * side:
             lines |= found
     return lines
+
+
+def _crossed(mask: np.ndarray) -> bool:
+    """Whether some band of rows, as tall as a line ~3° off level, has ink in RULED_SPAN of the columns
+    (a quick look, before `_lines_along`: a page without a line across it has none)."""
+    h, w = mask.shape
+    band = 2 * (math.ceil(0.053 * w) + 3)  # bands overlapping by half: a line's rows are all in one of them
+    return any((np.logical_or.reduceat(mask, np.arange(start, h, band), axis=0).mean(1) >= RULED_SPAN).any()
+               for start in range(0, min(h, band), band // 2))
 
 
 def _lines_along(mask: np.ndarray) -> np.ndarray:
