@@ -76,7 +76,7 @@ def _in_mnist_box(arr: np.ndarray) -> bool:
     sets that scale each digit to its box keep them, is preprocessed like any image: 1,000 MNIST test
     digits scaled so were read 96.5% right by the bundled model as they came, 99.4% preprocessed."""
     ground = float(np.median(arr))
-    labels, n = ndimage.label(arr > ground + 0.5 * (arr.max() - ground), structure=np.ones((3, 3)))
+    labels, _ = ndimage.label(arr > ground + 0.5 * (arr.max() - ground), structure=np.ones((3, 3)))
     sizes = np.bincount(labels.ravel())[1:]
     ink = np.isin(labels, 1 + np.flatnonzero(sizes >= SPECK_FRACTION * sizes.sum()))
     rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))

@@ -9,8 +9,8 @@
     p.read_number("year.jpg").number                          # "1998"
 
 A 28×28 numpy array on a dark ground whose digit is fitted as MNIST's are is taken as already
-MNIST-like (white ink on black), one whose digit fills the field is fitted first (lenet5.many);
-anything else (a 28×28 array on light paper too) is preprocessed (lenet5.preprocess) first.
+MNIST-like (white ink on black; lenet5.many); anything else (a 28×28 array whose digit fills the
+field, or on light paper) is preprocessed (lenet5.preprocess) first.
 
 "Not a digit": a model trained with generated non-digits (`data.negatives` > 0, e.g. `robust`) has
 one extra output, "not a digit", and a threshold on its probability calibrated on held-out data
@@ -227,7 +227,7 @@ class Predictor:
         return Prediction(k, self.classes[k], p, arr, source, None, not_digit)
 
 
-def _outputs_checked(p: Predictor, source: str | os.PathLike = "") -> Predictor:
+def _outputs_checked(p: Predictor, source: str | os.PathLike | None = None) -> Predictor:
     """A loaded model gives one output per class, and one more when it can say "not a digit"."""
     outputs = p.logits(np.zeros((1, FIELD, FIELD), np.float32)).shape[-1]
     epochs, done = p.info.get("config", {}).get("train", {}).get("epochs"), p.info.get("epoch", 0)
@@ -243,8 +243,10 @@ def _outputs_checked(p: Predictor, source: str | os.PathLike = "") -> Predictor:
     return p
 
 
-def _run_folder(source: str | os.PathLike) -> str:
+def _run_folder(source: str | os.PathLike | None) -> str:
     """The run folder a model was read from (a run's checkpoints/*.pt is in it), else "RUN"."""
+    if source is None:
+        return "RUN"
     path = Path(source)
     if path.is_dir():
         return str(path)
