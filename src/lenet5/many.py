@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
-from scipy import ndimage
 
-from .preprocess import (FIELD, IMAGE_EXTENSIONS, SPECK_FRACTION, BlankImageError, ImageError, light_paper,
-                         preprocess, unit_range)
+from .preprocess import (FIELD, IMAGE_EXTENSIONS, BlankImageError, ImageError, light_paper, preprocess,
+                         unit_range, unspecked)
 
 BLANK_INK = 1e-3  # a 28×28 array whose brightest pixel is less than this over its darkest holds no digit
 MNIST_SIDES = (13, 22)  # px: a 28×28 array whose ink's longer side is outside these is not fitted as MNIST's
@@ -37,8 +36,7 @@ def to_array(image: Any) -> np.ndarray | None:
     """The 28×28 MNIST-like array of one image, or None when it holds no ink (blank)."""
     image = as_input(image)
     if isinstance(image, np.ndarray) and image.shape in ((FIELD, FIELD), (1, FIELD, FIELD)):
-        image = image.reshape(FIELD, FIELD)
-        arr = unit_range(image)
+        image = arr = unit_range(image.reshape(FIELD, FIELD))  # (0–1 from here: not worked out again)
         if _dark_ground(arr):
             if np.ptp(arr) < BLANK_INK:  # all one level: no ink
                 return None
@@ -76,9 +74,7 @@ def _in_mnist_box(arr: np.ndarray) -> bool:
     sets that scale each digit to its box keep them, is preprocessed like any image: 1,000 MNIST test
     digits scaled so were read 96.5% right by the bundled model as they came, 99.4% preprocessed."""
     ground = float(np.median(arr))
-    labels, _ = ndimage.label(arr > ground + 0.5 * (arr.max() - ground), structure=np.ones((3, 3)))
-    sizes = np.bincount(labels.ravel())[1:]
-    ink = np.isin(labels, 1 + np.flatnonzero(sizes >= SPECK_FRACTION * sizes.sum()))
+    ink = unspecked(arr > ground + 0.5 * (arr.max() - ground))
     rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
     if not rows.size:  # specks only (noise): nothing to fit, read as it is
         return True

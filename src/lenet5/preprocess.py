@@ -264,13 +264,13 @@ def _ink_at(stretched: np.ndarray, t: float) -> np.ndarray:
     set to paper in `stretched` too, but where they touch the ink)."""
     mask = stretched > t
     if max(mask.shape) < RULED_SIDE:
-        return _unspecked(mask)
+        return unspecked(mask)
     lines = _ruled_lines(stretched > t * RULED_LEVEL) & mask  # (found whole where they are fainter)
     if lines.any():
         lines &= ~_grow(mask & ~lines, 2)  # (where a stroke crosses or touches a line, the line stays)
         mask &= ~lines
         stretched[lines] = 0
-    return _unspecked(mask)
+    return unspecked(mask)
 
 
 def _ruled_lines(mask: np.ndarray) -> np.ndarray:
@@ -283,9 +283,9 @@ def _ruled_lines(mask: np.ndarray) -> np.ndarray:
     if not (_crossed(mask) or _crossed(mask.T)):
         return np.zeros_like(mask)  # (most images: no band of rows, or of columns, is inked all across)
     rows, cols = _lines_along(mask), _lines_along(mask.T).T
-    rows &= _run_lengths(mask & ~cols) <= _thin(rows, mask & ~cols)
-    cols &= (_run_lengths((mask & ~rows).T) <= _thin(cols.T, (mask & ~rows).T)).T
-    rest = _unspecked(mask & ~rows & ~cols)
+    rows = _thin_part(rows, mask & ~cols)
+    cols = _thin_part(cols.T, (mask & ~rows).T).T
+    rest = unspecked(mask & ~rows & ~cols)
     lines = np.zeros_like(mask)
     for found, extent, side in ((rows, rest.any(0), mask.shape[1]), (cols, rest.any(1), mask.shape[0])):
         reach = np.flatnonzero(extent)
@@ -315,10 +315,13 @@ def _lines_along(mask: np.ndarray) -> np.ndarray:
     return np.isin(labels, across) & mask if len(across) >= RULED_LINES else np.zeros_like(mask)
 
 
-def _thin(lines: np.ndarray, ink: np.ndarray) -> float:
-    """How many pixels across a line may be: twice the lines' typical width, and one."""
-    runs = _run_lengths(ink)[lines]
-    return 2 * float(np.median(runs[runs > 0])) + 1 if (runs > 0).any() else 0.0
+def _thin_part(lines: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """The lines less what lies in a run of ink across them (down the columns) over twice their typical
+    width, and one: a stroke lying on a line or crossing it."""
+    runs = _run_lengths(ink)
+    across = runs[lines]
+    across = across[across > 0]
+    return lines & (runs <= (2 * float(np.median(across)) + 1 if across.size else 0.0))
 
 
 def _run_lengths(mask: np.ndarray) -> np.ndarray:
@@ -332,7 +335,7 @@ def _run_lengths(mask: np.ndarray) -> np.ndarray:
     return lengths[run].T
 
 
-def _unspecked(mask: np.ndarray) -> np.ndarray:
+def unspecked(mask: np.ndarray) -> np.ndarray:
     """The mask without components smaller than SPECK_FRACTION of its ink."""
     labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
     if not n:
