@@ -158,7 +158,7 @@ def _reading(name: str | None):
     except PermissionError:
         raise ImageError("permission denied", name) from None
     except UnidentifiedImageError:
-        raise ImageError("not an image (PNG, JPEG, BMP, GIF, TIFF and WebP can be read)", name) from None
+        raise ImageError("not an image (PNG, JPEG, BMP, GIF, TIFF, WebP and Netpbm can be read)", name) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError("too large to decode safely (decompression bomb?); scale it down first", name) from None
     except (OSError, SyntaxError, ValueError) as e:
