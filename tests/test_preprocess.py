@@ -453,12 +453,16 @@ def test_float_and_deep_grey_images_read_as_their_8_bit_copy(tmp_path, mode, top
     assert np.abs(preprocess(path) - preprocess(eight)).max() < 0.05
 
 
-def _on_ruled_paper(digit: np.ndarray, line: int, squared: bool = False, tilt: float = 0.0) -> np.ndarray:
-    """An MNIST digit in dark ink on a 300-px page ruled (or squared) every 30 px with lines of grey `line`."""
+def _on_ruled_paper(digit: np.ndarray, line: int, squared: bool = False, tilt: float = 0.0,
+                    margin: int | None = None) -> np.ndarray:
+    """An MNIST digit in dark ink on a 300-px page ruled (or squared) every 30 px with lines of grey `line`,
+    and a margin line of grey `margin` down it, as notebooks have."""
     page = np.full((300, 300), 250.0)
     page[7::30, :] = line
     if squared:
         page[:, 11::30] = line
+    if margin is not None:
+        page[:, 60:62] = margin
     if tilt:
         page = np.asarray(Image.fromarray(page.astype(np.uint8)).rotate(tilt, fillcolor=250), np.float64)
     ink = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((60, 60))) / 255
@@ -476,6 +480,48 @@ def test_a_digit_on_ruled_or_squared_paper_is_read_without_the_lines(data_dir, l
     for d in digits:
         plain, ruled = preprocess(_on_ruled_paper(d, 250)), preprocess(_on_ruled_paper(d, line, squared, tilt))
         assert np.abs(ruled - plain).mean() < 0.1  # (the lines were the digit: 0.35–0.43)
+
+
+def test_a_notebooks_margin_line_is_left_out_with_its_ruling(data_dir):
+    # A browser user's notebook page: its lone margin line stayed ink, joined the digit, and a 3 was
+    # "not a digit".
+    digits = data.load("mnist", "test", data_dir).images[:5, 0].numpy()
+    for d in digits:
+        plain, ruled = preprocess(_on_ruled_paper(d, 250)), preprocess(_on_ruled_paper(d, 170, margin=150))
+        assert np.abs(ruled - plain).mean() < 0.07  # (the margin line kept: 0.06–0.16)
+
+
+def test_a_large_digit_across_ruled_lines_is_read_without_them(data_dir):
+    # A digit written across several lines: its strokes joined them into one shape, which was no line;
+    # with dark lines 1 in 20 such digits was read right.
+    digits = data.load("mnist", "test", data_dir).images[:5, 0].numpy()
+    for d in digits:
+        big = np.asarray(Image.fromarray((d * 255).astype(np.uint8)).resize((280, 280))) / 255
+        plain, ruled = np.full((300, 300), 250.0), np.full((300, 300), 250.0)
+        ruled[7::30] = 120
+        for page in (plain, ruled):
+            page[10:290, 10:290] = page[10:290, 10:290] * (1 - big) + 20 * big
+        assert np.abs(preprocess(ruled.astype(np.uint8)) - preprocess(plain.astype(np.uint8))).mean() < 0.06  # (0.17–0.21)
+
+
+def _seven_on_squared_paper(grid: int) -> Image.Image:
+    """A browser user's photo: a small 7 whose steep stem runs along a grid line, on a page squared
+    every 30 px with lines of grey `grid`, large enough to be read again finer (SCAN_SIDE)."""
+    page = Image.new("L", (600, 800), 255)
+    draw = ImageDraw.Draw(page)
+    for y in range(0, 800, 30):
+        draw.line([(0, y), (600, y)], fill=grid, width=2)
+    for x in range(0, 600, 30):
+        draw.line([(x, 0), (x, 800)], fill=grid, width=2)
+    draw.line([(260, 340), (320, 340), (280, 440)], fill=20, width=9, joint="curve")
+    return page
+
+
+def test_a_small_digit_on_squared_paper_is_read_without_the_grid():
+    # The grid line the 7's stem runs along joined the stem and was too thick to be a line; it was then
+    # taken for a stroke reaching the edges, and every line across the way was kept: "not a digit".
+    plain, squared = preprocess(_seven_on_squared_paper(255)), preprocess(_seven_on_squared_paper(140))
+    assert np.abs(squared - plain).mean() < 0.05  # (the grid kept: 0.10)
 
 
 def test_glyphs_made_of_parallel_strokes_keep_them():
