@@ -170,7 +170,7 @@ def test_blank_images_and_all_zero_pixels_are_answered_blank_not_classified(serv
     ({"json": {"other": 1}}, 422, "JSON body must be"),
     ({"json": {"image": "", "pixels": []}}, 422, "JSON body must be"),
     ({"json": [1, 2, 3]}, 422, "JSON body must be"),
-    ({"files": {"file": ("x.png", b"", "image/png")}}, 400, "empty"),
+    ({"files": {"file": ("x.png", b"", "image/png")}}, 400, "the file is empty (0 bytes); choose another"),
     ({"files": {"file": ("x.txt", b"hello", "text/plain")}}, 400, "not an image"),
     ({"files": {"wrong": ("x.png", b"abc", "image/png")}}, 422, "field named 'file'"),
     ({"content": b"abc", "headers": {"content-type": "text/plain"}}, 415, "multipart/form-data"),

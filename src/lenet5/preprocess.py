@@ -115,7 +115,7 @@ def _open(source: str | os.PathLike | bytes) -> tuple[Image.Image, str | None]:
     with _reading(name):
         if isinstance(source, bytes):
             if not source:
-                raise ImageError("the image is empty (0 bytes): choose another file")
+                raise ImageError("the file is empty (0 bytes); choose another")  # (the page says "…: {this}.")
             img = Image.open(io.BytesIO(source))
         else:
             _check_file(source, name)
