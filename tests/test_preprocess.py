@@ -524,6 +524,66 @@ def test_a_small_digit_on_squared_paper_is_read_without_the_grid():
     assert np.abs(squared - plain).mean() < 0.05  # (the grid kept: 0.10)
 
 
+def _in_a_box(digit: np.ndarray, margin: int, grey: int = 0, tilt: float = 0.0, scale: int = 1) -> Image.Image:
+    """An MNIST digit, 70 px, in a form's 100-px box drawn 2 px wide in grey `grey`, with `margin` px of
+    paper around the box (0: the cell cut out along its box), turned `tilt`°, enlarged `scale` times."""
+    ink = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((70, 70))) / 255
+    page = np.full((100 + 2 * margin, 100 + 2 * margin), 245.0)
+    o = margin + 15
+    page[o:o + 70, o:o + 70] = page[o:o + 70, o:o + 70] * (1 - ink) + 20 * ink
+    img = Image.fromarray(page.astype(np.uint8))
+    ImageDraw.Draw(img).rectangle([margin, margin, margin + 99, margin + 99], outline=grey, width=2)
+    img = img.rotate(tilt, fillcolor=245, resample=Image.BILINEAR) if tilt else img
+    return img.resize((img.width * scale, img.height * scale), Image.BILINEAR) if scale > 1 else img
+
+
+@pytest.mark.parametrize("margin, grey, tilt, scale", [(0, 0, 0, 1), (15, 0, 0, 1), (15, 120, 0, 1), (8, 0, 2, 1),
+                                                        (60, 0, 0, 6)],
+                         ids=["cut-along-the-box", "paper-around", "grey-box", "tilted", "photo"])
+def test_a_digit_in_a_printed_box_is_read_without_the_box(data_dir, margin, grey, tilt, scale):
+    # A form's cell: the box was taken for the digit, or (cut along it) for the paper, and not one of
+    # 200 MNIST digits in a box was read right.
+    for d in data.load("mnist", "test", data_dir).images[:5, 0].numpy():
+        boxed = preprocess(_in_a_box(d, margin, grey, tilt, scale))
+        plain = preprocess(_in_a_box(d, margin, 245, tilt, scale))
+        assert np.abs(boxed - plain).mean() < 0.05
+
+
+def _page_photo(digit: np.ndarray | None, side: int = 60) -> np.ndarray:
+    """A 2000×1500 photo of a page, its paper a little noisy, with an MNIST digit `side` px high (a
+    digit an inch high, the page photographed whole) or, for None, a 6-px speck of dust on flat paper."""
+    page = np.random.default_rng(0).normal(235, 3, (1500, 2000))
+    if digit is None:
+        page[:] = 235
+        page[700:706, 1000:1006] = 40
+    else:
+        ink = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((side, side))) / 255
+        page[700:700 + side, 1000:1000 + side] = page[700:700 + side, 1000:1000 + side] * (1 - ink) + 20 * ink
+    return np.clip(page, 0, 255).astype(np.uint8)
+
+
+def test_a_digit_written_small_on_a_page_photographed_whole_is_found(data_dir):
+    # Too little ink for the whole photo was "blank": a helper's 60-px digit in a 2000×1500 photo.
+    for d in data.load("mnist", "test", data_dir).images[:3, 0].numpy():
+        photo = _page_photo(d)
+        assert np.abs(preprocess(photo) - preprocess(photo[650:810, 950:1110])).mean() < 0.05
+    with pytest.raises(BlankImageError):
+        preprocess(_page_photo(None))  # a speck of dust is still no digit
+
+
+def test_drawings_that_are_boxes_keep_their_lines():
+    # An empty box (a square, a boxy 0) or a house (its walls stop at the roof) is no form's cell.
+    square, house = Image.new("L", (120, 120), 255), Image.new("L", (120, 120), 255)
+    ImageDraw.Draw(square).rectangle([10, 10, 109, 109], outline=0, width=4)
+    draw = ImageDraw.Draw(house)
+    draw.line([(10, 110), (10, 50), (60, 8), (110, 50), (110, 110), (10, 110)], fill=0, width=4)
+    draw.line([(10, 50), (110, 50)], fill=0, width=4)
+    draw.rectangle([50, 75, 70, 110], outline=0, width=4)  # its door
+    for drawing in (square, house):
+        assert not pp._frame(ink_map(drawing) > 0.5).any()
+    assert preprocess(square)[4:24, 4:8].mean() > 0.3  # the square's left side is there
+
+
 def test_glyphs_made_of_parallel_strokes_keep_them():
     # A tightly cropped E, ≡ or #: lines that stop at the other strokes, or nothing else, are no ruling.
     e = np.full((120, 100), 255, np.uint8)

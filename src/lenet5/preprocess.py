@@ -38,6 +38,7 @@ BOX = 20                   # the digit's longer side inside the field
 MAX_INPUT_PIXELS = 40_000_000  # refuse larger images before decoding them (decompression bombs)
 MIN_CONTRAST = 0.2         # ink darker than paper by less than this (of full scale) is no ink at all
 MIN_INK_FRACTION = 0.0005  # fewer ink pixels than this share of the image: blank
+MIN_DIGIT_SIDE = 16        # px: ...unless, in a large photo, ink this long is there to look at closer
 PAPER_SHARE = 0.4          # the faintest share of pixels taken as paper when levelling the light
 SHADOW_WINDOW = 0.25       # dark areas wider than this share of the image side are light, not ink...
 SHADOW_DEPTH = 0.12        # ...up to this much darker than the paper (of full scale)
@@ -62,6 +63,9 @@ RULED_THICK = 0.06         # no thicker (with their tilt) than this share of the
 RULED_MARGIN = 0.05        # reaching past the other ink by this share of the side at both ends,
 RULED_LEVEL = 0.5          # looked for in what is darker than this share of the ink's threshold,
 RULED_SIDE = 96            # in images at least this large (a page; not a drawing nor a cut-out cell)
+FRAME_SIZE = 0.5           # a box printed around the digit is at least this share of the image each way,
+FRAME_BAND = 0.08          # its lines within this share of its side from its edges,
+FRAME_SIDES = 0.8          # following three of its four edges over this share of their length
 # Ink is at least this far from the paper to the darkest ink, whatever Otsu says. Otsu's threshold
 # favours two classes of similar size: for a small digit in a big photo it can fall between the paper
 # and what is left of the light after levelling (a shadow's band, ruled lines), which then swamps the
@@ -206,7 +210,15 @@ def border(a: np.ndarray) -> np.ndarray:
 
 
 def light_paper(gray: np.ndarray) -> bool:
-    """Dark ink on light paper, by the border of a grey image in [0, 1] (else light ink on dark)."""
+    """Dark ink on light paper, by the border of a grey image in [0, 1] (else light ink on dark); in an
+    image of RULED_SIDE or more, by a rim a sixteenth of its side deep where that is clearly light or
+    dark: a box printed along the edge of a cropped form cell is not the paper (noise is neither)."""
+    k = min(gray.shape) // 16
+    if max(gray.shape) >= RULED_SIDE and k >= 2:
+        sides = (gray[:k:3, ::3], gray[-k::3, ::3], gray[k:-k:3, :k:3], gray[k:-k:3, -k::3])  # (every 3rd: quick)
+        rim = float(np.median(np.concatenate([side.ravel() for side in sides])))
+        if abs(rim - 0.5) > 0.1:
+            return rim > 0.5
     return bool(np.median(border(gray)) > 0.5)
 
 
@@ -230,8 +242,9 @@ _OTSU_EDGES = np.linspace(0.0, 1.0, 257)  # otsu_threshold's bins
 _OTSU_CENTRES = (_OTSU_EDGES[:-1] + _OTSU_EDGES[1:]) / 2
 
 
-def clean(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Background to 0 and ink stretched to 1; returns (ink, mask of ink pixels). Raises if blank."""
+def clean(ink: np.ndarray, least: float = MIN_INK_FRACTION) -> tuple[np.ndarray, np.ndarray]:
+    """Background to 0 and ink stretched to 1; returns (ink, mask of ink pixels). Raises if blank: no
+    contrast, or ink on less than `least` of the image."""
     # In place where it can be: on a large image each pass over its float array costs as much as the
     # rest of a small drawing's cleaning.
     ink = ink - ink.min() if flat_paper(ink) else np.clip(ink - background(ink), 0, 1)
@@ -244,10 +257,10 @@ def clean(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     otsu = otsu_threshold(stretched)
     t = max(otsu, INK_FLOOR)
     mask = _ink_at(stretched, t)
-    if _too_little(mask) and t > otsu:  # faint ink that Otsu alone finds is still ink
+    if _too_little(mask, least) and t > otsu:  # faint ink that Otsu alone finds is still ink
         t = otsu
         mask = _ink_at(stretched, t)
-    if _too_little(mask):
+    if _too_little(mask, least):
         raise BlankImageError("blank image: no ink found (only specks)")
     # Soft edges kept just outside the mask so anti-aliasing survives; far background zeroed.
     near = _grow(mask, 2)
@@ -260,17 +273,59 @@ def clean(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _ink_at(stretched: np.ndarray, t: float) -> np.ndarray:
-    """The ink's mask at threshold t, specks and the lines of ruled or squared paper left out (those
-    set to paper in `stretched` too, but where they touch the ink)."""
+    """The ink's mask at threshold t, specks left out, and the printed lines of ruled or squared paper
+    and of a box around the digit (those set to paper in `stretched` too, but where they touch the ink)."""
     mask = stretched > t
     if max(mask.shape) < RULED_SIDE:
         return unspecked(mask)
-    lines = _ruled_lines(stretched > t * RULED_LEVEL) & mask  # (found whole where they are fainter)
-    if lines.any():
-        lines &= ~_grow(mask & ~lines, 2)  # (where a stroke crosses or touches a line, the line stays)
-        mask &= ~lines
-        stretched[lines] = 0
+    faint = stretched > t * RULED_LEVEL  # (printed lines are found whole where they are fainter)
+    printed = _ruled_lines(faint)
+    printed = (printed | _frame(faint & ~printed)) & mask
+    if printed.any():
+        printed &= ~_grow(mask & ~printed, 2)  # (where a stroke crosses or touches a line, the line stays)
+        mask &= ~printed
+        stretched[printed] = 0
     return unspecked(mask)
+
+
+def _frame(mask: np.ndarray) -> np.ndarray:
+    """The box printed around the digit (a form's cell), else none: the straight runs along the edges
+    of the widest shape, within FRAME_BAND of its side, where they follow at least three of its four
+    edges over FRAME_SIDES of their length as lines thinner than that band (boxy digits' strokes fill
+    it), the shape is at least FRAME_SIZE of the image each way, and ink lies inside, twice that band
+    from its edges. (A digit in a box was read as the box: 0 of 200 right.)"""
+    none = np.zeros_like(mask)
+    least = FRAME_SIZE * FRAME_SIDES  # (a quick look first: some row, and some column, so much inked)
+    if mask.mean(1).max(initial=0) < least or mask.mean(0).max(initial=0) < least:
+        return none
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    if n == 0:
+        return none
+    spans = [(r.stop - r.start) * (c.stop - c.start) for r, c in ndimage.find_objects(labels)]
+    largest = int(np.argmax(spans)) + 1
+    y0, y1, x0, x1 = _bbox(labels == largest)
+    if y1 - y0 < FRAME_SIZE * mask.shape[0] or x1 - x0 < FRAME_SIZE * mask.shape[1]:
+        return none
+    d = max(2, math.ceil(FRAME_BAND * min(y1 - y0, x1 - x0)))
+    shape, edges = labels[y0:y1, x0:x1] == largest, none.copy()
+    if shape.mean() > 0.5:  # (a box is mostly paper; ink thresholded out of noise is not)
+        return none
+    box, followed = edges[y0:y1, x0:x1], 0  # (a view: marks `edges`)
+    for cut, turned in ((np.s_[:d], False), (np.s_[-d:], False), (np.s_[:, :d], True), (np.s_[:, -d:], True)):
+        part = shape[cut].T if turned else shape[cut]
+        along = _straight(part, max(3, part.shape[1] // 6)).view(bool) & part
+        across = along.sum(0)
+        followed += (across > 0).mean() >= FRAME_SIDES and across[across > 0].mean() <= 0.75 * d  # (a thin line)
+        box[cut] |= along.T if turned else along
+    inside = mask[y0 + 2 * d:y1 - 2 * d, x0 + 2 * d:x1 - 2 * d]  # (clear of a hand-drawn square's wavy sides)
+    return edges if followed >= 3 and inside.sum() >= SPECK_FRACTION * mask.sum() else none
+
+
+def _straight(mask: np.ndarray, run: int) -> np.ndarray:
+    """Where `mask`, a pixel's drift up or down allowed (a thin line at a tilt), runs along the rows for
+    at least `run` pixels: uint8, 1 there."""
+    thick = ndimage.maximum_filter1d(mask.view(np.uint8), 3, axis=0)
+    return ndimage.maximum_filter1d(ndimage.minimum_filter1d(thick, run, axis=1), run, axis=1)
 
 
 def _ruled_lines(mask: np.ndarray) -> np.ndarray:
@@ -314,9 +369,7 @@ def _lines_along(mask: np.ndarray) -> tuple[np.ndarray, int]:
     right), and one running along a line makes it thick there (a small 7 on squared paper)."""
     h, w = mask.shape
     run = max(3, int(RULED_RUN * w))
-    thick = ndimage.maximum_filter1d(mask.view(np.uint8), 3, axis=0)  # a pixel's drift: a thin line at a tilt
-    straight = ndimage.maximum_filter1d(ndimage.minimum_filter1d(thick, run, axis=1), run, axis=1)
-    labels, _ = ndimage.label(straight, structure=np.ones((3, 3)))
+    labels, _ = ndimage.label(_straight(mask, run), structure=np.ones((3, 3)))
     lines, count = np.zeros_like(mask), 0.0
     for i, (r, c) in enumerate(ndimage.find_objects(labels)):
         if c.stop - c.start >= RULED_SPAN * w:
@@ -360,8 +413,8 @@ def unspecked(mask: np.ndarray) -> np.ndarray:
     return keep[labels]
 
 
-def _too_little(mask: np.ndarray) -> bool:
-    return mask.sum() < max(2, MIN_INK_FRACTION * mask.size)
+def _too_little(mask: np.ndarray, least: float) -> bool:
+    return mask.sum() < max(2, least * mask.size)
 
 
 def percentile(values: np.ndarray, q: float) -> float:
@@ -576,7 +629,7 @@ def _find_ink(image, extent) -> tuple[np.ndarray, np.ndarray]:
     on_sheet = _read_sheet(small)
     if on_sheet is None:
         (ink, how), on, oy, ox = _ink_map(small), None, 0, 0
-        ink, mask = clean(ink)
+        ink, mask = _clean_or_closer(ink, factor)
     else:  # only the sheet is read, as if it were all there was; (oy, ox): where it sits in `small`
         ink, mask, on, oy, ox = on_sheet
         how = "dark"
@@ -593,6 +646,22 @@ def _find_ink(image, extent) -> tuple[np.ndarray, np.ndarray]:
                 ink = _desk_as_paper(ink, np.asarray(Image.fromarray(on[y0:y1, x0:x1]).resize(small.size)))
             ink, mask = clean(ink)
     return pic.upright(ink), pic.upright(mask)
+
+
+def _clean_or_closer(ink: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """clean(ink) of a look shrunk `factor` times; where that finds too little ink for the whole photo,
+    ink at least MIN_DIGIT_SIDE pixels long in the photo is kept for the closer look, not called blank
+    (a digit written an inch high on a page photographed whole: 60 px of a 2000×1500 photo was "blank")."""
+    try:
+        return clean(ink)
+    except BlankImageError:
+        if factor == 1:
+            raise
+        ink, mask = clean(ink, least=0.0)
+        y0, y1, x0, x1 = _bbox(mask)
+        if max(y1 - y0, x1 - x0) * factor < MIN_DIGIT_SIDE:
+            raise
+        return ink, mask
 
 
 def _read_sheet(small: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int] | None:
