@@ -1,6 +1,7 @@
 """MNIST test digits as people hand them over on printed paper, read by the bundled model: in a form's
-box, written large across ruled lines, cropped to a digit that fills a ruled page's height, and
-small in a large photo of a page. One digit in 50 of the test set per row (200 images).
+box or a row of them, written large across ruled lines, cropped to a digit that fills a ruled page's
+height, small in a large photo of a page, underlined, in a comb's cell. One digit in 50 of the test
+set per row (200 images).
 
     python benchmarks/bench_printed.py --data-dir ../shared/data
 
@@ -56,6 +57,27 @@ def small_in_photo(digit, side=60):
     return np.clip(page, 0, 255).astype(np.uint8)
 
 
+def underlined(digit, comb=False):
+    """The digit, 80 px, a line under it wider than it; with `comb`, ticks at its ends (a comb's cell)."""
+    page = np.full((160, 160), 245.0)
+    _inked(page, _scaled(digit, 80, 80), 30, 40)
+    page[118:121, 20:140] = 20
+    if comb:
+        page[78:121, 20:23] = page[78:121, 137:140] = 20
+    return page.astype(np.uint8)
+
+
+def row_in_boxes(digits):
+    """Four digits, 70 px each, in a row of 100-px boxes (a form's row of cells)."""
+    page = np.full((130, 430), 245.0)
+    for i, d in enumerate(digits):
+        _inked(page, _scaled(d, 70, 70), 30, 30 + 100 * i)
+        page[14:116, 14 + 100 * i:16 + 100 * i] = 0
+    page[14:116, 414:416] = 0
+    page[14:16, 14:416] = page[114:116, 14:416] = 0
+    return page.astype(np.uint8)
+
+
 ROWS = {
     "box, paper around": lambda d: boxed(d),
     "box, cut along it": lambda d: boxed(d, margin=0),
@@ -69,6 +91,8 @@ ROWS = {
     "240 px across lines of grey 120": lambda d: across_lines(d, 240),
     "filling a ruled page's height": lambda d: across_lines(d, 300),
     "60 px in a 2000×1500 photo": lambda d: small_in_photo(d),
+    "underlined": lambda d: underlined(d),
+    "in a comb's cell": lambda d: underlined(d, comb=True),
 }
 
 
@@ -86,6 +110,9 @@ def main() -> None:
         right = np.mean([a.label == y for a, y in zip(answers, labels)])
         refused = np.mean([a.label is None for a in answers])
         print(f"| {name} | {100 * right:.1f}% | {100 * refused:.1f}% |", flush=True)
+    numbers = [reader.read_number(row_in_boxes(digits[i:i + 4])).number for i in range(0, len(digits), 4)]
+    whole = np.mean([n == "".join(map(str, labels[i:i + 4])) for n, i in zip(numbers, range(0, len(digits), 4))])
+    print(f"| 4 digits in a row of boxes, `--multi` (50 numbers): read whole | {100 * whole:.1f}% | |")
 
 
 if __name__ == "__main__":

@@ -571,6 +571,55 @@ def test_a_digit_written_small_on_a_page_photographed_whole_is_found(data_dir):
         preprocess(_page_photo(None))  # a speck of dust is still no digit
 
 
+def _row_in_boxes(digits: np.ndarray, grey: int) -> np.ndarray:
+    """MNIST digits side by side, 70 px each, in a row of 100-px boxes drawn in grey `grey`, paper around."""
+    page = np.full((130, 30 + 100 * len(digits)), 245.0)
+    for i, d in enumerate(digits):
+        ink = np.asarray(Image.fromarray((d * 255).astype(np.uint8)).resize((70, 70))) / 255
+        x = 30 + 100 * i
+        page[30:100, x:x + 70] = page[30:100, x:x + 70] * (1 - ink) + 20 * ink
+    page[14:16, 14:16 + 100 * len(digits)] = page[114:116, 14:16 + 100 * len(digits)] = grey
+    for i in range(len(digits) + 1):
+        page[14:116, 14 + 100 * i:16 + 100 * i] = grey
+    return page.astype(np.uint8)
+
+
+def test_a_row_of_boxed_digits_is_cut_into_its_digits_without_the_boxes(data_dir):
+    # A form's row of cells (`--multi`): the lines between the cells were read as 1s ("2024" as "2101214").
+    digits = data.load("mnist", "test", data_dir).images[:4, 0].numpy()
+    boxed, plain = split_digits(_row_in_boxes(digits, 0)), split_digits(_row_in_boxes(digits, 245))
+    assert len(boxed) == len(plain) == 4
+    assert all(np.abs(b - p).mean() < 0.05 for b, p in zip(boxed, plain))
+
+
+def _underlined(digit: np.ndarray, comb: bool = False, grey: int = 20) -> np.ndarray:
+    """An MNIST digit, 80 px, on a 160-px page, a line of grey `grey` under it (wider than the digit);
+    with `comb`, the line rises at both ends in ticks half the digit's height, as a comb's cell."""
+    page = np.full((160, 160), 245.0)
+    ink = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((80, 80))) / 255
+    page[30:110, 40:120] = page[30:110, 40:120] * (1 - ink) + 20 * ink
+    page[118:121, 20:140] = grey
+    if comb:
+        page[78:121, 20:23] = page[78:121, 137:140] = grey
+    return page.astype(np.uint8)
+
+
+@pytest.mark.parametrize("comb", [False, True], ids=["underline", "comb"])
+def test_a_line_under_the_digit_is_left_out(data_dir, comb):
+    # A helper's underlined 7 read as 2 (89% sure); a comb's cell (a baseline with ticks) was refused.
+    for d in data.load("mnist", "test", data_dir).images[:5, 0].numpy():
+        lined, plain = preprocess(_underlined(d, comb)), preprocess(_underlined(d, comb, grey=245))
+        assert np.abs(lined - plain).mean() < 0.05
+
+
+def test_an_exclamation_marks_dot_is_no_line_under_it():
+    # The dot under a "!" is as low and as wide as its stroke, but no line: it stays (a "!" is no 1).
+    mark = np.full((160, 160), 245, np.uint8)
+    mark[20:110, 72:88] = 20
+    mark[125:141, 72:88] = 20
+    assert not pp._baseline(ink_map(Image.fromarray(mark)) > 0.5).any()
+
+
 def test_drawings_that_are_boxes_keep_their_lines():
     # An empty box (a square, a boxy 0) or a house (its walls stop at the roof) is no form's cell.
     square, house = Image.new("L", (120, 120), 255), Image.new("L", (120, 120), 255)

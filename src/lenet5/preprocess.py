@@ -66,6 +66,9 @@ RULED_SIDE = 96            # in images at least this large (a page; not a drawin
 FRAME_SIZE = 0.5           # a box printed around the digit is at least this share of the image each way,
 FRAME_BAND = 0.08          # its lines within this share of its side from its edges,
 FRAME_SIDES = 0.8          # following three of its four edges over this share of their length
+FRAME_ROW = 1.5            # a box this many times wider than tall is a row of cells, lines between them
+BASELINE_WIDTH = 0.8       # a line under the digits is at least this share of their width,
+BASELINE_RISE = 0.8        # its ticks (a comb's) rising less than this share of their height
 # Ink is at least this far from the paper to the darkest ink, whatever Otsu says. Otsu's threshold
 # favours two classes of similar size: for a small digit in a big photo it can fall between the paper
 # and what is left of the light after levelling (a shadow's band, ruled lines), which then swamps the
@@ -273,14 +276,16 @@ def clean(ink: np.ndarray, least: float = MIN_INK_FRACTION) -> tuple[np.ndarray,
 
 
 def _ink_at(stretched: np.ndarray, t: float) -> np.ndarray:
-    """The ink's mask at threshold t, specks left out, and the printed lines of ruled or squared paper
-    and of a box around the digit (those set to paper in `stretched` too, but where they touch the ink)."""
+    """The ink's mask at threshold t, specks left out, and the printed lines of ruled or squared paper,
+    of a box around the digit and under it (those set to paper in `stretched` too, but where they touch
+    the ink)."""
     mask = stretched > t
     if max(mask.shape) < RULED_SIDE:
         return unspecked(mask)
     faint = stretched > t * RULED_LEVEL  # (printed lines are found whole where they are fainter)
     printed = _ruled_lines(faint)
-    printed = (printed | _frame(faint & ~printed)) & mask
+    printed |= _frame(faint & ~printed)
+    printed = (printed | _baseline(faint & ~printed)) & mask
     if printed.any():
         printed &= ~_grow(mask & ~printed, 2)  # (where a stroke crosses or touches a line, the line stays)
         mask &= ~printed
@@ -318,7 +323,32 @@ def _frame(mask: np.ndarray) -> np.ndarray:
         followed += (across > 0).mean() >= FRAME_SIDES and across[across > 0].mean() <= 0.75 * d  # (a thin line)
         box[cut] |= along.T if turned else along
     inside = mask[y0 + 2 * d:y1 - 2 * d, x0 + 2 * d:x1 - 2 * d]  # (clear of a hand-drawn square's wavy sides)
-    return edges if followed >= 3 and inside.sum() >= SPECK_FRACTION * mask.sum() else none
+    if followed < 3 or inside.sum() < SPECK_FRACTION * mask.sum():
+        return none
+    if x1 - x0 >= FRAME_ROW * (y1 - y0):  # a row of cells: the lines between them are the box's too
+        box |= _straight(shape.T, math.ceil(FRAME_SIDES * (y1 - y0))).view(bool).T & shape
+    return edges
+
+
+def _baseline(mask: np.ndarray) -> np.ndarray:
+    """A line drawn under the digits (an underline; a comb's baseline and its ticks), else none: the
+    shape lowest down, apart from the other ink, at least BASELINE_WIDTH as wide as that ink and half as
+    wide as it is tall, rising less than BASELINE_RISE of its height, mostly one straight run across below all of it. (An underlined 7 read as 2, 89%.)"""
+    none = np.zeros_like(mask)
+    labels, n = ndimage.label(unspecked(mask), structure=np.ones((3, 3)))
+    if n < 2:
+        return none
+    objects = ndimage.find_objects(labels)
+    lowest = max(range(n), key=lambda i: objects[i][0].stop)
+    (r, c), line = objects[lowest], labels == lowest + 1
+    y0, y1, x0, x1 = _bbox((labels > 0) & ~line)
+    if (c.stop - c.start < BASELINE_WIDTH * (x1 - x0) or c.stop - c.start < 0.5 * (y1 - y0)  # (not a "!"'s dot)
+            or r.stop - r.start > BASELINE_RISE * (y1 - y0)):
+        return none
+    part = line[r, c]
+    along = _straight(part, max(3, (c.stop - c.start) // 2)).view(bool) & part
+    below = r.start + int(np.argmax(along.any(1))) >= y1  # (the run; a comb's ticks rise beside the digit)
+    return line if below and along.any(0).mean() >= FRAME_SIDES else none
 
 
 def _straight(mask: np.ndarray, run: int) -> np.ndarray:
