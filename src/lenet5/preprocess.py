@@ -67,8 +67,9 @@ FRAME_SIZE = 0.5           # a box printed around the digit is at least this sha
 FRAME_BAND = 0.08          # its lines within this share of its side from its edges,
 FRAME_SIDES = 0.8          # following three of its four edges over this share of their length
 FRAME_ROW = 1.5            # a box this many times wider than tall is a row of cells, lines between them
-BASELINE_WIDTH = 0.8       # a line under the digits is at least this share of their width,
+BASELINE_END = 0.2         # a line under the digits has their lowest ink over it, this share of it from its ends,
 BASELINE_RISE = 0.8        # its ticks (a comb's) rising less than this share of their height
+NEIGHBOUR_GAP = 0.15       # ink cut by the image's edge this share of the digit's height from it: a neighbour's
 # Ink is at least this far from the paper to the darkest ink, whatever Otsu says. Otsu's threshold
 # favours two classes of similar size: for a small digit in a big photo it can fall between the paper
 # and what is left of the light after levelling (a shadow's band, ruled lines), which then swamps the
@@ -300,8 +301,12 @@ def _frame(mask: np.ndarray) -> np.ndarray:
     it), the shape is at least FRAME_SIZE of the image each way, and ink lies inside, twice that band
     from its edges. (A digit in a box was read as the box: 0 of 200 right.)"""
     none = np.zeros_like(mask)
-    least = FRAME_SIZE * FRAME_SIDES  # (a quick look first: some row, and some column, so much inked)
-    if mask.mean(1).max(initial=0) < least or mask.mean(0).max(initial=0) < least:
+    # A quick look first: rows (or columns) so much inked at two sides of a box, and a column (or row).
+    least = FRAME_SIZE * FRAME_SIDES
+    rows = np.flatnonzero(np.count_nonzero(mask, axis=1) >= least * mask.shape[1])
+    cols = np.flatnonzero(np.count_nonzero(mask, axis=0) >= least * mask.shape[0])
+    if not (rows.size and cols.size) or (rows[-1] - rows[0] < FRAME_SIZE * mask.shape[0] - 1
+                                         and cols[-1] - cols[0] < FRAME_SIZE * mask.shape[1] - 1):
         return none
     labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
     if n == 0:
@@ -332,23 +337,35 @@ def _frame(mask: np.ndarray) -> np.ndarray:
 
 def _baseline(mask: np.ndarray) -> np.ndarray:
     """A line drawn under the digits (an underline; a comb's baseline and its ticks), else none: the
-    shape lowest down, apart from the other ink, at least BASELINE_WIDTH as wide as that ink and half as
-    wide as it is tall, rising less than BASELINE_RISE of its height, mostly one straight run across below all of it. (An underlined 7 read as 2, 89%.)"""
+    shape lowest down, apart from the other ink, at least as wide as that ink and half as long as it is
+    tall, rising less than BASELINE_RISE of its height, mostly one straight run across below all of it,
+    with the ink's lowest part over its middle, not near an end. (An underlined 7 read as 2, 89% sure;
+    a "!"'s dot is short, a 2's detached base meets its stroke at one end.)"""
     none = np.zeros_like(mask)
-    labels, n = ndimage.label(unspecked(mask), structure=np.ones((3, 3)))
-    if n < 2:
+    per_row = np.count_nonzero(mask, axis=1)
+    columns, rows = np.flatnonzero(mask.any(0)), np.flatnonzero(per_row)
+    wide = np.flatnonzero(per_row >= FRAME_SIDES * (columns[-1] + 1 - columns[0])) if columns.size else columns
+    if not wide.size or wide[-1] < rows[-1] - 0.2 * (rows[-1] - rows[0]):
+        return none  # (a quick look first: a row near the bottom of the ink inked across most of its width)
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    sizes = np.bincount(labels.ravel())
+    shapes = np.flatnonzero(sizes[1:] >= SPECK_FRACTION * sizes[1:].sum()) + 1  # (specks left out, as unspecked does)
+    if shapes.size < 2:
         return none
     objects = ndimage.find_objects(labels)
-    lowest = max(range(n), key=lambda i: objects[i][0].stop)
-    (r, c), line = objects[lowest], labels == lowest + 1
-    y0, y1, x0, x1 = _bbox((labels > 0) & ~line)
-    if (c.stop - c.start < BASELINE_WIDTH * (x1 - x0) or c.stop - c.start < 0.5 * (y1 - y0)  # (not a "!"'s dot)
+    lowest = max(shapes, key=lambda i: objects[i - 1][0].stop)
+    (r, c), line = objects[lowest - 1], labels == lowest
+    rest = np.isin(labels, shapes) & ~line
+    y0, y1, x0, x1 = _bbox(rest)
+    if (c.start > x0 or c.stop < x1 or c.stop - c.start < 0.5 * (y1 - y0)
             or r.stop - r.start > BASELINE_RISE * (y1 - y0)):
         return none
     part = line[r, c]
     along = _straight(part, max(3, (c.stop - c.start) // 2)).view(bool) & part
     below = r.start + int(np.argmax(along.any(1))) >= y1  # (the run; a comb's ticks rise beside the digit)
-    return line if below and along.any(0).mean() >= FRAME_SIDES else none
+    low = np.flatnonzero(rest[y1 - max(1, (y1 - y0) // 10):y1].any(0)).mean()  # where the ink comes lowest
+    middle = c.start + BASELINE_END * (c.stop - c.start) <= low <= c.stop - BASELINE_END * (c.stop - c.start)
+    return line if below and middle and along.any(0).mean() >= FRAME_SIDES else none
 
 
 def _straight(mask: np.ndarray, run: int) -> np.ndarray:
@@ -376,7 +393,11 @@ def _ruled_lines(mask: np.ndarray) -> np.ndarray:
     cols = _thin_part(cols.T, (mask & ~rows).T).T
     rest = unspecked(mask & ~rows & ~cols)
     lines = np.zeros_like(mask)
-    for found, extent, side in ((rows, rest.any(0), mask.shape[1]), (cols, rest.any(1), mask.shape[0])):
+    for found, count, extent, side in ((rows, across_rows, rest.any(0), mask.shape[1]),
+                                       (cols, across_cols, rest.any(1), mask.shape[0])):
+        if count < RULED_LINES:  # a margin line, only where apart from the other ink (a 4's long stem is not)
+            labels, _ = ndimage.label(found, structure=np.ones((3, 3)))
+            found = found & ~np.isin(labels, labels[found & _grow(rest, 2)])
         reach = np.flatnonzero(extent)
         if found.any() and reach.size and reach[0] >= RULED_MARGIN * side and reach[-1] < (1 - RULED_MARGIN) * side:
             lines |= found
@@ -599,7 +620,33 @@ def _disk_filter(a: np.ndarray, r: int, dilate: bool) -> np.ndarray:
 
 def preprocess(image: str | os.PathLike | bytes | Image.Image | np.ndarray) -> np.ndarray:
     """One digit, any image -> (28, 28) float32 MNIST-like (white ink on black, [0, 1])."""
-    return fit_to_field(*_find_ink(image, extent=max))
+    ink, mask = _find_ink(image, extent=max)
+    cut_off = _cut_off(mask)
+    if cut_off.any():
+        ink[cut_off], mask = 0, mask & ~cut_off
+    return fit_to_field(ink, mask)
+
+
+def _cut_off(mask: np.ndarray) -> np.ndarray:
+    """Ink the image's side cuts through, beside the digit, else none: where the largest shape is clear
+    of the image's edges, the shapes touching its left or right side that lie beyond the largest's box
+    that way by NEIGHBOUR_GAP of its height (a neighbouring digit's part in a crop: a helper's 3 with a
+    sliver of a 5 read as 2; a "!"'s dot below its stroke stays)."""
+    none = np.zeros_like(mask)
+    if max(mask.shape) < RULED_SIDE or not (mask[:, 0].any() or mask[:, -1].any()):
+        return none  # (most images: no ink at their sides)
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    if n < 2:
+        return none
+    boxes = ndimage.find_objects(labels)
+    main = int(np.argmax(np.bincount(labels.ravel())[1:]))
+    (r, c), (h, w) = boxes[main], mask.shape
+    if r.start == 0 or c.start == 0 or r.stop == h or c.stop == w:
+        return none
+    gap = NEIGHBOUR_GAP * (r.stop - r.start)
+    far = [i + 1 for i, (_, cc) in enumerate(boxes)
+           if (cc.start == 0 and c.start - cc.stop >= gap) or (cc.stop == w and cc.start - c.stop >= gap)]
+    return np.isin(labels, far) if far else none
 
 
 def _as_image(image) -> Image.Image:
