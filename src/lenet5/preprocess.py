@@ -311,9 +311,9 @@ def _frame(mask: np.ndarray) -> np.ndarray:
     labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
     if n == 0:
         return none
-    spans = [(r.stop - r.start) * (c.stop - c.start) for r, c in ndimage.find_objects(labels)]
-    largest = int(np.argmax(spans)) + 1
-    y0, y1, x0, x1 = _bbox(labels == largest)
+    objects = ndimage.find_objects(labels)
+    largest = int(np.argmax([(r.stop - r.start) * (c.stop - c.start) for r, c in objects])) + 1
+    (y0, y1), (x0, x1) = ((s.start, s.stop) for s in objects[largest - 1])
     if y1 - y0 < FRAME_SIZE * mask.shape[0] or x1 - x0 < FRAME_SIZE * mask.shape[1]:
         return none
     d = max(2, math.ceil(FRAME_BAND * min(y1 - y0, x1 - x0)))
@@ -347,9 +347,7 @@ def _baseline(mask: np.ndarray) -> np.ndarray:
     wide = np.flatnonzero(per_row >= FRAME_SIDES * (columns[-1] + 1 - columns[0])) if columns.size else columns
     if not wide.size or wide[-1] < rows[-1] - 0.2 * (rows[-1] - rows[0]):
         return none  # (a quick look first: a row near the bottom of the ink inked across most of its width)
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
-    sizes = np.bincount(labels.ravel())
-    shapes = np.flatnonzero(sizes[1:] >= SPECK_FRACTION * sizes[1:].sum()) + 1  # (specks left out, as unspecked does)
+    labels, shapes = _shapes(mask)
     if shapes.size < 2:
         return none
     objects = ndimage.find_objects(labels)
@@ -455,13 +453,18 @@ def _run_lengths(mask: np.ndarray) -> np.ndarray:
 
 def unspecked(mask: np.ndarray) -> np.ndarray:
     """The mask without components smaller than SPECK_FRACTION of its ink."""
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
-    if not n:
-        return mask
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    keep = np.zeros(n + 1, bool)
-    keep[1:] = sizes >= SPECK_FRACTION * sizes.sum()
+    labels, shapes = _shapes(mask)
+    keep = np.zeros(labels.max() + 1, bool)
+    keep[shapes] = True
     return keep[labels]
+
+
+def _shapes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mask's components (8-connected labels) and the labels of those that are no specks: at least
+    SPECK_FRACTION of its ink."""
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    return labels, np.flatnonzero(sizes >= SPECK_FRACTION * sizes.sum()) + 1
 
 
 def _too_little(mask: np.ndarray, least: float) -> bool:
