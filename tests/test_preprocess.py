@@ -194,6 +194,36 @@ def test_a_large_photo_is_read_at_a_working_resolution(monkeypatch):
     assert np.abs(x - reference).mean() < 0.03
 
 
+def cleaned_shapes(monkeypatch) -> list:
+    """The shapes of the ink maps `clean` is given from now on."""
+    seen, real_clean = [], pp.clean
+    monkeypatch.setattr(pp, "clean", lambda ink, **kw: seen.append(ink.shape) or real_clean(ink, **kw))
+    return seen
+
+
+def test_a_drawing_with_a_broad_pen_is_read_shrunk_as_it_reads_whole(monkeypatch):
+    # A 480-px drawing on exactly white paper holds twenty times the pixels its 20-px digit needs.
+    drawing = 255 - np.asarray(strokes((420, 480), 40))
+    monkeypatch.setattr(pp, "LOOK_SIDE", 10**6)
+    whole = preprocess(drawing)
+    monkeypatch.undo()
+    seen = cleaned_shapes(monkeypatch)
+    assert np.abs(preprocess(drawing) - whole).mean() < 0.02
+    assert seen == [(96, 84)]  # a fifth of each side, looked at once
+
+
+def test_a_fine_pen_a_small_digit_or_a_photo_is_still_read_whole(monkeypatch):
+    fine = 255 - np.asarray(strokes((400, 400), 4))  # 1 px when shrunk four times: too thin to trust
+    small = np.full((400, 400), 255, np.uint8)
+    small[100:116, 200:205] = 0  # a 16-px stroke: shorter than the 20-px box
+    lit = np.asarray(photo(strokes((400, 400), 40)))  # paper of many levels: light to level at full size
+    for image in (fine, small, lit):
+        seen = cleaned_shapes(monkeypatch)
+        preprocess(image)
+        assert (400, 400) in seen
+        monkeypatch.undo()
+
+
 def test_thin_strokes_on_a_large_image_survive_the_working_resolution():
     a = 255 - np.asarray(strokes((3000, 3000), 8))  # an 8-px pen on 3000 px: 1 px when seen at 1/8
     x = preprocess(a)

@@ -14,7 +14,8 @@ A 20-px digit needs a few hundred pixels of ink, not the 12 megapixels of a phon
 image is worked on at a working resolution: the whole of it is first looked at shrunk to at most
 SCAN_SIDE pixels (a JPEG is decoded at 1/2, 1/4 or 1/8 scale by its own decoder, anything else is
 shrunk with a box filter before it becomes floats); where the ink found there is under WORK_SIDE
-pixels, that part of the image is read again, finer. Images up to SCAN_SIDE are used as they are.
+pixels, that part of the image is read again, finer. Images up to SCAN_SIDE are used as they are,
+but for a drawing or a clean scan with a broad pen, which is read shrunk to LOOK_SIDE or more.
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ MAX_BLOCK = 16             # ...also one that is such an image with each pixel r
 OVERSHOOT = 0.5            # values this far past 0–1 (or −1–1) are taken for resampling's overshoot
 SCAN_SIDE = 512            # a larger image is first looked at with its longer side at most this
 WORK_SIDE = 256            # ink smaller than this in that look is read again, finer (thin strokes stay dark)
+LOOK_SIDE = 96             # a smaller drawing or scan is first looked at shrunk a whole number of times to no less
+LOOK_STROKE = 3.0          # than this; that look is kept where its strokes are this wide (px) there: a shrunk
+                           # pixel then lies in a stroke or beside it, and the digit is longer than BOX
 STRIP_PIXELS = 2_000_000   # a huge image is converted and shrunk this many pixels at a time (memory)
 _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,  # EXIF orientation ->
               4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,   # the turn that undoes
@@ -705,7 +709,10 @@ def _find_ink(image, extent) -> tuple[np.ndarray, np.ndarray]:
     digit, the shorter (the digits' height) for a row of them.
     """
     pic = _Picture(image)
-    small, factor = pic.read(_scan_factor(max(pic.size)))
+    factor = _scan_factor(max(pic.size))
+    if factor == 1 and (thick := _thick_ink(pic, extent)) is not None:
+        return thick
+    small, factor = pic.read(factor)
     on_sheet = _read_sheet(small)
     if on_sheet is None:
         (ink, how), on, oy, ox = _ink_map(small), None, 0, 0
@@ -725,6 +732,28 @@ def _find_ink(image, extent) -> tuple[np.ndarray, np.ndarray]:
             if on is not None:
                 ink = _desk_as_paper(ink, np.asarray(Image.fromarray(on[y0:y1, x0:x1]).resize(small.size)))
             ink, mask = clean(ink)
+    return pic.upright(ink), pic.upright(mask)
+
+
+def _thick_ink(pic: _Picture, extent) -> tuple[np.ndarray, np.ndarray] | None:
+    """`_find_ink` of a drawing or a clean scan (paper at one exact level: `flat_paper`) up to SCAN_SIDE,
+    read shrunk to LOOK_SIDE or more, where that loses nothing: its strokes are LOOK_STROKE wide there
+    and its ink no shorter than the BOX it is fitted to. A 300-px drawing holds twenty times the pixels
+    its 20-px digit needs, and reading it whole took most of a folder's time. Else None (thin strokes,
+    small ink, photos: their light and texture are levelled at full size): the image is read whole."""
+    shrink = max(pic.size) // LOOK_SIDE
+    if shrink < 2:
+        return None
+    ink, _ = _ink_map(pic.read(shrink)[0])
+    if not flat_paper(ink):
+        return None
+    try:
+        ink, mask = clean(ink)
+    except BlankImageError:
+        return None  # (perhaps a fine pen, which the full size shows)
+    y0, y1, x0, x1 = _bbox(mask)
+    if extent(y1 - y0, x1 - x0) < BOX or stroke_width(mask[y0:y1, x0:x1]) < LOOK_STROKE:
+        return None
     return pic.upright(ink), pic.upright(mask)
 
 
@@ -961,12 +990,18 @@ def _unblocked(img: Image.Image) -> Image.Image:
     viewer's "pixelated" zoom), as the tiny scan itself, to be enlarged smoothly (`_enlarged`): 40 of
     300 scikit-learn digits enlarged ×4 so were refused or misread that read right as 8×8. Else img."""
     w, h = img.size
+    if min(w, h) < 2:
+        return img
     a = np.asarray(img)
+    # Blocks of k: each row not at a multiple of k repeats the row before it, and so each column. Which
+    # rows (columns) repeat is found once; each k is then a look at those h (w) answers, not the image.
+    rows = np.concatenate([[False], (a[1:] == a[:-1]).reshape(h - 1, -1).all(1)])
+    cols = np.concatenate([[False], (a[:, 1:] == a[:, :-1]).reshape(h, w - 1, -1).all((0, 2))])
+    if not (rows[1] and cols[1]):
+        return img  # (most images: no block of two or more)
     for k in range(MAX_BLOCK, max(2, -(-max(w, h) // (FIELD - 1))) - 1, -1):  # the largest block first
-        if w % k == 0 and h % k == 0:
-            small = a[::k, ::k]
-            if np.array_equal(np.repeat(np.repeat(small, k, 0), k, 1), a):
-                return img.resize((w // k, h // k), Image.Resampling.NEAREST)  # (keeps the mode, palette)
+        if w % k == 0 and h % k == 0 and rows.reshape(-1, k)[:, 1:].all() and cols.reshape(-1, k)[:, 1:].all():
+            return img.resize((w // k, h // k), Image.Resampling.NEAREST)  # (keeps the mode, palette)
     return img
 
 
