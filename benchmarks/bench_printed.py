@@ -28,15 +28,20 @@ def _inked(page: np.ndarray, ink: np.ndarray, y: int, x: int) -> None:
     page[y:y + h, x:x + w] = page[y:y + h, x:x + w] * (1 - ink) + 20 * ink
 
 
-def boxed(digit, margin=15, grey=0, width=2, tilt=0.0, scale=1, box=100):
-    """A 0.7-box digit in a form's box of `box` px, `margin` px of paper around it."""
+def boxed(digit, margin=15, grey=0, width=2, tilt=0.0, scale=1, box=100, noise=0.0):
+    """A 0.7-box digit in a form's box of `box` px, `margin` px of paper around it; `noise`: the grey
+    levels' spread of a scanner's noise (0: a drawing's flat paper)."""
     side = box + 2 * margin
     page = np.full((side, side), 245.0)
     _inked(page, _scaled(digit, int(0.7 * box), int(0.7 * box)), margin + box // 7, margin + box // 7)
     img = Image.fromarray(page.astype(np.uint8))
     ImageDraw.Draw(img).rectangle([margin, margin, margin + box - 1, margin + box - 1], outline=grey, width=width)
     img = img.rotate(tilt, fillcolor=245, resample=Image.BILINEAR) if tilt else img
-    return img.resize((side * scale, side * scale), Image.BILINEAR) if scale > 1 else img
+    img = img.resize((side * scale, side * scale), Image.BILINEAR) if scale > 1 else img
+    if not noise:
+        return img
+    scan = np.asarray(img) + np.random.default_rng(int(digit.sum() * 1000)).normal(0, noise, img.size[::-1])
+    return Image.fromarray(np.clip(scan, 0, 255).astype(np.uint8))
 
 
 def across_lines(digit, height=200, line=120):
@@ -85,6 +90,8 @@ ROWS = {
     "box tilted 2°": lambda d: boxed(d, margin=8, tilt=2),
     "box tilted 4°, 3× larger": lambda d: boxed(d, margin=8, tilt=4, scale=3),
     "box in a 600-px photo": lambda d: boxed(d, margin=60, scale=6, width=3),
+    "300-px box of 1-px lines, tilted 2°": lambda d: boxed(d, box=300, width=1, tilt=2),
+    "the same, scanned (noisy paper), tilted 4°": lambda d: boxed(d, box=300, width=1, tilt=4, noise=3),
     "80-px box": lambda d: boxed(d, margin=5, box=80),
     "150 px across lines of grey 120": lambda d: across_lines(d, 150),
     "200 px across lines of grey 120": lambda d: across_lines(d, 200),

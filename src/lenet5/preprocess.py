@@ -64,6 +64,8 @@ RULED_THICK = 0.06         # no thicker (with their tilt) than this share of the
 RULED_MARGIN = 0.05        # reaching past the other ink by this share of the side at both ends,
 RULED_LEVEL = 0.5          # looked for in what is darker than this share of the ink's threshold,
 RULED_SIDE = 96            # in images at least this large (a page; not a drawing nor a cut-out cell)
+PRINTED_TILT = 0.07        # a box's sides are followed up to this slope (tan 4°: a form a little askew), and
+                           # the quick looks for lines across the image look at bands as tall as such a line
 FRAME_SIZE = 0.5           # a box printed around the digit is at least this share of the image each way,
 FRAME_BAND = 0.08          # its lines within this share of its side from its edges,
 FRAME_SIDES = 0.8          # following three of its four edges over this share of their length
@@ -90,7 +92,8 @@ SCAN_SIDE = 512            # a larger image is first looked at with its longer s
 WORK_SIDE = 256            # ink smaller than this in that look is read again, finer (thin strokes stay dark)
 LOOK_SIDE = 96             # a smaller drawing or scan is first looked at shrunk a whole number of times to no less
 LOOK_STROKE = 3.0          # than this; that look is kept where its strokes are this wide (px) there: a shrunk
-                           # pixel then lies in a stroke or beside it, and the digit is longer than BOX
+                           # pixel then lies in a stroke or beside it, and the digit is longer than BOX,
+LOOK_FAINT = 0.1           # and nothing this faint (of the ink's range) lies further than a stroke's width from them
 STRIP_PIXELS = 2_000_000   # a huge image is converted and shrunk this many pixels at a time (memory)
 _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,  # EXIF orientation ->
               4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,   # the turn that undoes
@@ -305,12 +308,12 @@ def _frame(mask: np.ndarray) -> np.ndarray:
     it), the shape is at least FRAME_SIZE of the image each way, and ink lies inside, twice that band
     from its edges. (A digit in a box was read as the box: 0 of 200 right.)"""
     none = np.zeros_like(mask)
-    # A quick look first: rows (or columns) so much inked at two sides of a box, and a column (or row).
+    # A quick look first: bands of rows (or columns) so much inked at two sides of a box, and a band of
+    # columns (rows). Bands, not rows: a line of a box tilted 2° crosses 7 rows of a 200-px image.
     least = FRAME_SIZE * FRAME_SIDES
-    rows = np.flatnonzero(np.count_nonzero(mask, axis=1) >= least * mask.shape[1])
-    cols = np.flatnonzero(np.count_nonzero(mask, axis=0) >= least * mask.shape[0])
-    if not (rows.size and cols.size) or (rows[-1] - rows[0] < FRAME_SIZE * mask.shape[0] - 1
-                                         and cols[-1] - cols[0] < FRAME_SIZE * mask.shape[1] - 1):
+    (rows, tall), (cols, wide) = _inked_across(mask, least), _inked_across(mask.T, least)
+    if not (rows.size and cols.size) or (rows[-1] + tall - rows[0] < FRAME_SIZE * mask.shape[0]
+                                         and cols[-1] + wide - cols[0] < FRAME_SIZE * mask.shape[1]):
         return none
     labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
     if n == 0:
@@ -324,11 +327,12 @@ def _frame(mask: np.ndarray) -> np.ndarray:
     shape, edges = labels[y0:y1, x0:x1] == largest, none.copy()
     if shape.mean() > 0.5:  # (a box is mostly paper; ink thresholded out of noise is not)
         return none
-    box, followed = edges[y0:y1, x0:x1], 0  # (a view: marks `edges`)
+    box, followed, thick = edges[y0:y1, x0:x1], 0, []  # (a view: marks `edges`)
     for cut, turned in ((np.s_[:d], False), (np.s_[-d:], False), (np.s_[:, :d], True), (np.s_[:, -d:], True)):
         part = shape[cut].T if turned else shape[cut]
-        along = _straight(part, max(3, part.shape[1] // 6)).view(bool) & part
+        along = _straight(part, max(3, part.shape[1] // 6), PRINTED_TILT).view(bool) & part
         across = along.sum(0)
+        thick.append(across[across > 0].mean() if across.any() else 0.0)
         followed += (across > 0).mean() >= FRAME_SIDES and across[across > 0].mean() <= 0.75 * d  # (a thin line)
         box[cut] |= along.T if turned else along
     inside = mask[y0 + 2 * d:y1 - 2 * d, x0 + 2 * d:x1 - 2 * d]  # (clear of a hand-drawn square's wavy sides)
@@ -336,7 +340,21 @@ def _frame(mask: np.ndarray) -> np.ndarray:
         return none
     if x1 - x0 >= FRAME_ROW * (y1 - y0):  # a row of cells: the lines between them are the box's too
         box |= _straight(shape.T, math.ceil(FRAME_SIDES * (y1 - y0))).view(bool).T & shape
+    box |= _stray_ends(shape & ~box, 2 * d, float(np.median(thick)))  # (a stroke along a side thickens it)
     return edges
+
+
+def _stray_ends(rest: np.ndarray, margin: int, thick: float) -> np.ndarray:
+    """The pieces of what is left of a box's shape, once its sides are taken, that lie wholly within
+    `margin` of its edges and are lines as thin as its sides (`thick`): the ends of sides that a tilt
+    carried out of their band (a 348-px box 4° askew kept its four corners, and a 1 in it was "not a
+    digit"). A stroke that touched the box reaches further in, or is thicker, and stays."""
+    pieces, _ = ndimage.label(rest, structure=np.ones((3, 3)))
+    inner = pieces[margin:-margin, margin:-margin]
+    sizes = np.bincount(pieces.ravel())
+    ends = [i for i, (r, c) in enumerate(ndimage.find_objects(pieces), 1)
+            if sizes[i] <= 1.5 * thick * max(r.stop - r.start, c.stop - c.start)]
+    return np.isin(pieces, ends) & ~np.isin(pieces, inner[inner > 0])
 
 
 def _baseline(mask: np.ndarray) -> np.ndarray:
@@ -370,10 +388,11 @@ def _baseline(mask: np.ndarray) -> np.ndarray:
     return line if below and middle and along.any(0).mean() >= FRAME_SIDES else none
 
 
-def _straight(mask: np.ndarray, run: int) -> np.ndarray:
-    """Where `mask`, a pixel's drift up or down allowed (a thin line at a tilt), runs along the rows for
-    at least `run` pixels: uint8, 1 there."""
-    thick = ndimage.maximum_filter1d(mask.view(np.uint8), 3, axis=0)
+def _straight(mask: np.ndarray, run: int, tilt: float = 0.0) -> np.ndarray:
+    """Where `mask`, a drift up or down allowed (a thin line at a tilt: a pixel, or what a line `tilt`
+    off level drifts over half the run), runs along the rows for at least `run` pixels: uint8, 1 there."""
+    drift = max(1, math.ceil(run * tilt / 2))
+    thick = ndimage.maximum_filter1d(mask.view(np.uint8), 2 * drift + 1, axis=0)
     return ndimage.maximum_filter1d(ndimage.minimum_filter1d(thick, run, axis=1), run, axis=1)
 
 
@@ -407,12 +426,19 @@ def _ruled_lines(mask: np.ndarray) -> np.ndarray:
 
 
 def _crossed(mask: np.ndarray) -> bool:
-    """Whether some band of rows, as tall as a line ~3° off level, has ink in RULED_SPAN of the columns
+    """Whether some band of rows, as tall as a line PRINTED_TILT off level spans, has ink in RULED_SPAN of the columns
     (a quick look, before `_lines_along`: a page without a line across it has none)."""
+    return _inked_across(mask, RULED_SPAN)[0].size > 0
+
+
+def _inked_across(mask: np.ndarray, share: float) -> tuple[np.ndarray, int]:
+    """The first rows of the bands of rows, each as tall as a line PRINTED_TILT off level spans along
+    `share` of the columns, that have ink in that share of them (in order), and the bands' height."""
     h, w = mask.shape
-    band = 2 * (math.ceil(0.053 * w) + 3)  # bands overlapping by half: a line's rows are all in one of them
-    return any((np.logical_or.reduceat(mask, np.arange(start, h, band), axis=0).mean(1) >= RULED_SPAN).any()
-               for start in range(0, min(h, band), band // 2))
+    band = 2 * (math.ceil(PRINTED_TILT * share * w) + 3)  # overlapping by half: such a line's rows are in one
+    firsts = [np.arange(start, h, band) for start in range(0, min(h, band), band // 2)]
+    inked = [f[np.logical_or.reduceat(mask, f, axis=0).mean(1) >= share] for f in firsts]
+    return np.sort(np.concatenate(inked)), band
 
 
 def _lines_along(mask: np.ndarray) -> tuple[np.ndarray, int]:
@@ -627,7 +653,7 @@ def _disk_filter(a: np.ndarray, r: int, dilate: bool) -> np.ndarray:
 
 def preprocess(image: str | os.PathLike | bytes | Image.Image | np.ndarray) -> np.ndarray:
     """One digit, any image -> (28, 28) float32 MNIST-like (white ink on black, [0, 1])."""
-    ink, mask = _find_ink(image, extent=max)
+    ink, mask = _find_ink(image, one_digit=True)
     cut_off = _cut_off(mask)
     if cut_off.any():
         ink[cut_off], mask = 0, mask & ~cut_off
@@ -702,15 +728,17 @@ def unit_range(values: np.ndarray, whole: bool | None = None) -> np.ndarray:
 
 # ---------------------------------------------------------------- a large image at a working resolution
 
-def _find_ink(image, extent) -> tuple[np.ndarray, np.ndarray]:
+def _find_ink(image, one_digit: bool) -> tuple[np.ndarray, np.ndarray]:
     """clean(ink_map(image)), at a working resolution where the image is large (module docstring).
 
-    `extent(height, width)` of the ink's box is what must be WORK_SIDE pixels: the longer side for one
-    digit, the shorter (the digits' height) for a row of them.
+    What must be WORK_SIDE pixels is the longer side of the ink's box for one digit, the shorter (the
+    digits' height) for a row of them. One digit drawn with a broad pen may be read shrunk (`_thick_ink`);
+    a row is not: the gaps between close digits close (a red-team's rows: 84.3 → 81.8% read whole).
     """
+    extent = max if one_digit else min
     pic = _Picture(image)
     factor = _scan_factor(max(pic.size))
-    if factor == 1 and (thick := _thick_ink(pic, extent)) is not None:
+    if factor == 1 and one_digit and (thick := _thick_ink(pic)) is not None:
         return thick
     small, factor = pic.read(factor)
     on_sheet = _read_sheet(small)
@@ -735,24 +763,29 @@ def _find_ink(image, extent) -> tuple[np.ndarray, np.ndarray]:
     return pic.upright(ink), pic.upright(mask)
 
 
-def _thick_ink(pic: _Picture, extent) -> tuple[np.ndarray, np.ndarray] | None:
-    """`_find_ink` of a drawing or a clean scan (paper at one exact level: `flat_paper`) up to SCAN_SIDE,
-    read shrunk to LOOK_SIDE or more, where that loses nothing: its strokes are LOOK_STROKE wide there
-    and its ink no shorter than the BOX it is fitted to. A 300-px drawing holds twenty times the pixels
-    its 20-px digit needs, and reading it whole took most of a folder's time. Else None (thin strokes,
-    small ink, photos: their light and texture are levelled at full size): the image is read whole."""
+def _thick_ink(pic: _Picture) -> tuple[np.ndarray, np.ndarray] | None:
+    """`_find_ink` of one digit drawn or cleanly scanned (paper at one exact level: `flat_paper`) up to
+    SCAN_SIDE, read shrunk to LOOK_SIDE or more, where that loses nothing: its strokes are LOOK_STROKE
+    wide there, its ink no shorter than the BOX it is fitted to, and no faint ink lies a stroke's width
+    or more away from them (a hairline part of a broad-pen digit, washed out by the shrinking). A 300-px drawing holds twenty
+    times the pixels its 20-px digit needs, and reading it whole took most of a folder's time. Else None
+    (thin strokes, small ink, photos: their light and texture are levelled at full size): read whole."""
     shrink = max(pic.size) // LOOK_SIDE
     if shrink < 2:
         return None
-    ink, _ = _ink_map(pic.read(shrink)[0])
-    if not flat_paper(ink):
+    look, _ = _ink_map(pic.read(shrink)[0])
+    if not flat_paper(look):
         return None
     try:
-        ink, mask = clean(ink)
+        ink, mask = clean(look)
     except BlankImageError:
         return None  # (perhaps a fine pen, which the full size shows)
     y0, y1, x0, x1 = _bbox(mask)
-    if extent(y1 - y0, x1 - x0) < BOX or stroke_width(mask[y0:y1, x0:x1]) < LOOK_STROKE:
+    width = stroke_width(mask[y0:y1, x0:x1])
+    if max(y1 - y0, x1 - x0) < BOX or width < LOOK_STROKE:
+        return None
+    faint = look > look.min() + LOOK_FAINT * (look.max() - look.min())
+    if np.count_nonzero(faint & ~_grow(mask, math.ceil(width))) > BOX // 4:  # (a soft edge is nearer)
         return None
     return pic.upright(ink), pic.upright(mask)
 
@@ -1093,7 +1126,7 @@ def _cut(mask: np.ndarray, b: DigitBox, k: int) -> list[DigitBox]:
 
 def split_digits(image: str | os.PathLike | bytes | Image.Image | np.ndarray) -> list[np.ndarray]:
     """A row of handwritten digits (a number) -> one MNIST-like 28×28 array per digit, left to right."""
-    ink, mask = _find_ink(image, extent=min)
+    ink, mask = _find_ink(image, one_digit=False)
     digits = []
     for b in segment(mask):
         sub = np.zeros_like(mask)
