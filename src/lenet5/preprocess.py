@@ -93,7 +93,7 @@ WORK_SIDE = 256            # ink smaller than this in that look is read again, f
 LOOK_SIDE = 96             # a smaller drawing or scan is first looked at shrunk a whole number of times to no less
 LOOK_STROKE = 3.0          # than this; that look is kept where its strokes are this wide (px) there: a shrunk
                            # pixel then lies in a stroke or beside it, and the digit is longer than BOX,
-LOOK_FAINT = 0.1           # and nothing this faint (of the ink's range) lies further than a stroke's width from them
+LOOK_FAINT = 0.1           # and nothing this faint (of the ink's range) lies a stroke's width from them or more
 STRIP_PIXELS = 2_000_000   # a huge image is converted and shrunk this many pixels at a time (memory)
 _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,  # EXIF orientation ->
               4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,   # the turn that undoes
@@ -426,8 +426,8 @@ def _ruled_lines(mask: np.ndarray) -> np.ndarray:
 
 
 def _crossed(mask: np.ndarray) -> bool:
-    """Whether some band of rows, as tall as a line PRINTED_TILT off level spans, has ink in RULED_SPAN of the columns
-    (a quick look, before `_lines_along`: a page without a line across it has none)."""
+    """Whether some band of rows, as tall as a line PRINTED_TILT off level spans, has ink in RULED_SPAN
+    of the columns (a quick look, before `_lines_along`: a page without a line across it has none)."""
     return _inked_across(mask, RULED_SPAN)[0].size > 0
 
 
@@ -767,9 +767,10 @@ def _thick_ink(pic: _Picture) -> tuple[np.ndarray, np.ndarray] | None:
     """`_find_ink` of one digit drawn or cleanly scanned (paper at one exact level: `flat_paper`) up to
     SCAN_SIDE, read shrunk to LOOK_SIDE or more, where that loses nothing: its strokes are LOOK_STROKE
     wide there, its ink no shorter than the BOX it is fitted to, and no faint ink lies a stroke's width
-    or more away from them (a hairline part of a broad-pen digit, washed out by the shrinking). A 300-px drawing holds twenty
-    times the pixels its 20-px digit needs, and reading it whole took most of a folder's time. Else None
-    (thin strokes, small ink, photos: their light and texture are levelled at full size): read whole."""
+    or more away from them (a hairline part of a broad-pen digit, washed out by the shrinking). A
+    300-px drawing holds twenty times the pixels its 20-px digit needs, and reading it whole took most
+    of a folder's time. Else None (thin strokes, small ink, photos: their light and texture are levelled
+    at full size): the image is read whole."""
     shrink = max(pic.size) // LOOK_SIDE
     if shrink < 2:
         return None
