@@ -183,22 +183,20 @@ def jpeg(img, **kw):
     return buf.getvalue()
 
 
-def test_a_large_photo_is_read_at_a_working_resolution(monkeypatch):
-    big = photo(strokes((2400, 1800), 60))
-    reference = preprocess(big.resize((300, 225), Image.Resampling.BOX))  # the same photo, small
-    seen = []
-    real_clean = pp.clean
-    monkeypatch.setattr(pp, "clean", lambda ink: seen.append(ink.shape) or real_clean(ink))
-    x = preprocess(jpeg(big))
-    assert seen and max(max(shape) for shape in seen) <= 2 * SCAN_SIDE  # never the 2400×1800 pixels
-    assert np.abs(x - reference).mean() < 0.03
-
-
 def cleaned_shapes(monkeypatch) -> list:
     """The shapes of the ink maps `clean` is given from now on."""
     seen, real_clean = [], pp.clean
     monkeypatch.setattr(pp, "clean", lambda ink, **kw: seen.append(ink.shape) or real_clean(ink, **kw))
     return seen
+
+
+def test_a_large_photo_is_read_at_a_working_resolution(monkeypatch):
+    big = photo(strokes((2400, 1800), 60))
+    reference = preprocess(big.resize((300, 225), Image.Resampling.BOX))  # the same photo, small
+    seen = cleaned_shapes(monkeypatch)
+    x = preprocess(jpeg(big))
+    assert seen and max(max(shape) for shape in seen) <= 2 * SCAN_SIDE  # never the 2400×1800 pixels
+    assert np.abs(x - reference).mean() < 0.03
 
 
 def test_a_drawing_with_a_broad_pen_is_read_shrunk_as_it_reads_whole(monkeypatch):
