@@ -607,7 +607,7 @@ def test_a_digit_in_a_printed_box_is_read_without_the_box(data_dir, margin, grey
 @pytest.mark.parametrize("noise", [0, 3], ids=["drawn", "scanned"])
 def test_a_large_form_box_a_little_askew_is_read_without_the_box(data_dir, tilt, noise):
     # A 300-px cell 2° askew: each of its 1-px lines crosses 10 rows, no row was inked across enough to
-    # be looked at as a box, and not one of 200 digits was read right (4°: 2 of 200).
+    # be looked at as a box, and not one of 200 digits was read right.
     for d in data.load("mnist", "test", data_dir).images[:5, 0].numpy():
         boxed, plain = (np.asarray(_in_a_box(d, 15, grey, tilt, box=300, width=1), np.float64) for grey in (0, 245))
         scan = np.random.default_rng(0).normal(0, noise, boxed.shape)
