@@ -142,6 +142,28 @@ def test_features_true_adds_the_feature_maps_as_many_as_the_model_says(server, d
     assert httpx.get(server + "/api/model").json()["feature_maps"] == [6, 16]
 
 
+def row_png(x: np.ndarray, idx: list[int]) -> bytes:
+    """MNIST test digits side by side, dark on white paper and enlarged 4×: a number as written."""
+    a = 255 - np.concatenate([np.pad(x[i], ((10, 10), (6, 6))) for i in idx], 1)
+    return png(np.asarray(Image.fromarray(a).resize((a.shape[1] * 4, a.shape[0] * 4), Image.BILINEAR)))
+
+
+def test_number_true_reads_a_row_of_digits_and_is_null_for_one_digit_or_pixels(server, digits):
+    x, y = digits
+    ask = lambda **body: httpx.post(server + "/api/predict?number=true", json=body).json()
+    row = ask(image=base64.b64encode(row_png(x, [0, 1, 2])).decode())
+    n = row["number"]
+    assert n["number"] == "".join(map(str, y[:3])) and [d["label"] for d in n["digits"]] == list(y[:3])
+    assert all(np.array(d["preprocessed"]).shape == (28, 28) for d in n["digits"])
+    assert n["confidence"] == pytest.approx(np.prod([max(d["probabilities"]) for d in n["digits"]]), abs=1e-5)
+    assert row["probabilities"] is not None and np.array(row["preprocessed"]).shape == (28, 28)  # still read as one
+    assert ask(image=base64.b64encode(row_png(x, [0])).decode())["number"] is None
+    assert ask(pixels=x[0].tolist())["number"] is None  # 28×28 pixels are one digit
+    multipart = httpx.post(server + "/api/predict?number=true", files={"file": ("n.png", row_png(x, [3, 4]), "image/png")})
+    assert multipart.json()["number"]["number"] == "".join(map(str, y[3:5]))
+    assert "number" not in httpx.post(server + "/api/predict", json={"image": base64.b64encode(row_png(x, [0, 1])).decode()}).json()
+
+
 def test_blank_images_and_all_zero_pixels_are_answered_blank_not_classified(server):
     for kwargs in [{"json": {"pixels": [[0] * 28] * 28}},
                    {"files": {"file": ("b.png", png(np.zeros((280, 280), np.uint8)), "image/png")}},

@@ -458,10 +458,14 @@ def test_the_page_draws_every_feature_map_the_served_model_has(page):
     assert page.locator("#conv1 figure").count() == 6 and page.locator("#conv2-maps").text_content() == "16"
 
 
-def canned(probabilities, label=None, reason=None, not_digit=None):
-    return json.dumps({"label": label, "class_name": None if label is None else str(label), "reason": reason,
-                       "probabilities": probabilities, "not_digit": not_digit,
-                       "preprocessed": [[0.0] * 28] * 28})
+def canned(probabilities, label=None, reason=None, not_digit=None, number=None):
+    """An answer of /api/predict; `number`: [the number, (label, top probability) of each digit]."""
+    blank, answer = [[0.0] * 28] * 28, {"label": label, "class_name": None if label is None else str(label),
+                                        "reason": reason, "probabilities": probabilities, "not_digit": not_digit}
+    digits = [{"label": d, "class_name": str(d), "reason": None, "not_digit": 0.01, "preprocessed": blank,
+               "probabilities": [q if i == d else (1 - q) / 9 for i in range(10)]} for d, q in (number or [None])[1:]]
+    row = {"number": number[0], "confidence": float(np.prod([q for _, q in number[1:]])), "digits": digits} if number else None
+    return json.dumps({**answer, "preprocessed": blank, "number": row})
 
 
 @pytest.mark.parametrize("body, text, state, detail", [
@@ -472,6 +476,8 @@ def canned(probabilities, label=None, reason=None, not_digit=None):
      "not-digit", "45% chance this is no digit"),  # refused under 50%: not "45% sure this is no digit"
     (canned([0, 0, 0, 0.1, 0.55, 0, 0, 0.05, 0, 0.3], label=4), "4", "unsure", "or maybe: 9\u00a030% · 3\u00a010%"),
     (canned([0, 0, 0, 0, 0.99, 0, 0, 0, 0, 0.01], label=4), "4", "answer", "99% sure"),
+    (canned([0.05, 0, 0, 0.1, 0.6, 0, 0, 0.05, 0, 0.2], reason="not a digit", not_digit=0.7,
+            number=["42", [4, 0.97], [2, 0.95]]), "42", "number", "2 digits: 4\u00a097% · 2\u00a095%"),
 ])
 def test_blank_not_a_digit_and_unsure_answers_are_shown_as_such(page, body, text, state, detail):
     """The served test model has no "not a digit" output, so the server's answers are played back here."""
@@ -479,6 +485,24 @@ def test_blank_not_a_digit_and_unsure_answers_are_shown_as_such(page, body, text
     draw(page, DIGITS[1])
     assert prediction(page) == text and page.locator("#result").get_attribute("data-state") == state
     assert detail in page.locator("#result").text_content()
+
+
+def test_a_row_of_digits_on_the_pad_is_read_as_a_number_and_undo_brings_back_the_single_digit(page):
+    half = lambda strokes, cx: [[(cx + (x - 140) / 2, 140 + (y - 140) / 2) for x, y in s] for s in strokes]
+    draw(page, half(DIGITS[1], 85))
+    assert prediction(page) == "1" and page.locator(".bar.top").count() == 1
+    final = draw(page, half(DIGITS[7], 195))
+    assert final["text"] == "17" and page.locator("#result").get_attribute("data-state") == "number"
+    result = page.locator("#result").text_content()
+    assert "2 digits: 1" in result and "read as one digit:" in result and "feature maps are for one digit" in result
+    assert page.locator("#seen").evaluate("c => [c.width, c.height]") == [58, 28]  # both digits, 2 columns apart
+    assert page.locator(".bar.top").count() == 0 and page.locator("#conv1 canvas").first.evaluate("c => c.width") == 1
+    assert "the number 17" in page.locator("#announce").text_content()
+    page.screenshot(path=str(shot("web-number.png")), full_page=True)
+    page.keyboard.press("Control+z")
+    wait_finals(page, 3)
+    assert prediction(page) == "1" and page.locator("#seen").evaluate("c => [c.width, c.height]") == [28, 28]
+    assert not page.errors and not page.outside
 
 
 def test_the_page_speaks_chinese_when_the_browser_prefers_it_and_switches_by_its_link(browser, served):

@@ -6,7 +6,7 @@
     [r] = p.predict(["photo.jpg"])                            # paths, PIL images or numpy arrays
     r.label, r.class_name, r.probabilities                    # 7, "7", [10 floats]; label None when refused
     r.reason                                                  # None, "blank" or "not a digit"
-    p.read_number("year.jpg").number                          # "1998"
+    p.read_number("year.jpg").number                          # "1998"; .several: two digits or more, all read
 
 A 28×28 numpy array on a dark ground whose digit is fitted as MNIST's are is taken as already
 MNIST-like (white ink on black; lenet5.many); anything else (a 28×28 array whose digit fills the
@@ -100,6 +100,12 @@ class NumberReading:
         if self.number is None:
             return 0.0
         return float(np.prod([max(d.probabilities) if d.label is not None else 0.0 for d in self.digits]))
+
+    @property
+    def several(self) -> bool:
+        """Two digits or more, every piece read as one: the image is a row of digits, not one digit (a
+        "77" read as one digit is a 7, and a "13" a 3, each 92% sure)."""
+        return len(self.digits) >= 2 and all(d.label is not None for d in self.digits)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"file": self.source, "number": self.number, "confidence": round(self.confidence, 6),

@@ -89,6 +89,21 @@ class Features(BaseModel):
     conv2: list[list[list[float]]]  # maps × 5×5 after pooling (16 in the report's model, 24 in the bundled one)
 
 
+class DigitOut(BaseModel):
+    label: int | None
+    class_name: str | None
+    reason: Literal["blank", "not a digit"] | None
+    probabilities: list[float] | None
+    not_digit: float | None
+    preprocessed: list[list[float]]  # the 28×28 image of this digit the model saw, 0–1
+
+
+class NumberOut(BaseModel):
+    number: str  # the digits, left to right ("1998")
+    confidence: float  # the product of the digits' top probabilities: that every one is right
+    digits: list[DigitOut]  # each digit's answer, left to right
+
+
 class PredictionOut(BaseModel):
     label: int | None  # the digit; null when refused (see reason)
     class_name: str | None
@@ -97,6 +112,7 @@ class PredictionOut(BaseModel):
     not_digit: float | None  # the model's probability that this is no digit; null if it has no such output
     preprocessed: list[list[float]]  # the 28×28 image the model saw, 0–1
     features: Features | None = None  # only with ?features=true
+    number: NumberOut | None = None  # only with ?number=true: the row of digits, when the image holds one
 
 
 class ModelOut(BaseModel):
@@ -255,28 +271,36 @@ def pixel_count(data: bytes) -> float:
         return 0
 
 
-def answer(predictor, r, features: bool) -> bytes:
-    """The JSON answer for one prediction: the label, the 28×28 image seen, optionally the feature maps."""
-    out: dict[str, Any] = {
-        "label": r.label, "class_name": r.class_name, "reason": r.reason,
-        "probabilities": None if r.probabilities is None else [round(p, 6) for p in r.probabilities],
-        "not_digit": None if r.not_digit is None else round(r.not_digit, 6),
-        "preprocessed": np.round(r.preprocessed, 4)}
+def answer(predictor, r, features: bool, number: bool = False, row=None) -> bytes:
+    """The JSON answer for one prediction: the label, the 28×28 image seen, optionally the feature maps
+    and (`number`) the row of digits it holds: `row`, the image read as a number, when it holds several."""
+    out = _digit_out(r)
     if features:
         maps = predictor.feature_maps(r.preprocessed)
         out["features"] = {name: np.round(m, 4) for name, m in maps.items()}
+    if number:
+        out["number"] = None if row is None or not row.several else {
+            "number": row.number, "confidence": round(row.confidence, 6), "digits": [_digit_out(d) for d in row.digits]}
     # orjson writes float32 arrays as they are ("0.9971"): json.dumps of .tolist() took 0.4 ms of a
     # request's ~3.5 ms here, writing each as the float64 nearest it ("0.9970999956130981").
     return orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+def _digit_out(r) -> dict[str, Any]:
+    return {"label": r.label, "class_name": r.class_name, "reason": r.reason,
+            "probabilities": None if r.probabilities is None else [round(p, 6) for p in r.probabilities],
+            "not_digit": None if r.not_digit is None else round(r.not_digit, 6),
+            "preprocessed": np.round(r.preprocessed, 4)}
+
+
 PHOTO = b"photo"  # the light lane's answer for an image that belongs in the photo lane
 
 
-def read_image(predictor, content_type: str, body: bytes, features: bool, lane: str) -> np.ndarray | None | bytes:
-    """In a lane process: decode the body, enforce the pixel budget, preprocess the image (None: blank).
-    In the light lane an image over LIGHT_PIXELS is not read but answered PHOTO (the photo lane decodes
-    the body again: cheaper than sending megabytes of image back through a pipe)."""
+def read_image(predictor, content_type: str, body: bytes, features: bool, lane: str) -> tuple[np.ndarray | None, Any] | bytes:
+    """In a lane process: decode the body, enforce the pixel budget, preprocess the image: (its 28×28
+    array or None when blank, the image decoded). In the light lane an image over LIGHT_PIXELS is not
+    read but answered PHOTO (the photo lane decodes the body again: cheaper than sending megabytes of
+    image back through a pipe)."""
     from .many import to_array
     if features and predictor.backend != "torch":
         raise ApiError(400, "feature maps need the torch backend; ask without features=true")
@@ -293,17 +317,18 @@ def read_image(predictor, content_type: str, body: bytes, features: bool, lane: 
         if n > LIGHT_PIXELS and lane == "light":
             return PHOTO
     try:
-        return to_array(image)
+        return to_array(image), image
     except UserError as e:  # lenet5.preprocess.ImageError: unreadable, truncated, 0×0, ...
         raise ApiError(400, str(e)) from None
 
 
 def answer_jobs(predictor, jobs: list[tuple]) -> list[tuple]:
-    """Replies to (lane, content type, body, features) jobs, in order: each image read on its own, then
-    one model call for all of them (under load a process is sent jobs ahead and takes them together)."""
+    """Replies to (lane, content type, body, features, number) jobs, in order: each image read on its
+    own, then one model call for all of them (under load a process is sent jobs ahead and takes them
+    together); with `number`, an image (not 28×28 pixels) is also read as a row of digits."""
     replies: list[tuple | None] = []
-    read: list[tuple[int, np.ndarray | None, bool]] = []
-    for i, (lane, content_type, body, features) in enumerate(jobs):
+    read: list[tuple[int, np.ndarray | None, tuple[bool, bool], Any]] = []
+    for i, (lane, content_type, body, features, number) in enumerate(jobs):
         try:
             image = read_image(predictor, content_type, body, features, lane)
         except ApiError as e:
@@ -315,16 +340,27 @@ def answer_jobs(predictor, jobs: list[tuple]) -> list[tuple]:
             is_photo = isinstance(image, bytes)
             replies.append(("ok", PHOTO) if is_photo else None)
             if not is_photo:
-                read.append((i, image, features))
+                array, decoded = image
+                as_row = number and not isinstance(decoded, np.ndarray)  # 28×28 pixels: one digit
+                read.append((i, array, (features, number), decoded if as_row else None))
     try:
-        predictions = predictor.classify([(image, "") for _, image, _ in read])
-        for (i, _, features), r in zip(read, predictions):
-            replies[i] = ("ok", answer(predictor, r, features))
+        predictions = predictor.classify([(array, "") for _, array, _, _ in read])
+        for (i, _, asked, decoded), r in zip(read, predictions):
+            replies[i] = ("ok", answer(predictor, r, *asked, None if decoded is None else read_row(predictor, decoded)))
     except Exception as e:
         traceback.print_exc()
-        for i, _, _ in read:
+        for i, _, _, _ in read:
             replies[i] = ("bug", f"{type(e).__name__}: {e}")
     return replies
+
+
+def read_row(predictor, image):
+    """The image read as a number (lenet5.predict.NumberReading), or None where it cannot be split: it
+    was read as one digit already, so that answer stands."""
+    try:
+        return predictor.read_number(image)
+    except UserError:
+        return None
 
 
 # ------------------------------------------------------------------ the two lanes
@@ -496,7 +532,7 @@ def warm_up(predictor) -> None:
     png = io.BytesIO()
     pad.save(png, format="PNG")
     body = json.dumps({"image": base64.b64encode(png.getvalue()).decode()}).encode()
-    job = ("light", "application/json", body, True)
+    job = ("light", "application/json", body, True, True)
     answer_jobs(predictor, [job])
     answer_jobs(predictor, [job, job])
 
@@ -715,22 +751,26 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
 
     @app.post("/api/predict", openapi_extra={"requestBody": PREDICT_BODY},
               responses={200: {"model": PredictionOut}, **PREDICT_ERRORS})
-    async def predict(request: Request, features: bool = Query(False, description="add the conv1 and conv2 "
-                                                                                   "feature maps")) -> Response:
+    async def predict(request: Request,
+                      features: bool = Query(False, description="add the conv1 and conv2 feature maps"),
+                      number: bool = Query(False, description="also read the image as a row of digits: "
+                                                              "`number` in the answer")) -> Response:
         """Read one image: JSON `{"image": base64}`, JSON `{"pixels": 28×28}` or a multipart upload (`file`).
 
         Returns the label (null when the image is blank or not a digit, with the reason), the ten
         probabilities and the 28×28 image the model saw; with `features=true` also the conv1
-        (maps × 14×14) and conv2 (maps × 5×5) feature maps.
+        (maps × 14×14) and conv2 (maps × 5×5) feature maps; with `number=true` also `number`: the
+        row of digits the image holds ("1998", each digit's answer and 28×28 image), or null when it
+        does not hold two or more, each read as a digit (28×28 pixels are always one digit).
         """
         content_type = request.headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() not in ("application/json", "multipart/form-data"):
             raise ApiError(415, "send application/json or multipart/form-data (a field named 'file')")
         body = await request.body()  # already read in full by BodyLimit: parsing it is a lane process's work
         start = time.monotonic()
-        result = await light.run(("light", content_type, body, features))
+        result = await light.run(("light", content_type, body, features, number))
         if result == PHOTO:
-            result = await photos.run(("photo", content_type, body, features), time.monotonic() - start)
+            result = await photos.run(("photo", content_type, body, features, number), time.monotonic() - start)
         return Response(result, media_type="application/json")
 
     return AnswerWhenStopping(HeadAsGet(LocalPages(BodyLimit(app, max_body))))

@@ -166,7 +166,9 @@ async function ask(body, kind, t0) {
   const json = typeof body === "string";
   const slow = kind === "live" ? null : setTimeout(() => { if (gen === generation && shownSeq < id) showWaiting(); }, WAITING_MS);
   try {
-    const r = await fetch("/api/predict?features=true", { method: "POST", body, signal: ctl.signal,
+    // Read as a row of digits too at pen-up and for a photo, not while the pen moves: it costs the server
+    // a lane process 1.8× the work (benchmarks/bench_number.py), and a live answer is a glimpse.
+    const r = await fetch("/api/predict?features=true" + (kind === "live" ? "" : "&number=true"), { method: "POST", body, signal: ctl.signal,
       headers: json ? { "content-type": "application/json" } : {} });
     const answer = await r.json().catch(() => ({}));
     if (gen !== generation || id < shownSeq) return;  // cleared, undone or overtaken meanwhile
@@ -243,7 +245,7 @@ const kb = n => n >= 1e6 ? (n / 1048576).toFixed(1) + " MB" : Math.ceil(n / 1024
 // ---------------------------------------------------------------- showing
 function setAnswer(state, text, confidence = "", alternatives = "", message = "") {
   $("result").dataset.state = state;
-  $("digit").textContent = text; $("digit").classList.toggle("phrase", text.length > 1);
+  $("digit").textContent = text; $("digit").classList.toggle("phrase", state !== "number" && text.length > 1);
   $("confidence").textContent = confidence; $("alternatives").textContent = alternatives;
   $("message").textContent = message; $("progress").hidden = state !== "pending";
   $("result").removeAttribute("aria-busy"); delete document.body.dataset.waiting;
@@ -253,6 +255,7 @@ function showWaiting() {  // the answer shown is for an older drawing: dimmed, t
 }
 function announce(text) { $("announce").textContent = text; }
 function clearPictures() { showBars(null); showSeen(null); showMaps(null); }
+const named = ([q, i]) => `${classes[i] ?? i}\u00a0${pct(q)}`;  // a digit and its percent never split a line
 
 function showEmpty() { setAnswer("empty", say("drawADigit")); clearPictures(); announce(""); }
 function showPending(message) { setAnswer("pending", say("reading"), "", "", message); clearPictures(); announce(message); }
@@ -280,7 +283,7 @@ function show(p, kind) {  // kind: "live" (the pen still moving), "final" or "ph
     clearPictures(); if (final) announce(say(photo ? "saidNoInkPhoto" : "saidNothing"));
     return;
   }
-  const named = ([q, i]) => `${classes[i] ?? i}\u00a0${pct(q)}`;  // a digit and its percent never split a line
+  if (p.number) { showNumber(p, final); return; }
   const top3 = topK(p.probabilities, 3).map(named).join(" · ");
   if (p.reason === "not a digit") {  // refused from the model's threshold, which can be under 50%
     const sure = p.not_digit >= 0.5, said = say(sure ? "notDigit" : "probablyNotDigit");
@@ -296,6 +299,18 @@ function show(p, kind) {  // kind: "live" (the pen still moving), "final" or "ph
     if (final) announce(say("saidDigit", { digit: p.class_name, p: pct(best) }) + (unsure ? say("saidOrMaybe", { others }) : ""));
   }
   showBars(p.probabilities, p.label); showSeen(p.preprocessed); showMaps(p.features);
+}
+
+// A row of digits, each read as one (the server's `number`): the number, each digit's percent, and
+// what the drawing as a whole read as one digit gave ("77" as one digit: a 7, 92% sure). The bars and
+// feature maps belong to one digit: they are left empty, and "what the model saw" shows every digit.
+function showNumber(p, final) {
+  const n = p.number, each = n.digits.map(d => named([Math.max(...d.probabilities), d.label])).join(" · ");
+  const one = p.reason === "not a digit" ? say("notDigit") : named([p.probabilities[p.label], p.label]);
+  setAnswer("number", n.number, say("numberDigits", { n: n.digits.length, each }), say("asOneDigit", { one }),
+            say("numberNote"));
+  if (final) announce(say("saidNumber", { number: n.number, each }));
+  showBars(null); showMaps(null); showSeen(n.digits.map(d => d.preprocessed));
 }
 
 function showBars(probs, top) {
@@ -327,10 +342,14 @@ const gray = t => [255 * t, 255 * t, 255 * t];
 const ramp = t => t < 0.5 ? [68 + (33 - 68) * 2 * t, 1 + (145 - 1) * 2 * t, 84 + (140 - 84) * 2 * t]
                           : [33 + (253 - 33) * (2 * t - 1), 145 + (231 - 145) * (2 * t - 1), 140 + (37 - 140) * (2 * t - 1)];
 
-function showSeen(grid) {
-  const c = $("seen");
-  if (grid) paint(c, grid, 0, 1, gray); else c.getContext("2d").clearRect(0, 0, c.width, c.height);
+function showSeen(grid) {  // one 28×28 grid, or a list of them (a number's digits), side by side
+  const c = $("seen"), many = grid && Array.isArray(grid[0][0]);
+  c.setAttribute("aria-label", many ? say("seenDigits", { n: grid.length }) : say("seenLabel"));
+  if (many) grid = grid[0].map((_, y) => grid.flatMap((g, k) => k ? [SEEN_GAP, SEEN_GAP, ...g[y]] : g[y]));
+  if (grid) paint(c, grid, 0, 1, gray);
+  else { c.width = c.height = 28; c.getContext("2d").clearRect(0, 0, c.width, c.height); }
 }
+const SEEN_GAP = 0.3;  // the grey of the two columns between a number's digits in "what the model saw"
 
 function showMaps(features) {
   for (const key of ["conv1", "conv2"]) {
