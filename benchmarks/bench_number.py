@@ -1,9 +1,16 @@
-"""What `?number=true` costs a request: a lane process's work (`server.answer_jobs`: decode, preprocess,
-model call, feature maps, the JSON) for a drawing as the page sends it (140×140 PNG), asked with and
-without the row of digits, alternated request by request so that the machine's drift falls on both.
-One thread and ONNX Runtime where installed, as a lane process runs.
+"""Reading an image as a row of digits (`Predictor.read_number`, the server's `?number=true`).
 
-    python benchmarks/bench_number.py [--requests 300]
+Cost: a lane process's work (`server.answer_jobs`: decode, preprocess, model call, feature maps, the
+JSON) for a drawing as the page sends it (140×140 PNG), asked with and without the row of digits,
+alternated request by request so that the machine's drift falls on both. One thread and ONNX Runtime
+where installed, as a lane process runs.
+
+With --rows, also what it reads (the bundled model): 300 generated rows of 2–5 digits (150 of MNIST
+test digits side by side, enlarged 2–5×; 150 of the pen simulator's, 80 px high, 6–29 px apart), how
+many are taken for a number (`NumberReading.several`) and read right; and how many images of the
+evaluation sets (non-digits, doodles, single digits) are taken for a number.
+
+    python benchmarks/bench_number.py [--requests 300] [--rows --data-dir ../shared/data]
 """
 
 from __future__ import annotations
@@ -36,9 +43,50 @@ def page_body(strokes: list[list[tuple[int, int]]]) -> bytes:
     return json.dumps({"image": "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()}).encode()
 
 
+def generated_rows(n: int, data_dir: str | None) -> list[tuple[np.ndarray, str]]:
+    """n rows of 2–5 digits, half MNIST test digits, half the pen simulator's: (dark-on-light image, truth)."""
+    from lenet5 import evalsets
+    from lenet5.data import load_arrays
+    rng = np.random.default_rng(5)
+    x, y = load_arrays("mnist", "test", data_dir)
+
+    def mnist_row(k: int) -> tuple[np.ndarray, str]:
+        idx = rng.integers(0, len(x), k)
+        a = 255 - np.concatenate([np.pad(x[i], ((10, 10), tuple(rng.integers(0, 8, 2)))) for i in idx], 1)
+        s = int(rng.integers(2, 6))
+        return np.asarray(Image.fromarray(a).resize((a.shape[1] * s, a.shape[0] * s), Image.BILINEAR)), "".join(map(str, y[idx]))
+
+    def pen_row(k: int) -> tuple[np.ndarray, str]:
+        digits = rng.integers(0, 10, k)
+        inks = [Image.fromarray((evalsets.pen_digit_ink(int(d), rng) * 255).astype(np.uint8)) for d in digits]
+        inks = [np.asarray(i.resize((max(1, round(i.width * 80 / i.height)), 80), Image.BILINEAR)) for i in inks]
+        gap = int(rng.integers(6, 30))
+        a, left = np.zeros((120, sum(i.shape[1] for i in inks) + gap * (k + 1)), np.uint8), gap
+        for i in inks:
+            a[20:100, left:left + i.shape[1]] = i
+            left += i.shape[1] + gap
+        return 255 - a, "".join(map(str, digits))
+
+    return [make(int(rng.integers(2, 6))) for make in (mnist_row, pen_row) for _ in range(n // 2)]
+
+
+def rows_read(p, data_dir: str | None) -> None:
+    from lenet5 import evalsets
+    readings = [(p.read_number(img), truth) for img, truth in generated_rows(300, data_dir)]
+    several = [r.several for r, _ in readings]
+    right = [r.several and r.number == truth for r, truth in readings]
+    print(f"\n300 rows of 2–5 digits: {np.mean(several):.1%} taken for a number, {np.mean(right):.1%} read right")
+    for name, s in evalsets.SETS.items():
+        images, _ = s.build(seed=0, data_dir=data_dir)
+        taken = sum(p.read_number(im).several for im in images)
+        print(f"{name}: {taken} of {len(images)} taken for a number")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=300, help="requests of each kind per drawing")
+    ap.add_argument("--rows", action="store_true", help="also what it reads: generated rows and the evaluation sets")
+    ap.add_argument("--data-dir", default=None, help="MNIST and Fashion-MNIST files (for --rows)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     p = load()
@@ -53,6 +101,8 @@ def main() -> int:
                 ms[number].append(1000 * (time.perf_counter() - t0))
         plain, both = np.median(ms[False]), np.median(ms[True])
         print(f"{name:18} {plain:8.2f} ms {both:7.2f} ms {both / plain:6.2f}")
+    if args.rows:
+        rows_read(p, args.data_dir)
     return 0
 
 

@@ -44,6 +44,18 @@ def test_paper_like_four_digit_numbers_are_read_exactly_at_90_percent(predictor,
     assert exact >= 90
 
 
+def test_a_row_is_several_digits_only_when_every_piece_is_read_as_a_digit_at_least_half_sure(predictor, test_digits):
+    from lenet5.predict import ROW_SURE, NumberReading, Prediction
+    x, y = test_digits
+    assert predictor.read_number(paper_number([x[0], x[1]], np.random.default_rng(0))).several
+    assert not predictor.read_number(paper_number([x[0]], np.random.default_rng(0))).several  # one digit
+    sure, unsure = ([ROW_SURE + d] + [(1 - ROW_SURE - d) / 9] * 9 for d in (0.01, -0.01))
+    piece = lambda probabilities, label=0: Prediction(label, None if label is None else "0", probabilities)
+    assert NumberReading("00", [piece(sure), piece(sure)]).several
+    assert not NumberReading("00", [piece(sure), piece(unsure)]).several
+    assert not NumberReading("0?", [piece(sure), piece(sure, None)], reason=None).several
+
+
 def test_the_api_accepts_paths_pil_images_and_arrays_alike(predictor, test_digits, tmp_path):
     x, y = test_digits
     img = paper_digit(x[0], np.random.default_rng(0))

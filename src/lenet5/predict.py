@@ -51,6 +51,10 @@ from .views import averaged
 ONNX_RUNTIME_FROM = 1000
 ONNX_META_KEY = "lenet5"  # metadata_props key holding {"classes", "config", "metrics", "reject"} as JSON
 BLANK, NOT_A_DIGIT = "blank", "not a digit"  # the reasons an answer is refused
+# A row's pieces must each be this sure to make it a number (`NumberReading.several`): of 300 generated
+# rows, 97.0% still are, and of 820 non-digits and doodles 5 (a % as 00, a snail as 12) instead of 9,
+# of 4,297 single digits 2 instead of 3 (benchmarks/bench_number.py --rows).
+ROW_SURE = 0.5
 
 
 def bundled_model() -> Path:
@@ -103,9 +107,10 @@ class NumberReading:
 
     @property
     def several(self) -> bool:
-        """Two digits or more, every piece read as one: the image is a row of digits, not one digit (a
-        "77" read as one digit is a 7, and a "13" a 3, each 92% sure)."""
-        return len(self.digits) >= 2 and all(d.label is not None for d in self.digits)
+        """Two digits or more, every piece read as a digit at least ROW_SURE sure: the image is a row of
+        digits, not one digit (a "77" read as one digit is a 7, and a "13" a 3, each 92% sure)."""
+        return len(self.digits) >= 2 and all(d.label is not None and max(d.probabilities) >= ROW_SURE
+                                             for d in self.digits)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"file": self.source, "number": self.number, "confidence": round(self.confidence, 6),
