@@ -71,15 +71,24 @@ def generated_rows(n: int, data_dir: str | None) -> list[tuple[np.ndarray, str]]
 
 
 def rows_read(p, data_dir: str | None) -> None:
+    """How many rows, and how many images of each evaluation set, are taken for a number, and how many
+    look like digits side by side when read as one digit (what `lenet5 predict` hints at)."""
     from lenet5 import evalsets
-    readings = [(p.read_number(img), truth) for img, truth in generated_rows(300, data_dir)]
+    from lenet5.data import load_arrays
+    rows = generated_rows(300, data_dir)
+    readings = [(p.read_number(img), truth) for img, truth in rows]
     several = [r.several for r, _ in readings]
     right = [r.several and r.number == truth for r, truth in readings]
-    print(f"\n300 rows of 2–5 digits: {np.mean(several):.1%} taken for a number, {np.mean(right):.1%} read right")
+    hinted = [p.predict_one(img).side_by_side for img, _ in rows]
+    print(f"\n300 rows of 2–5 digits: {np.mean(several):.1%} taken for a number, {np.mean(right):.1%} read "
+          f"right; read as one digit, {np.mean(hinted):.1%} side by side")
+    x, _ = load_arrays("mnist", "test", data_dir)
+    print(f"mnist-test: {sum(r.side_by_side for r in p.predict(list(x))):,} of {len(x):,} side by side")
     for name, s in evalsets.SETS.items():
         images, _ = s.build(seed=0, data_dir=data_dir)
         taken = sum(p.read_number(im).several for im in images)
-        print(f"{name}: {taken} of {len(images)} taken for a number")
+        hinted = sum(r.side_by_side for r in p.predict(images))
+        print(f"{name}: {taken} of {len(images)} taken for a number, {hinted} side by side")
 
 
 def main() -> int:

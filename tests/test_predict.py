@@ -181,6 +181,28 @@ def test_multi_reads_a_number_from_the_cli(trained_run, test_digits, tmp_path):
     assert reading["number"] == "".join(map(str, y[:4])) and len(reading["digits"]) == 4
 
 
+def test_a_number_read_as_one_digit_says_that_multi_reads_it_and_one_digit_does_not(trained_run, test_digits, tmp_path):
+    x, y = test_digits
+    paper_number([x[0], x[1]], np.random.default_rng(4)).save(tmp_path / "n.png")
+    paper_digit(x[0], np.random.default_rng(4)).save(tmp_path / "d.png")
+    r = run_cli("predict", tmp_path / "n.png", tmp_path / "d.png", "--model", trained_run)
+    assert r.returncode == 0, r.stderr
+    number, digit = r.stdout.splitlines()
+    assert number.endswith("several digits side by side? --multi reads them as a number") and "side by side" not in digit
+    json_out = run_cli("predict", tmp_path / "n.png", "--json", "--model", trained_run).stdout
+    assert "side by side" not in json_out  # the JSON contract is unchanged
+
+
+def test_digits_side_by_side_in_one_field_are_told_from_one_digit(test_digits):
+    from lenet5.many import to_array
+    from lenet5.preprocess import side_by_side
+    x, _ = test_digits
+    rng = np.random.default_rng(5)
+    rows = [to_array(paper_number([x[i], x[i + 1]], rng)) for i in range(0, 200, 2)]
+    assert sum(map(side_by_side, rows)) >= 90  # 2-digit numbers squeezed into one field
+    assert sum(side_by_side(a / 255) for a in x[:2000]) <= 6  # MNIST's own digits: 0.18% of the test set
+
+
 def test_a_missing_model_is_a_usage_error(tmp_path):
     r = run_cli("predict", tmp_path, "--model", tmp_path / "nope")
     assert r.returncode == 2 and "no such run folder" in r.stderr

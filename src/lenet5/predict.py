@@ -41,7 +41,7 @@ from .files import atomic_path, check_output_folder
 from .models import folded_for_inference
 from .many import (BLANK_INK, POOL_CHUNK, as_input, collect_images, image_files, naming, preprocess_many,
                    preprocessing, source_name, to_array)
-from .preprocess import FIELD, BlankImageError, ImageError, split_digits
+from .preprocess import FIELD, BlankImageError, ImageError, side_by_side, split_digits
 from .reject import checked
 from .views import averaged
 
@@ -73,6 +73,12 @@ class Prediction:
     source: str = ""
     reason: str | None = None           # None, "blank" or "not a digit"
     not_digit: float | None = None      # the model's probability that this is no digit (models that have it)
+
+    @property
+    def side_by_side(self) -> bool:
+        """Whether what the model saw looks like several digits in a row squeezed into one field
+        (`preprocess.side_by_side`): `read_number` reads such an image as a number."""
+        return self.reason != BLANK and self.preprocessed is not None and side_by_side(self.preprocessed)
 
     def top_k(self, k: int, classes: Sequence[str]) -> list[tuple[str, float]]:
         if self.probabilities is None:
@@ -418,9 +424,9 @@ def describe(r: Prediction | NumberReading, top_k: int, classes: Sequence[str]) 
     if r.reason == BLANK:
         return "blank (no ink found): draw or photograph a digit"
     top = ", ".join(f"{c} {p:.1%}" for c, p in r.top_k(top_k, classes))
-    if r.reason == NOT_A_DIGIT:
-        return f"not a digit ({r.not_digit:.0%} sure; nearest digits: {top})"
-    return f"{r.class_name} ({top})"
+    said = f"not a digit ({r.not_digit:.0%} sure; nearest digits: {top})" if r.reason == NOT_A_DIGIT else \
+        f"{r.class_name} ({top})"
+    return said + ("; several digits side by side? --multi reads them as a number" if r.side_by_side else "")
 
 
 def save_preprocessed(results: Sequence[Result], folder: str | os.PathLike) -> list[Path]:
