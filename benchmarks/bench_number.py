@@ -7,7 +7,7 @@ where installed, as a lane process runs.
 
 With --rows, also what it reads (the bundled model): 300 generated rows of 2–5 digits (150 of MNIST
 test digits side by side, enlarged 2–5×; 150 of the pen simulator's, 80 px high, 6–29 px apart), how
-many are taken for a number (`NumberReading.several`) and read right; and how many images of the
+many are taken for a number (`NumberReading.is_a_row`, what the server answers) and read right; and how many images of the
 evaluation sets (non-digits, doodles, single digits) are taken for a number.
 
     python benchmarks/bench_number.py [--requests 300] [--rows --data-dir ../shared/data]
@@ -76,18 +76,18 @@ def rows_read(p, data_dir: str | None) -> None:
     from lenet5 import evalsets
     from lenet5.data import load_arrays
     rows = generated_rows(300, data_dir)
-    readings = [(p.read_number(img), truth) for img, truth in rows]
-    several = [r.several for r, _ in readings]
-    right = [r.several and r.number == truth for r, truth in readings]
-    hinted = [p.predict_one(img).side_by_side for img, _ in rows]
-    print(f"\n300 rows of 2–5 digits: {np.mean(several):.1%} taken for a number, {np.mean(right):.1%} read "
-          f"right; read as one digit, {np.mean(hinted):.1%} side by side")
+    ones = [p.predict_one(img) for img, _ in rows]
+    taken = [p.read_number(img).is_a_row(one) for (img, _), one in zip(rows, ones)]
+    right = [t and p.read_number(img).number == truth for t, (img, truth) in zip(taken, rows)]
+    print(f"\n300 rows of 2–5 digits: {np.mean(taken):.1%} taken for a number, {np.mean(right):.1%} read "
+          f"right; read as one digit, {np.mean([one.side_by_side for one in ones]):.1%} side by side")
     x, _ = load_arrays("mnist", "test", data_dir)
     print(f"mnist-test: {sum(r.side_by_side for r in p.predict(list(x))):,} of {len(x):,} side by side")
     for name, s in evalsets.SETS.items():
         images, _ = s.build(seed=0, data_dir=data_dir)
-        taken = sum(p.read_number(im).several for im in images)
-        hinted = sum(r.side_by_side for r in p.predict(images))
+        ones = p.predict(images)
+        taken = sum(p.read_number(im).is_a_row(one) for im, one in zip(images, ones))
+        hinted = sum(one.side_by_side for one in ones)
         print(f"{name}: {taken} of {len(images)} taken for a number, {hinted} side by side")
 
 

@@ -83,6 +83,28 @@ def test_the_cli_says_not_a_digit_in_words(tmp_path):
     assert r.returncode == 0 and "letter.png: not a digit" in r.stdout, r.stdout + r.stderr
 
 
+def _pad(*strokes) -> Image.Image:
+    """Strokes drawn as on the page's 280-px pad (an 18-px round pen), sent at 140 px as the page does."""
+    pad = Image.new("L", (280, 280), 0)
+    for s in strokes:
+        ImageDraw.Draw(pad).line(s, fill=255, width=18, joint="curve")
+        for x, y in (s[0], s[-1]):
+            ImageDraw.Draw(pad).ellipse((x - 9, y - 9, x + 9, y + 9), fill=255)
+    return pad.resize((140, 140), Image.Resampling.BILINEAR)
+
+
+def test_a_four_drawn_in_two_strokes_is_one_digit_and_a_17_drawn_apart_is_a_row():
+    """(A browser user's 4, its stem drawn a little apart, was shown as the number 61, the 6 68% sure.)"""
+    import lenet5
+    p = lenet5.load()
+    four = _pad([(140, 95), (106, 149), (149, 149)], [(179, 104), (176, 185)])
+    seventeen = _pad([(60, 60), (60, 200)], [(110, 60), (200, 60), (150, 200)])
+    one, row = p.predict_one(four), p.read_number(four)
+    assert one.label == 4 and row.several and not row.is_a_row(one)
+    one, row = p.predict_one(seventeen), p.read_number(seventeen)
+    assert row.number == "17" and row.is_a_row(one) and one.side_by_side
+
+
 def test_multi_answers_blank_paper_and_a_non_digit_as_refusals_not_errors(tmp_path):
     """(--multi said "error: blank image" and exited 1, and read a letter as the number "?".)"""
     _drawn("#").save(tmp_path / "hash.png")

@@ -135,6 +135,15 @@ def test_digits_in_a_row_are_split_left_to_right_with_broken_strokes_merged():
     assert len(split_digits(a)) == 3
 
 
+def test_a_fives_top_bar_drawn_apart_beside_its_body_stays_part_of_the_five_in_a_row():
+    a = np.full((120, 300), 245, np.uint8)
+    a[20:100, 40:50] = 0            # "1"
+    a[40:100, 150:200] = 0          # a 5's body, its top bar drawn apart to the upper right,
+    a[22:34, 199:225] = 0           # over one column of it (a browser user's "305" was read "305?")
+    boxes = segment(clean(ink_map(Image.fromarray(a)))[1])
+    assert [(b.x0 // 10, b.x1 // 10) for b in boxes] == [(4, 5), (15, 22)]
+
+
 def test_touching_digits_are_cut_apart():
     a = np.full((120, 300), 245, np.uint8)
     for x0 in (40, 110, 180):       # three "0"-like rings joined by a line through them

@@ -505,6 +505,25 @@ def test_a_row_of_digits_on_the_pad_is_read_as_a_number_and_undo_brings_back_the
     assert not page.errors and not page.outside
 
 
+@pytest.mark.parametrize("context", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_a_long_number_stays_on_one_line_inside_the_answer_panel(browser, served, context):
+    """("2024" was shown as "20 / 24" and six digits on two lines: two numbers, to a reader.)"""
+    page = open_page(browser, served, **context)
+    six = canned([0.1] * 10, reason="not a digit", not_digit=0.9,
+                 number=["314159", *[(d, 0.9) for d in (3, 1, 4, 1, 5, 9)]])
+    page.route("**/api/predict*", lambda route: route.fulfill(status=200, content_type="application/json", body=six))
+    draw(page, DIGITS[1])
+    assert prediction(page) == "314159"
+    lines = page.locator("#digit").evaluate("e => e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight)")
+    inside = page.evaluate("""() => { const d = document.getElementById('digit').getBoundingClientRect(),
+                                            r = document.getElementById('result').getBoundingClientRect();
+                                      return d.left >= r.left && d.right <= r.right; }""")
+    assert round(lines) == 1 and inside
+    assert page.locator("#bars").is_hidden() and "read as one digit, it is no digit" in page.locator("#result").text_content()
+    assert not page.errors and not page.outside
+    page.context.close()
+
+
 def test_the_page_speaks_chinese_when_the_browser_prefers_it_and_switches_by_its_link(browser, served):
     pg = open_page(browser, served, **DESKTOP, locale="zh-CN")
     try:

@@ -6,7 +6,8 @@
     [r] = p.predict(["photo.jpg"])                            # paths, PIL images or numpy arrays
     r.label, r.class_name, r.probabilities                    # 7, "7", [10 floats]; label None when refused
     r.reason                                                  # None, "blank" or "not a digit"
-    p.read_number("year.jpg").number                          # "1998"; .several: two digits or more, all read
+    r.side_by_side                                            # True: several digits squeezed into one field
+    p.read_number("year.jpg").number                          # "1998" (.is_a_row(r): a row, not one digit)
 
 A 28×28 numpy array on a dark ground whose digit is fitted as MNIST's are is taken as already
 MNIST-like (white ink on black; lenet5.many); anything else (a 28×28 array whose digit fills the
@@ -53,8 +54,12 @@ ONNX_META_KEY = "lenet5"  # metadata_props key holding {"classes", "config", "me
 BLANK, NOT_A_DIGIT = "blank", "not a digit"  # the reasons an answer is refused
 # A row's pieces must each be this sure to make it a number (`NumberReading.several`): of 300 generated
 # rows, 97.0% still are, and of 820 non-digits and doodles 5 (a % as 00, a snail as 12) instead of 9,
-# of 4,297 single digits 2 instead of 3 (benchmarks/bench_number.py --rows).
+# of 4,297 single digits 2 instead of 3 (benchmarks/bench_number.py --rows)...
 ROW_SURE = 0.5
+# ...and this sure where they are not apart when read as one digit (`NumberReading.is_a_row`): then, with
+# a 5's bar drawn apart joined to it (`preprocess._flat_joined`), 96.7% of the rows, 2 of the 820 (the %
+# twice), none of the single digits.
+ROW_CLOSE_SURE = 0.8
 
 
 def bundled_model() -> Path:
@@ -117,6 +122,13 @@ class NumberReading:
         digits, not one digit (a "77" read as one digit is a 7, and a "13" a 3, each 92% sure)."""
         return len(self.digits) >= 2 and all(d.label is not None and max(d.probabilities) >= ROW_SURE
                                              for d in self.digits)
+
+    def is_a_row(self, one: Prediction) -> bool:
+        """Whether the image this reads, read as one digit `one`, is a row of digits: `several`, and its
+        pieces apart in `one` (`Prediction.side_by_side`) or every digit ROW_CLOSE_SURE sure. Pieces cut
+        apart where they touch, or one digit drawn in two strokes, need that: a browser user's 4 drawn
+        as two strokes was read as 61, the 6 68% sure."""
+        return self.several and (one.side_by_side or all(max(d.probabilities) >= ROW_CLOSE_SURE for d in self.digits))
 
     def to_dict(self) -> dict[str, Any]:
         out = {"file": self.source, "number": self.number, "confidence": round(self.confidence, 6),

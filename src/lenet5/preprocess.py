@@ -83,6 +83,8 @@ TARGET_STROKE = 2.2        # MNIST stroke width in pixels at the 20-px scale (ab
 THICK_STROKE = 4.5         # thicker than this at 20 px: thin it, a marker's stroke fills the digit
 DIGIT_ASPECT = 0.75        # a handwritten digit's typical width / height
 TOUCHING_RATIO = 1.4       # a component wider than this × the digits' height holds several digits
+FLAT_PIECE = 0.35         # a piece of a row flatter than this × the digits' height is part of a neighbour,
+NEAR_PIECE = 0.1          # when at most this × that height apart from it (`_flat_joined`)
 SIDE_BY_SIDE_INK = 0.2     # a 28×28 field's ink, for telling digits side by side in it (`side_by_side`)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
                     ".pgm", ".pbm", ".ppm", ".pnm")  # (Netpbm: how many digit sets and scanners keep them)
@@ -1099,7 +1101,7 @@ def segment(mask: np.ndarray) -> list[DigitBox]:
         return []
     height = float(np.median([b.y1 - b.y0 for b in merged]))
     out: list[DigitBox] = []
-    for b in merged:
+    for b in _flat_joined(merged, height):
         width = b.x1 - b.x0
         if width > TOUCHING_RATIO * height:
             out += _cut(mask, b, max(2, int(round(width / (DIGIT_ASPECT * height)))))
@@ -1119,6 +1121,25 @@ def side_by_side(field: np.ndarray) -> bool:
         return False
     inked = ink.any(0)[cols[0]:cols[-1] + 1]
     return not inked.all() and cols[-1] - cols[0] >= rows[-1] - rows[0]
+
+
+def _flat_joined(boxes: list[DigitBox], height: float) -> list[DigitBox]:
+    """Left-to-right boxes with each flat one (under FLAT_PIECE of the digits' height: a 5's top bar
+    drawn apart, beside its body rather than over it) joined to the nearer neighbour within
+    NEAR_PIECE of that height (a helper's "305" was read "305?")."""
+    out = list(boxes)
+    for i in [i for i, b in enumerate(boxes) if b.y1 - b.y0 < FLAT_PIECE * height][::-1]:
+        b, gaps = out[i], {}
+        if i > 0:
+            gaps[i - 1] = b.x0 - out[i - 1].x1
+        if i + 1 < len(out):
+            gaps[i + 1] = out[i + 1].x0 - b.x1
+        if gaps and min(gaps.values()) <= NEAR_PIECE * height:
+            j = min(gaps, key=gaps.get)
+            m = out[j]
+            out[min(i, j)] = DigitBox(min(m.x0, b.x0), max(m.x1, b.x1), min(m.y0, b.y0), max(m.y1, b.y1))
+            del out[max(i, j)]
+    return out
 
 
 def _cut(mask: np.ndarray, b: DigitBox, k: int) -> list[DigitBox]:

@@ -273,13 +273,13 @@ def pixel_count(data: bytes) -> float:
 
 def answer(predictor, r, features: bool, number: bool = False, row=None) -> bytes:
     """The JSON answer for one prediction: the label, the 28×28 image seen, optionally the feature maps
-    and (`number`) the row of digits it holds: `row`, the image read as a number, when it holds several."""
+    and (`number`) the row of digits it holds: `row`, the image read as a number, when it is one."""
     out = _digit_out(r)
     if features:
         maps = predictor.feature_maps(r.preprocessed)
         out["features"] = {name: np.round(m, 4) for name, m in maps.items()}
     if number:
-        out["number"] = None if row is None or not row.several else {
+        out["number"] = None if row is None or not row.is_a_row(r) else {
             "number": row.number, "confidence": round(row.confidence, 6), "digits": [_digit_out(d) for d in row.digits]}
     # orjson writes float32 arrays as they are ("0.9971"): json.dumps of .tolist() took 0.4 ms of a
     # request's ~3.5 ms here, writing each as the float64 nearest it ("0.9970999956130981").
@@ -761,7 +761,8 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
         probabilities and the 28×28 image the model saw; with `features=true` also the conv1
         (maps × 14×14) and conv2 (maps × 5×5) feature maps; with `number=true` also `number`: the
         row of digits the image holds ("1998", each digit's answer and 28×28 image), or null when it
-        does not hold two or more, each read as a digit (28×28 pixels are always one digit).
+        is no row: fewer than two pieces, or some not surely a digit (`NumberReading.is_a_row`; 28×28
+        pixels are always one digit).
         """
         content_type = request.headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() not in ("application/json", "multipart/form-data"):

@@ -166,8 +166,8 @@ async function ask(body, kind, t0) {
   const json = typeof body === "string";
   const slow = kind === "live" ? null : setTimeout(() => { if (gen === generation && shownSeq < id) showWaiting(); }, WAITING_MS);
   try {
-    // Read as a row of digits too at pen-up and for a photo, not while the pen moves: it costs the server
-    // a lane process 1.8× the work (benchmarks/bench_number.py), and a live answer is a glimpse.
+    // Read as a row of digits too at pen-up and for a photo, not while the pen moves: that costs a lane
+    // process 1.8× the work (benchmarks/bench_number.py), and a live answer is a glimpse.
     const r = await fetch("/api/predict?features=true" + (kind === "live" ? "" : "&number=true"), { method: "POST", body, signal: ctl.signal,
       headers: json ? { "content-type": "application/json" } : {} });
     const answer = await r.json().catch(() => ({}));
@@ -246,6 +246,7 @@ const kb = n => n >= 1e6 ? (n / 1048576).toFixed(1) + " MB" : Math.ceil(n / 1024
 function setAnswer(state, text, confidence = "", alternatives = "", message = "") {
   $("result").dataset.state = state;
   $("digit").textContent = text; $("digit").classList.toggle("phrase", state !== "number" && text.length > 1);
+  $("digit").style.setProperty("--digits", text.length);  // a number's font: smaller the longer it is (style.css)
   $("confidence").textContent = confidence; $("alternatives").textContent = alternatives;
   $("message").textContent = message; $("progress").hidden = state !== "pending";
   $("result").removeAttribute("aria-busy"); delete document.body.dataset.waiting;
@@ -305,11 +306,11 @@ function show(p, kind) {  // kind: "live" (the pen still moving), "final" or "ph
 // what the drawing as a whole read as one digit gave ("77" as one digit: a 7, 92% sure). The bars and
 // feature maps belong to one digit: they are left empty, and "what the model saw" shows every digit.
 function showNumber(p, final) {
-  const n = p.number, each = n.digits.map(d => named([Math.max(...d.probabilities), d.label])).join(" · ");
-  const one = p.reason === "not a digit" ? say("notDigit") : named([p.probabilities[p.label], p.label]);
-  setAnswer("number", n.number, say("numberDigits", { n: n.digits.length, each }), say("asOneDigit", { one }),
-            say("numberNote"));
-  if (final) announce(say("saidNumber", { number: n.number, each }));
+  const n = p.number, tops = n.digits.map(d => [Math.max(...d.probabilities), d.label]);
+  const each = tops.map(named).join(" · "), spoken = tops.map(([q, i]) => say("digitAt", { d: classes[i] ?? i, p: pct(q) }));
+  const one = p.reason === "not a digit" ? say("asOneRefused") : say("asOneDigit", { one: named([p.probabilities[p.label], p.label]) });
+  setAnswer("number", n.number, say("numberDigits", { n: n.digits.length, each }), one, say("numberNote"));
+  if (final) announce(say("saidNumber", { number: n.number, each: spoken.join(say("listed")) }));
   showBars(null); showMaps(null); showSeen(n.digits.map(d => d.preprocessed));
 }
 
