@@ -77,8 +77,9 @@ def rows_read(p, data_dir: str | None) -> None:
     from lenet5.data import load_arrays
     rows = generated_rows(300, data_dir)
     ones = [p.predict_one(img) for img, _ in rows]
-    taken = [p.read_number(img).is_a_row(one) for (img, _), one in zip(rows, ones)]
-    right = [t and p.read_number(img).number == truth for t, (img, truth) in zip(taken, rows)]
+    readings = [p.read_number(img) for img, _ in rows]
+    taken = [r.is_a_row for r in readings]
+    right = [r.is_a_row and r.number == truth for r, (_, truth) in zip(readings, rows)]
     print(f"\n300 rows of 2–5 digits: {np.mean(taken):.1%} taken for a number, {np.mean(right):.1%} read "
           f"right; read as one digit, {np.mean([one.side_by_side for one in ones]):.1%} side by side")
     x, _ = load_arrays("mnist", "test", data_dir)
@@ -86,7 +87,7 @@ def rows_read(p, data_dir: str | None) -> None:
     for name, s in evalsets.SETS.items():
         images, _ = s.build(seed=0, data_dir=data_dir)
         ones = p.predict(images)
-        taken = sum(p.read_number(im).is_a_row(one) for im, one in zip(images, ones))
+        taken = sum(p.read_number(im).is_a_row for im in images)
         hinted = sum(one.side_by_side for one in ones)
         print(f"{name}: {taken} of {len(images)} taken for a number, {hinted} side by side")
 

@@ -44,16 +44,21 @@ def test_paper_like_four_digit_numbers_are_read_exactly_at_90_percent(predictor,
     assert exact >= 90
 
 
-def test_a_row_is_several_digits_only_when_every_piece_is_read_as_a_digit_at_least_half_sure(predictor, test_digits):
-    from lenet5.predict import ROW_SURE, NumberReading, Prediction
+def test_a_row_is_digits_apart_or_each_read_surely_and_one_digit_is_not(predictor, test_digits):
+    from lenet5.predict import ROW_CLOSE_SURE, ROW_GAP, ROW_SURE, NumberReading, Prediction
     x, y = test_digits
-    assert predictor.read_number(paper_number([x[0], x[1]], np.random.default_rng(0))).several
-    assert not predictor.read_number(paper_number([x[0]], np.random.default_rng(0))).several  # one digit
-    sure, unsure = ([ROW_SURE + d] + [(1 - ROW_SURE - d) / 9] * 9 for d in (0.01, -0.01))
+    two = predictor.read_number(paper_number([x[0], x[1]], np.random.default_rng(0)))
+    assert two.several and two.is_a_row and two.gap > 0
+    one = predictor.read_number(paper_number([x[0]], np.random.default_rng(0)))
+    assert not one.several and not one.is_a_row and one.gap == np.inf
+    sure, unsure, surely = ([q] + [(1 - q) / 9] * 9 for q in (ROW_SURE + 0.01, ROW_SURE - 0.01, ROW_CLOSE_SURE))
     piece = lambda probabilities, label=0: Prediction(label, None if label is None else "0", probabilities)
-    assert NumberReading("00", [piece(sure), piece(sure)]).several
-    assert not NumberReading("00", [piece(sure), piece(unsure)]).several
-    assert not NumberReading("0?", [piece(sure), piece(sure, None)], reason=None).several
+    apart, close = ROW_GAP, ROW_GAP - 0.01
+    assert NumberReading("00", [piece(sure), piece(sure)], gap=apart).is_a_row  # six digits in a photo, a 9 66% sure
+    assert not NumberReading("00", [piece(sure), piece(sure)], gap=close).is_a_row  # a 4 in two strokes as "61"
+    assert NumberReading("00", [piece(surely), piece(surely)], gap=0).is_a_row  # touching digits cut apart
+    assert not NumberReading("00", [piece(sure), piece(unsure)], gap=1).is_a_row
+    assert not NumberReading("0?", [piece(sure), piece(sure, None)], gap=1).is_a_row
 
 
 def test_the_api_accepts_paths_pil_images_and_arrays_alike(predictor, test_digits, tmp_path):

@@ -7,7 +7,7 @@
     r.label, r.class_name, r.probabilities                    # 7, "7", [10 floats]; label None when refused
     r.reason                                                  # None, "blank" or "not a digit"
     r.side_by_side                                            # True: several digits squeezed into one field
-    p.read_number("year.jpg").number                          # "1998" (.is_a_row(r): a row, not one digit)
+    p.read_number("year.jpg").number                          # "1998" (.is_a_row: a row, not one digit)
 
 A 28×28 numpy array on a dark ground whose digit is fitted as MNIST's are is taken as already
 MNIST-like (white ink on black; lenet5.many); anything else (a 28×28 array whose digit fills the
@@ -24,6 +24,7 @@ output refuse only blanks. A model whose threshold was calibrated on several vie
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 from contextlib import contextmanager, nullcontext
@@ -42,7 +43,7 @@ from .files import atomic_path, check_output_folder
 from .models import folded_for_inference
 from .many import (BLANK_INK, POOL_CHUNK, as_input, collect_images, image_files, naming, preprocess_many,
                    preprocessing, source_name, to_array)
-from .preprocess import FIELD, BlankImageError, ImageError, side_by_side, split_digits
+from .preprocess import FIELD, BlankImageError, ImageError, side_by_side, split_row
 from .reject import checked
 from .views import averaged
 
@@ -56,10 +57,11 @@ BLANK, NOT_A_DIGIT = "blank", "not a digit"  # the reasons an answer is refused
 # rows, 97.0% still are, and of 820 non-digits and doodles 5 (a % as 00, a snail as 12) instead of 9,
 # of 4,297 single digits 2 instead of 3 (benchmarks/bench_number.py --rows)...
 ROW_SURE = 0.5
-# ...and this sure where they are not apart when read as one digit (`NumberReading.is_a_row`): then, with
+# ...and this sure where they are closer than ROW_GAP digit heights (`NumberReading.is_a_row`): then, with
 # a 5's bar drawn apart joined to it (`preprocess._flat_joined`), 96.7% of the rows, 2 of the 820 (the %
 # twice), none of the single digits.
 ROW_CLOSE_SURE = 0.8
+ROW_GAP = 0.15  # a 4 drawn in two strokes: its stem 0–0.14 of its height from the rest; six digits in a photo: 0.2
 
 
 def bundled_model() -> Path:
@@ -108,6 +110,7 @@ class NumberReading:
     digits: list[Prediction]
     source: str = ""
     reason: str | None = None  # when refused: BLANK (no ink) or NOT_A_DIGIT (no piece is a digit)
+    gap: float = math.inf      # the narrowest gap between neighbouring digits, in digit heights (0: cut apart)
 
     @property
     def confidence(self) -> float:
@@ -123,12 +126,12 @@ class NumberReading:
         return len(self.digits) >= 2 and all(d.label is not None and max(d.probabilities) >= ROW_SURE
                                              for d in self.digits)
 
-    def is_a_row(self, one: Prediction) -> bool:
-        """Whether the image this reads, read as one digit `one`, is a row of digits: `several`, and its
-        pieces apart in `one` (`Prediction.side_by_side`) or every digit ROW_CLOSE_SURE sure. Pieces cut
-        apart where they touch, or one digit drawn in two strokes, need that: a browser user's 4 drawn
-        as two strokes was read as 61, the 6 68% sure."""
-        return self.several and (one.side_by_side or all(max(d.probabilities) >= ROW_CLOSE_SURE for d in self.digits))
+    @property
+    def is_a_row(self) -> bool:
+        """Whether the image is a row of digits, not one digit: `several`, and its pieces at least ROW_GAP
+        apart or every digit ROW_CLOSE_SURE sure. Pieces cut apart where they touch, or one digit drawn
+        in two strokes close together, need that: a browser user's 4 so drawn was read as 61, the 6 68% sure."""
+        return self.several and (self.gap >= ROW_GAP or all(max(d.probabilities) >= ROW_CLOSE_SURE for d in self.digits))
 
     def to_dict(self) -> dict[str, Any]:
         out = {"file": self.source, "number": self.number, "confidence": round(self.confidence, 6),
@@ -234,14 +237,14 @@ class Predictor:
         """Split a row of handwritten digits and read them left to right. A blank image, or one in which
         no piece is a digit, is an answer (number None, with the reason), as `predict` says of a digit."""
         try:
-            pieces = split_digits(image)
+            pieces, gap = split_row(image)
         except BlankImageError:
             return NumberReading(None, [], source_name(image), BLANK)
         digits = self.classify([(a, "") for a in pieces])
         if all(d.label is None for d in digits):
             return NumberReading(None, digits, source_name(image), NOT_A_DIGIT)
         number = "".join(d.class_name if d.label is not None else "?" for d in digits)
-        return NumberReading(number, digits, source_name(image))
+        return NumberReading(number, digits, source_name(image), gap=gap)
 
     def _prediction(self, arr: np.ndarray, probs: np.ndarray, source: str) -> Prediction:
         not_digit = None

@@ -4,6 +4,7 @@
     x = preprocess("photo.jpg")                       # (28, 28) float32, white ink on black, [0, 1]
                                                       # (a path or bytes: a JPEG is decoded only as finely as needed)
     digits = split_digits(open_image("year.png"))     # [(28, 28) arrays], left to right
+    digits, gap = split_row("year.png")                # ..., and the narrowest gap in digit heights
 
 MNIST was built by fitting each digit into a 20×20 box (aspect kept, anti-aliased) and placing it in
 a 28×28 field so that its centre of mass is at the centre. A photo of ink on paper looks nothing
@@ -1162,16 +1163,24 @@ def _cut(mask: np.ndarray, b: DigitBox, k: int) -> list[DigitBox]:
 
 def split_digits(image: str | os.PathLike | bytes | Image.Image | np.ndarray) -> list[np.ndarray]:
     """A row of handwritten digits (a number) -> one MNIST-like 28×28 array per digit, left to right."""
+    return split_row(image)[0]
+
+
+def split_row(image: str | os.PathLike | bytes | Image.Image | np.ndarray) -> tuple[list[np.ndarray], float]:
+    """`split_digits`, and the narrowest gap between neighbouring digits in the digits' (median) height:
+    0 where two were cut apart, inf for one digit."""
     ink, mask = _find_ink(image, one_digit=False)
-    digits = []
-    for b in segment(mask):
+    digits, boxes = [], segment(mask)
+    for b in boxes:
         sub = np.zeros_like(mask)
         sub[b.y0:b.y1, b.x0:b.x1] = mask[b.y0:b.y1, b.x0:b.x1]
         if sub.any():
             digits.append(fit_to_field(ink * _grow(sub, 2), sub))
     if not digits:
         raise BlankImageError("blank image: no digits found")
-    return digits
+    height = float(np.median([b.y1 - b.y0 for b in boxes]))
+    gaps = [max(0, b.x0 - a.x1) / height for a, b in zip(boxes, boxes[1:])]
+    return digits, min(gaps, default=math.inf)
 
 
 def naive_resize(image: str | os.PathLike | bytes | Image.Image | np.ndarray) -> np.ndarray:

@@ -279,7 +279,7 @@ def answer(predictor, r, features: bool, number: bool = False, row=None) -> byte
         maps = predictor.feature_maps(r.preprocessed)
         out["features"] = {name: np.round(m, 4) for name, m in maps.items()}
     if number:
-        out["number"] = None if row is None or not row.is_a_row(r) else {
+        out["number"] = None if row is None or not row.is_a_row else {
             "number": row.number, "confidence": round(row.confidence, 6), "digits": [_digit_out(d) for d in row.digits]}
     # orjson writes float32 arrays as they are ("0.9971"): json.dumps of .tolist() took 0.4 ms of a
     # request's ~3.5 ms here, writing each as the float64 nearest it ("0.9970999956130981").
@@ -761,8 +761,8 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
         probabilities and the 28×28 image the model saw; with `features=true` also the conv1
         (maps × 14×14) and conv2 (maps × 5×5) feature maps; with `number=true` also `number`: the
         row of digits the image holds ("1998", each digit's answer and 28×28 image), or null when it
-        is no row: fewer than two pieces, or some not surely a digit (`NumberReading.is_a_row`; 28×28
-        pixels are always one digit).
+        is no row: fewer than two pieces, some not surely a digit, or pieces close and not all sure
+        (`NumberReading.is_a_row`; 28×28 pixels are always one digit).
         """
         content_type = request.headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() not in ("application/json", "multipart/form-data"):
