@@ -90,12 +90,13 @@ class Features(BaseModel):
 
 
 class DigitOut(BaseModel):
-    label: int | None
+    """One digit's answer: the whole image's, or (in `number`) each digit's of a row."""
+    label: int | None  # the digit; null when refused (see reason)
     class_name: str | None
     reason: Literal["blank", "not a digit"] | None
-    probabilities: list[float] | None
-    not_digit: float | None
-    preprocessed: list[list[float]]  # the 28×28 image of this digit the model saw, 0–1
+    probabilities: list[float] | None  # the ten digits' probabilities; null for a blank image
+    not_digit: float | None  # the model's probability that this is no digit; null if it has no such output
+    preprocessed: list[list[float]]  # the 28×28 image the model saw, 0–1
 
 
 class NumberOut(BaseModel):
@@ -104,13 +105,7 @@ class NumberOut(BaseModel):
     digits: list[DigitOut]  # each digit's answer, left to right
 
 
-class PredictionOut(BaseModel):
-    label: int | None  # the digit; null when refused (see reason)
-    class_name: str | None
-    reason: Literal["blank", "not a digit"] | None
-    probabilities: list[float] | None  # the ten digits' probabilities; null for a blank image
-    not_digit: float | None  # the model's probability that this is no digit; null if it has no such output
-    preprocessed: list[list[float]]  # the 28×28 image the model saw, 0–1
+class PredictionOut(DigitOut):
     features: Features | None = None  # only with ?features=true
     number: NumberOut | None = None  # only with ?number=true: the row of digits, when the image holds one
 
