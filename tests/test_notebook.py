@@ -20,6 +20,7 @@ def test_the_tour_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     from nbclient import NotebookClient
     monkeypatch.setenv("LENET5_DATA_DIR", str(DATA_DIR))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # its run folders (mkdtemp), left for pytest to clear: 8 MB a run
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # Jupyter's own
     nb = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()

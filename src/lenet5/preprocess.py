@@ -74,6 +74,10 @@ FRAME_ROW = 1.5            # a box this many times wider than tall is a row of c
 BASELINE_END = 0.2         # a line under the digits has their lowest ink over it, this share of it from its ends,
 BASELINE_RISE = 0.8        # its ticks (a comb's) rising less than this share of their height
 NEIGHBOUR_GAP = 0.15       # ink cut by the image's edge this share of the digit's height from it: a neighbour's
+EDGE_BAND = 0.08           # ink within this share of the image's side from its edges, nearly all of it,
+EDGE_ALONG = 0.1           # touching them along this share of the shorter side: the paper's edge, not the digit
+RING_GAP = 0.05            # a ring drawn around the digit may be open by twice this share of its side,
+RING_INK = 0.15            # and what it holds has at least this share of its ink (a font's dotted 0: 0.07)
 # Ink is at least this far from the paper to the darkest ink, whatever Otsu says. Otsu's threshold
 # favours two classes of similar size: for a small digit in a big photo it can fall between the paper
 # and what is left of the light after levelling (a shadow's band, ruled lines), which then swamps the
@@ -290,19 +294,46 @@ def clean(ink: np.ndarray, least: float = MIN_INK_FRACTION) -> tuple[np.ndarray,
 def _ink_at(stretched: np.ndarray, t: float) -> np.ndarray:
     """The ink's mask at threshold t, specks left out, and the printed lines of ruled or squared paper,
     of a box around the digit and under it (those set to paper in `stretched` too, but where they touch
-    the ink)."""
+    the ink), and a ring drawn around it."""
     mask = stretched > t
     if max(mask.shape) < RULED_SIDE:
         return unspecked(mask)
     faint = stretched > t * RULED_LEVEL  # (printed lines are found whole where they are fainter)
-    printed = _ruled_lines(faint)
+    ruled = _crossed(faint) or _crossed(faint.T)  # (else no line crosses `mask` either, a part of `faint`)
+    printed = _ruled_lines(faint) if ruled else np.zeros_like(mask)
     printed |= _frame(faint & ~printed)
     printed = (printed | _baseline(faint & ~printed)) & mask
+    if ruled:  # and the lines that look missed: a margin line, where a faint ruling breaks up around it
+        printed |= _ruled_lines(mask & ~printed)
     if printed.any():
         printed &= ~_grow(mask & ~printed, 2)  # (where a stroke crosses or touches a line, the line stays)
         mask &= ~printed
         stretched[printed] = 0
-    return unspecked(mask)
+    labels, shapes = _shapes(mask)
+    return _kept(labels, shapes[shapes != _ring_around(labels, shapes)])  # (unspecked, and unringed)
+
+
+def _ring_around(labels: np.ndarray, shapes: np.ndarray) -> int:
+    """Of the shapes (labels), the ring drawn around the digit (a circled answer), else 0: the one with
+    the largest box, where nearly all the other shapes' ink lies in its hole (closed over a gap of up to
+    2·RING_GAP of its side) and has RING_INK of the ring's ink or more (a helper's circled digits:
+    0.4–1.9; a thin 1 in a wide ring, 0.2). They were read as 0 or refused: 0 of 30 right where the ring
+    stays clear of the digit, 30 now. A ring touching the digit is one shape with it, and stays."""
+    if len(shapes) < 2:
+        return 0
+    boxes = ndimage.find_objects(labels)
+    k = max(shapes, key=lambda i: math.prod(s.stop - s.start for s in boxes[i - 1]))
+    box = boxes[k - 1]
+    ring = labels[box] == k
+    g = max(1, round(RING_GAP * max(ring.shape)))
+    closed = _grow(np.pad(ring, g), g)
+    filled = ndimage.binary_fill_holes(closed)[g:-g, g:-g]
+    if not (filled & ~closed[g:-g, g:-g]).any():
+        return 0  # (no hole: a shape, not a ring)
+    others = shapes[shapes != k]
+    held = np.count_nonzero(filled & _kept(labels[box], others))
+    ink = np.bincount(labels.ravel())
+    return int(k) if held >= 0.9 * ink[others].sum() and held >= RING_INK * ink[k] else 0
 
 
 def _frame(mask: np.ndarray) -> np.ndarray:
@@ -401,17 +432,18 @@ def _straight(mask: np.ndarray, run: int, tilt: float = 0.0) -> np.ndarray:
 
 
 def _ruled_lines(mask: np.ndarray) -> np.ndarray:
-    """The lines of ruled or squared paper in an ink mask, else none: at least RULED_LINES lines in one
-    direction (and then any number in the other: a notebook's margin line), each made of straight runs
+    """The lines of ruled or squared paper in an ink mask, else none: each made of straight runs
     (RULED_RUN of the side, give or take a pixel) joined across RULED_SPAN of the image, that reach
     past the other ink by RULED_MARGIN of the side at both ends; a stroke lying on a line or crossing
-    it stays. Lines darker than the ink floor were the "digit" (a helper's ruled page: every digit
-    refused; its red margin line, left in, joined a 3 and made it "not a digit"); a tightly cropped E,
-    ≡ or # has fewer such lines, or lines that stop at its other strokes."""
-    if not (_crossed(mask) or _crossed(mask.T)):
-        return np.zeros_like(mask)  # (most images: no band of rows, or of columns, is inked all across)
+    it stays. Where there are fewer than RULED_LINES one way, only those apart from the other ink: a
+    notebook's margin line, alone where the faint ruled lines break up under pencil (a helper's
+    pencil on ruled pages: 33 → 78% read right), a fold, a board's edge. Lines darker than the ink
+    floor were the "digit" (a helper's ruled page: every digit refused; its red margin line, left in,
+    joined a 3 and made it "not a digit"); a tightly cropped E, ≡ or # has fewer such lines, or lines
+    that stop at its other strokes, and a 4's long stem touches the rest of the 4. Most images have no
+    band of rows or columns inked all across: `_crossed` tells, quicker."""
     (rows, across_rows), (cols, across_cols) = _lines_along(mask), _lines_along(mask.T)
-    if max(across_rows, across_cols) < RULED_LINES:
+    if across_rows == across_cols == 0:
         return np.zeros_like(mask)
     cols = cols.T
     rows = _thin_part(rows, mask & ~cols)
@@ -420,7 +452,7 @@ def _ruled_lines(mask: np.ndarray) -> np.ndarray:
     lines = np.zeros_like(mask)
     for found, count, extent, side in ((rows, across_rows, rest.any(0), mask.shape[1]),
                                        (cols, across_cols, rest.any(1), mask.shape[0])):
-        if count < RULED_LINES:  # a margin line, only where apart from the other ink (a 4's long stem is not)
+        if count < RULED_LINES:  # lone lines, only where apart from the other ink
             labels, _ = ndimage.label(found, structure=np.ones((3, 3)))
             found = found & ~np.isin(labels, labels[found & _grow(rest, 2)])
         reach = np.flatnonzero(extent)
@@ -487,8 +519,12 @@ def _run_lengths(mask: np.ndarray) -> np.ndarray:
 
 def unspecked(mask: np.ndarray) -> np.ndarray:
     """The mask without components smaller than SPECK_FRACTION of its ink."""
-    labels, shapes = _shapes(mask)
-    keep = np.zeros(labels.max() + 1, bool)
+    return _kept(*_shapes(mask))
+
+
+def _kept(labels: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+    """The mask of the labelled shapes named (labels: all of them, or a part)."""
+    keep = np.zeros(max(labels.max(), shapes.max(initial=0)) + 1, bool)
     keep[shapes] = True
     return keep[labels]
 
@@ -665,25 +701,37 @@ def preprocess(image: str | os.PathLike | bytes | Image.Image | np.ndarray) -> n
 
 
 def _cut_off(mask: np.ndarray) -> np.ndarray:
-    """Ink the image's side cuts through, beside the digit, else none: where the largest shape is clear
-    of the image's edges, the shapes touching its left or right side that lie beyond the largest's box
-    that way by NEIGHBOUR_GAP of its height (a neighbouring digit's part in a crop: a helper's 3 with a
-    sliver of a 5 read as 2; a "!"'s dot below its stroke stays)."""
+    """Ink beside the digit that the image's edges explain, else none: the shapes hugging the edges,
+    touching them along EDGE_ALONG of the shorter side with nearly all their ink within EDGE_BAND of
+    them (the desk in wedges at the corners of a whiteboard photographed askew: a helper's boards 57.5%
+    read right → 85%), and, where the largest other shape (the digit) is clear of the edges, the
+    shapes touching its left or right side that lie beyond the largest's box that way by NEIGHBOUR_GAP
+    of its height (a neighbouring digit's part in a crop: a helper's 3 with a sliver of a 5 read as 2;
+    a "!"'s dot below its stroke stays). Where the digit itself reaches an edge, nothing is cut (a
+    tightly cropped 7's bar runs along the top)."""
     none = np.zeros_like(mask)
-    if max(mask.shape) < RULED_SIDE or not (mask[:, 0].any() or mask[:, -1].any()):
-        return none  # (most images: no ink at their sides)
+    if max(mask.shape) < RULED_SIDE or not (mask[:, [0, -1]].any() or mask[[0, -1]].any()):
+        return none  # (most images: no ink at their edges)
     labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
     if n < 2:
         return none
-    boxes = ndimage.find_objects(labels)
-    main = int(np.argmax(np.bincount(labels.ravel())[1:]))
-    (r, c), (h, w) = boxes[main], mask.shape
+    (h, w), boxes = mask.shape, ndimage.find_objects(labels)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    band_h, band_w = math.ceil(EDGE_BAND * h), math.ceil(EDGE_BAND * w)
+    in_band = sizes - np.bincount(labels[band_h:h - band_h, band_w:w - band_w].ravel(), minlength=n + 1)
+    on_edge = np.bincount(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]), minlength=n + 1)
+    hugging = (on_edge >= EDGE_ALONG * min(h, w)) & (in_band >= 0.9 * sizes)
+    if hugging[1:].all():
+        return none  # (nothing apart from the edges to be the digit)
+    main = int(np.argmax(np.where(hugging, 0, sizes)[1:]))  # (a wedge of desk can outweigh a thin 1)
+    r, c = boxes[main]
     if r.start == 0 or c.start == 0 or r.stop == h or c.stop == w:
         return none
     gap = NEIGHBOUR_GAP * (r.stop - r.start)
     far = [i + 1 for i, (_, cc) in enumerate(boxes)
            if (cc.start == 0 and c.start - cc.stop >= gap) or (cc.stop == w and cc.start - c.stop >= gap)]
-    return np.isin(labels, far) if far else none
+    cut = set(far) | set(np.flatnonzero(hugging).tolist())
+    return np.isin(labels, list(cut)) if cut else none
 
 
 def _as_image(image) -> Image.Image:
