@@ -78,6 +78,9 @@ EDGE_BAND = 0.08           # ink within this share of the image's side from its 
 EDGE_ALONG = 0.1           # touching them along this share of the shorter side: the paper's edge, not the digit
 RING_GAP = 0.05            # a ring drawn around the digit may be open by twice this share of its side,
 RING_INK = 0.15            # and what it holds has at least this share of its ink (a font's dotted 0: 0.07)
+RING_ROUND = 0.95          # of its convex hull's area: drawn round (and what it holds is not: no bar, no dot),
+RING_HOLDS = 0.4           # and what it holds spans at least this share of its hole's height (`_drawn_around`)
+BLOB = 2.0                 # a shape with at most this × its thickness² of ink is a blob (a dot, a fingertip), no stroke
 # Ink is at least this far from the paper to the darkest ink, whatever Otsu says. Otsu's threshold
 # favours two classes of similar size: for a small digit in a big photo it can fall between the paper
 # and what is left of the light after levelling (a shadow's band, ruled lines), which then swamps the
@@ -317,23 +320,46 @@ def _ring_around(labels: np.ndarray, shapes: np.ndarray) -> int:
     """Of the shapes (labels), the ring drawn around the digit (a circled answer), else 0: the one with
     the largest box, where nearly all the other shapes' ink lies in its hole (closed over a gap of up to
     2·RING_GAP of its side) and has RING_INK of the ring's ink or more (a helper's circled digits:
-    0.4–1.9; a thin 1 in a wide ring, 0.2). They were read as 0 or refused: 0 of 30 right where the ring
-    stays clear of the digit, 30 now. A ring touching the digit is one shape with it, and stays."""
+    0.4–1.9; a thin 1 in a wide ring, 0.2), when it looks drawn around a digit (`_drawn_around`). They
+    were read as 0 or refused: 0 of 30 right where the ring stays clear of the digit, 30 now. A ring
+    touching the digit is one shape with it, and stays."""
     if len(shapes) < 2:
         return 0
     boxes = ndimage.find_objects(labels)
     k = max(shapes, key=lambda i: math.prod(s.stop - s.start for s in boxes[i - 1]))
-    box = boxes[k - 1]
-    ring = labels[box] == k
+    ring = labels[boxes[k - 1]] == k
     g = max(1, round(RING_GAP * max(ring.shape)))
     closed = _grow(np.pad(ring, g), g)
-    filled = ndimage.binary_fill_holes(closed)[g:-g, g:-g]
-    if not (filled & ~closed[g:-g, g:-g]).any():
-        return 0  # (no hole: a shape, not a ring)
+    filled = ndimage.binary_fill_holes(closed)
+    hole = (filled & ~closed)[g:-g, g:-g]
     others = shapes[shapes != k]
-    held = np.count_nonzero(filled & _kept(labels[box], others))
+    held = filled[g:-g, g:-g] & _kept(labels[boxes[k - 1]], others)
     ink = np.bincount(labels.ravel())
-    return int(k) if held >= 0.9 * ink[others].sum() and held >= RING_INK * ink[k] else 0
+    if not hole.any() or held.sum() < max(0.9 * ink[others].sum(), RING_INK * ink[k]):
+        return 0
+    return int(k) if _drawn_around(closed, filled, hole, held) else 0
+
+
+def _drawn_around(closed: np.ndarray, filled: np.ndarray, hole: np.ndarray, held: np.ndarray) -> bool:
+    """Whether a ring (closed: its mask grown shut; filled: with its hole) holding `held` in its hole
+    was drawn around a digit, rather than be part of one or of a symbol: it is round (RING_ROUND of its
+    convex hull: the outer line of an outlined 6 or 9 is not — a red-team's outlined digits, 36 of 80
+    misread), and what it holds is not (a dot, a bar, a slash or a plain 1 fill their hulls: a 0's
+    slash, dot or tick stays a 0, and a circled 1 reads as before), spans RING_HOLDS of its hole's
+    height or more (a mark in a 0 is shorter; circled digits 0.5–1.0), and does not loop around its
+    middle (a target's inner ring, a circled 0)."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    def hull(mask: np.ndarray) -> float:
+        try:
+            return ConvexHull(np.argwhere(mask)).volume  # (an area, in 2-D)
+        except QhullError:  # (all in a line)
+            return 0.0
+    (y0, y1, x0, x1), (hy0, hy1, _, _) = _bbox(hole), _bbox(held)
+    middle = ((y0 + y1) // 2, (x0 + x1) // 2)
+    return bool(filled.sum() >= RING_ROUND * hull(closed) and held.sum() < RING_ROUND * hull(held)
+                and hy1 - hy0 >= RING_HOLDS * (y1 - y0)
+                and not (ndimage.binary_fill_holes(held)[middle] and not held[middle]))
 
 
 def _frame(mask: np.ndarray) -> np.ndarray:
@@ -437,7 +463,10 @@ def _ruled_lines(mask: np.ndarray) -> np.ndarray:
     past the other ink by RULED_MARGIN of the side at both ends; a stroke lying on a line or crossing
     it stays. Where there are fewer than RULED_LINES one way, only those apart from the other ink: a
     notebook's margin line, alone where the faint ruled lines break up under pencil (a helper's
-    pencil on ruled pages: 33 → 78% read right), a fold, a board's edge. Lines darker than the ink
+    pencil on ruled pages: 33 → 78% read right), a fold, a board's edge — and with no ruling at all,
+    NEIGHBOUR_GAP of the digit's height from it or more, as a neighbour's part would be (a red-team's
+    4s with their stems drawn apart, 7s with their bars: 45 and 24 of 60 lost them, read as 1 or
+    refused; an open 4 stretched to fill its box is one). Lines darker than the ink
     floor were the "digit" (a helper's ruled page: every digit refused; its red margin line, left in,
     joined a 3 and made it "not a digit"); a tightly cropped E, ≡ or # has fewer such lines, or lines
     that stop at its other strokes, and a 4's long stem touches the rest of the 4. Most images have no
@@ -449,12 +478,18 @@ def _ruled_lines(mask: np.ndarray) -> np.ndarray:
     rows = _thin_part(rows, mask & ~cols)
     cols = _thin_part(cols.T, (mask & ~rows).T).T
     rest = unspecked(mask & ~rows & ~cols)
+    near = _grow(rest, 2)
+    if max(across_rows, across_cols) < RULED_LINES and rest.any():  # (no ruling: away from the digit)
+        labels, shapes = _shapes(rest)
+        digit = labels == shapes[np.argmax(np.bincount(labels.ravel())[shapes])]
+        y0, y1, _, _ = _bbox(digit)
+        near |= _grow(digit, round(NEIGHBOUR_GAP * (y1 - y0)))
     lines = np.zeros_like(mask)
     for found, count, extent, side in ((rows, across_rows, rest.any(0), mask.shape[1]),
                                        (cols, across_cols, rest.any(1), mask.shape[0])):
         if count < RULED_LINES:  # lone lines, only where apart from the other ink
             labels, _ = ndimage.label(found, structure=np.ones((3, 3)))
-            found = found & ~np.isin(labels, labels[found & _grow(rest, 2)])
+            found = found & ~np.isin(labels, labels[found & near])
         reach = np.flatnonzero(extent)
         if found.any() and reach.size and reach[0] >= RULED_MARGIN * side and reach[-1] < (1 - RULED_MARGIN) * side:
             lines |= found
@@ -701,12 +736,14 @@ def preprocess(image: str | os.PathLike | bytes | Image.Image | np.ndarray) -> n
 
 
 def _cut_off(mask: np.ndarray) -> np.ndarray:
-    """Ink beside the digit that the image's edges explain, else none: the shapes hugging the edges,
-    touching them along EDGE_ALONG of the shorter side with nearly all their ink within EDGE_BAND of
-    them (the desk in wedges at the corners of a whiteboard photographed askew: a helper's boards 57.5%
-    read right → 85%), and, where the largest other shape (the digit) is clear of the edges, the
-    shapes touching its left or right side that lie beyond the largest's box that way by NEIGHBOUR_GAP
-    of its height (a neighbouring digit's part in a crop: a helper's 3 with a sliver of a 5 read as 2;
+    """Ink beside the digit that the image's edges explain, else none. The digit is the largest shape
+    that is not at the edges (`_at_the_edges`); where it is clear of them, these are cut: the shapes
+    hugging the edges that lie NEIGHBOUR_GAP of its height or more from its box, not around it (the
+    desk in wedges at the corners of a whiteboard photographed askew: a helper's boards 57.5% read
+    right → 97.5%; a 7's bar drawn apart stays, close above it, and so does a boxy 0 cropped tight
+    around a mark), blobs at the edges with no stroke drawn into them (a fingertip holding the sheet:
+    82 → 96%), and the shapes touching its left or right side that lie beyond its box that way by
+    NEIGHBOUR_GAP (a neighbouring digit's part in a crop: a helper's 3 with a sliver of a 5 read as 2;
     a "!"'s dot below its stroke stays). Where the digit itself reaches an edge, nothing is cut (a
     tightly cropped 7's bar runs along the top)."""
     none = np.zeros_like(mask)
@@ -717,21 +754,43 @@ def _cut_off(mask: np.ndarray) -> np.ndarray:
         return none
     (h, w), boxes = mask.shape, ndimage.find_objects(labels)
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    band_h, band_w = math.ceil(EDGE_BAND * h), math.ceil(EDGE_BAND * w)
-    in_band = sizes - np.bincount(labels[band_h:h - band_h, band_w:w - band_w].ravel(), minlength=n + 1)
-    on_edge = np.bincount(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]), minlength=n + 1)
-    hugging = (on_edge >= EDGE_ALONG * min(h, w)) & (in_band >= 0.9 * sizes)
-    if hugging[1:].all():
+    hugging, blobs = _at_the_edges(mask, labels, sizes)
+    if (hugging | blobs)[1:].all():
         return none  # (nothing apart from the edges to be the digit)
-    main = int(np.argmax(np.where(hugging, 0, sizes)[1:]))  # (a wedge of desk can outweigh a thin 1)
+    main = int(np.argmax(np.where(hugging | blobs, 0, sizes)[1:]))  # (a wedge or a thumb can outweigh a 1)
     r, c = boxes[main]
     if r.start == 0 or c.start == 0 or r.stop == h or c.stop == w:
         return none
     gap = NEIGHBOUR_GAP * (r.stop - r.start)
     far = [i + 1 for i, (_, cc) in enumerate(boxes)
            if (cc.start == 0 and c.start - cc.stop >= gap) or (cc.stop == w and cc.start - c.stop >= gap)]
-    cut = set(far) | set(np.flatnonzero(hugging).tolist())
-    return np.isin(labels, list(cut)) if cut else none
+    g, middle = math.ceil(gap), ((r.start + r.stop) // 2, (c.start + c.stop) // 2)
+    near = np.unique(labels[max(0, r.start - g):r.stop + g, max(0, c.start - g):c.stop + g])
+    desk = [i for i in np.setdiff1d(np.flatnonzero(hugging), near)  # (not a tight 0 around a mark)
+            if not ndimage.binary_fill_holes(labels == i)[middle]]
+    pen = disk(max(1, round(stroke_width(labels[r, c] == main + 1))))
+
+    def bare(i: int) -> bool:  # no stroke drawn into the blob (a hand's shadow across a letter)
+        blob = labels == i
+        return np.count_nonzero(blob & ~ndimage.binary_opening(blob, pen)) < sizes[main + 1] / 2
+    cut = far + desk + [i for i in np.flatnonzero(blobs) if bare(i)]
+    return np.isin(labels, cut) if cut else none
+
+
+def _at_the_edges(mask: np.ndarray, labels: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of the labelled shapes, (those hugging the image's edges, blobs touching them), as boolean arrays
+    by label. Hugging: touching the edges along EDGE_ALONG of the shorter side, with nearly all their ink
+    within EDGE_BAND of them, as the desk beyond a board does. A blob is as thick as it is long (its ink
+    at most BLOB × its thickness squared: a half-disc 0.4, a thumb ~1.5, a stroke 3 and more)."""
+    (h, w), n = mask.shape, len(sizes) - 1
+    band_h, band_w = math.ceil(EDGE_BAND * h), math.ceil(EDGE_BAND * w)
+    in_band = sizes - np.bincount(labels[band_h:h - band_h, band_w:w - band_w].ravel(), minlength=n + 1)
+    on_edge = np.bincount(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]), minlength=n + 1)
+    on_edge[0] = 0
+    hugging = (on_edge >= EDGE_ALONG * min(h, w)) & (in_band >= 0.9 * sizes)
+    inside = ndimage.distance_transform_edt(np.pad(mask, 1, mode="edge"))[1:-1, 1:-1]  # (past the edge: more ink)
+    thickness = 2 * np.asarray(ndimage.maximum(inside, labels, np.arange(n + 1)))
+    return hugging, (on_edge > 0) & (sizes <= BLOB * thickness ** 2)
 
 
 def _as_image(image) -> Image.Image:
