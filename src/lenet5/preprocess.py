@@ -49,6 +49,7 @@ SHEET_SIDE = 128           # a sheet of paper on a desk is looked for at this si
 SHEET_AREA = 0.06          # it covers at least this share of the photo,
 SHEET_INK = 0.25           # its ink at most this share of it,
 SHEET_RECTANGLE = 0.83     # it fills its least bounding rectangle nearly (an ellipse fills 0.785: a light 0 on dark),
+SHEET_CORNER = 0.03        # ...or, in perspective, has four corners, its outline followed to this share of its size,
 SHEET_DESK = 0.6           # and a wide dark surround (the desk, not ruled lines nor strokes) is beyond this share of
 DESK_WIDTH = 0.02          # its edge that is not the photo's; wider than this share of the photo's side, and
 DESK_BORDER = 0.1          # on at least this share of the photo's border
@@ -978,9 +979,9 @@ def _sheet(img: Image.Image) -> tuple[np.ndarray, bool] | None:
     area, ink = int(filled.sum()), int(filled.sum() - paper.sum())
     if area < SHEET_AREA * gray.size or ink > SHEET_INK * area:
         return None
-    fill, aspect, convex = _least_rectangle(filled)
-    if fill < SHEET_RECTANGLE:
-        return None
+    fill, aspect, convex, corners = _least_rectangle(filled)
+    if fill < SHEET_RECTANGLE and not (corners <= 4 and convex >= SHEET_CONVEX):
+        return None  # (a sheet photographed in perspective fills its rectangle less, but has four corners)
     side = 2 * max(1, round(DESK_WIDTH * max(gray.shape))) + 1
     desk = ndimage.maximum_filter(ndimage.minimum_filter(dark & ~filled, side), side)
     edge = ndimage.maximum_filter(filled, side) & ~filled  # just beyond the sheet, within the photo
@@ -1023,15 +1024,16 @@ def _filled(region: np.ndarray) -> np.ndarray:
     return ~np.isin(rest, outside[outside > 0])
 
 
-def _least_rectangle(region: np.ndarray) -> tuple[float, float, float]:
+def _least_rectangle(region: np.ndarray) -> tuple[float, float, float, int]:
     """How the region fills its least bounding rectangle, at any angle (1 for a rectangle), that
-    rectangle's longer side over its shorter, and how it fills its convex hull."""
+    rectangle's longer side over its shorter, how it fills its convex hull, and how many corners that
+    hull has (`_corners`)."""
     from scipy.spatial import ConvexHull
     points = np.argwhere(region & ~ndimage.binary_erosion(region)).astype(np.float64)
     try:
         hull = ConvexHull(points)
     except Exception:  # a line or a point
-        return 0.0, math.inf, 0.0
+        return 0.0, math.inf, 0.0, 0
     corners = points[hull.vertices]
     sides = np.roll(corners, -1, 0) - corners
     angles = np.arctan2(sides[:, 0], sides[:, 1])  # the least rectangle has a side along a hull side
@@ -1041,7 +1043,24 @@ def _least_rectangle(region: np.ndarray) -> tuple[float, float, float]:
     least = int(np.argmin(a * b))
     area = float(region.sum())
     hull_area = hull.volume + hull.area / 2 + 1  # (2-D: volume is the area, area the perimeter) in whole pixels
-    return area / (a[least] * b[least]), float(max(a[least], b[least]) / min(a[least], b[least])), area / hull_area
+    corners_kept = _corners(corners, SHEET_CORNER * np.ptp(points, 0).max())
+    return (area / (a[least] * b[least]), float(max(a[least], b[least]) / min(a[least], b[least])), area / hull_area,
+            corners_kept)
+
+
+def _corners(polygon: np.ndarray, tolerance: float) -> int:
+    """How many corners a closed polygon keeps when simplified (Douglas–Peucker) to within `tolerance`
+    of it: 4 for a sheet of paper at any angle and in any perspective, 8 or more for an ellipse."""
+    def kept(chain: np.ndarray) -> int:  # corners of an open chain, its last point not counted
+        if len(chain) < 3:
+            return 1
+        (y0, x0), (y1, x1) = chain[0], chain[-1]
+        off = np.abs((x1 - x0) * (chain[1:-1, 0] - y0) - (y1 - y0) * (chain[1:-1, 1] - x0)) / (math.hypot(y1 - y0, x1 - x0) or 1.0)
+        k = int(np.argmax(off)) + 1
+        return 1 if off[k - 1] <= tolerance else kept(chain[:k + 1]) + kept(chain[k:])
+    far = np.linalg.norm(polygon[:, None] - polygon[None], axis=2)
+    i, j = sorted(np.unravel_index(int(np.argmax(far)), far.shape))
+    return kept(polygon[i:j + 1]) + kept(np.concatenate([polygon[j:], polygon[:i + 1]]))
 
 
 def _desk_as_paper(ink: np.ndarray, on: np.ndarray) -> np.ndarray:
