@@ -478,10 +478,10 @@ def _ruled_lines(mask: np.ndarray) -> np.ndarray:
     cols = cols.T
     rows = _thin_part(rows, mask & ~cols)
     cols = _thin_part(cols.T, (mask & ~rows).T).T
-    rest = unspecked(mask & ~rows & ~cols)
+    labels, shapes = _shapes(mask & ~rows & ~cols)
+    rest = _kept(labels, shapes)  # (unspecked)
     near = _grow(rest, 2)
-    if max(across_rows, across_cols) < RULED_LINES and rest.any():  # (no ruling: away from the digit)
-        labels, shapes = _shapes(rest)
+    if max(across_rows, across_cols) < RULED_LINES and shapes.size:  # (no ruling: away from the digit)
         digit = labels == shapes[np.argmax(np.bincount(labels.ravel())[shapes])]
         y0, y1, _, _ = _bbox(digit)
         near |= _grow(digit, round(NEIGHBOUR_GAP * (y1 - y0)))
