@@ -903,3 +903,30 @@ def test_glyphs_made_of_parallel_strokes_keep_them():
         assert not pp._ruled_lines(ink_map(Image.fromarray(glyph)) > 0.5).any()
     x = preprocess(e)
     assert x[4:24, 6:24].mean() > 0.25  # its bars are still there, not only its stem
+
+
+def test_stroke_width_measures_each_mask_not_the_last_one():
+    """stroke_width keeps its last answer (a drawing is measured twice): a different mask of the same
+    shape, or the same bits in another shape, is measured afresh."""
+    thin, thick = np.zeros((40, 40), bool), np.zeros((40, 40), bool)
+    thin[5:35, 19:21], thick[5:35, 15:25] = True, True
+    masks = [thin, thick, thick.reshape(80, 20), thin]  # (the same bytes as thick, in 5-px pieces)
+    fresh = []
+    for m in masks:
+        pp.stroke_width(np.ones((3, 3), bool))  # (something else measured last)
+        fresh.append(pp.stroke_width(m))
+    assert [pp.stroke_width(m) for m in masks] == fresh
+    assert fresh[0] == pytest.approx(2.0, abs=0.5) and fresh[1] == pytest.approx(10.0, abs=1.5)
+    assert fresh[2] < fresh[1] - 3
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_bands_of_rows_are_numpys_reduceat(transposed):
+    rng = np.random.default_rng(3)
+    for h, w in ((97, 120), (150, 150), (301, 200)):
+        mask = rng.random((w, h) if transposed else (h, w)) > 0.95
+        mask = mask.T if transposed else mask
+        for band in (6, 22, 44):
+            for start in range(0, band, band // 2):
+                expected = np.logical_or.reduceat(mask, np.arange(start, h, band), axis=0)
+                assert np.array_equal(pp._bands(mask, start, band), expected)
