@@ -24,12 +24,14 @@ reproduce: setup
 	else $(BIN)/lenet5 train --preset classic --out $(RUN); fi
 	$(BIN)/lenet5 evaluate $(RUN)
 
-# Retrain the bundled model and replace src/lenet5/weights/robust.pt (+ robust.json: command, metrics).
+# Retrain the bundled model and replace src/lenet5/weights/robust.pt (+ robust.json: command, metrics),
+# and its ONNX twin robust.onnx, which `lenet5 predict` reads without importing torch.
 WEIGHTS_RUN ?= runs/robust-bundle
 weights: setup
 	@if [ -f $(WEIGHTS_RUN)/checkpoints/last.pt ]; then $(BIN)/lenet5 train --out $(WEIGHTS_RUN) --resume --no-report; \
 	else $(BIN)/lenet5 train --preset robust --out $(WEIGHTS_RUN) --no-report; fi
 	$(BIN)/lenet5 export $(WEIGHTS_RUN) --format pt --out src/lenet5/weights/robust.pt
+	$(BIN)/lenet5 export src/lenet5/weights/robust.pt --format onnx --out src/lenet5/weights/robust.onnx
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -128,7 +128,7 @@ def model_info(ckpt: dict[str, Any], model: nn.Module) -> dict[str, Any]:
     An inference checkpoint (`lenet5 export --format pt`) says instead how it answers the test set as
     `lenet5.load` reads it (in its views, with "not a digit" set aside): the digit it names.
     """
-    from .reject import checked  # (reject imports the training side's distortions: not at import time)
+    from .reject import checked  # (through lenet5.views it imports the preprocessing: not at import time)
     cfg = config_mod.from_dict(ckpt["config"])
     last = ckpt["metrics"][-1] if ckpt["metrics"] else {}
     answers = ckpt.get("answers") if isinstance(ckpt.get("answers"), dict) else {}

@@ -164,8 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", type=path_arg, help="run folder, checkpoint .pt or exported .onnx (default: the bundled robust model)")
     pr.add_argument("--top-k", type=positive_int, default=1, help="show the K likeliest digits for each image")
     pr.add_argument("--json", action="store_true", help="one JSON list, an object per image")
-    pr.add_argument("--backend", choices=["torch", "onnx"], default="torch",
-                    help="onnx: run an exported model with ONNX Runtime (see `lenet5 export`)")
+    pr.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
+                    help="auto (default): the bundled model through ONNX Runtime where it is installed, "
+                         "else torch; onnx: run an exported model with ONNX Runtime (see `lenet5 export`)")
     pr.add_argument("--multi", action="store_true", help="each image is a row of digits (a number)")
     pr.add_argument("--save-preprocessed", metavar="DIR", type=path_arg, help="write the 28×28 images the model saw")
 

@@ -49,6 +49,9 @@ def export(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike
     data_dir = RunFolder(run_dir).data_dir(data_dir)
     info = model_info(ckpt, model)
     meta = {"classes": list(data_mod.get_spec(info["dataset"]).classes), **info}
+    if Path(run_dir).is_file():  # a checkpoint (the bundled model's ONNX twin): which one, to the byte
+        import hashlib
+        meta["exported_from"] = {"file": Path(run_dir).name, "sha256": hashlib.sha256(Path(run_dir).read_bytes()).hexdigest()}
     target = Path(out) if out is not None else RunFolder(run_dir).export_dir / FORMATS[fmt]
     if target.is_dir():
         raise UserError(f"{target} is a folder; give a file path such as {target / FORMATS[fmt]}")

@@ -27,20 +27,17 @@ import json
 import math
 import os
 import threading
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
-import torch
 
-from .checkpoint import load_model, model_info
 from .data import get_spec
 from .errors import UserError, install_hint
 from .files import atomic_path, check_output_folder
-from .models import folded_for_inference
 from .many import (BLANK_INK, POOL_CHUNK, as_input, collect_images, image_files, naming, preprocess_many,
                    preprocessing, source_name, to_array)
 from .preprocess import FIELD, BlankImageError, ImageError, side_by_side, split_row
@@ -51,6 +48,7 @@ from .views import averaged
 # read in four views costs it ~12 ms against torch's ~41 ms, which repays its 0.24-s start after ~500
 # images (benchmarks/bench_views.py).
 ONNX_RUNTIME_FROM = 1000
+BACKENDS = ("torch", "onnx", "auto")  # what computes the logits (`load`)
 ONNX_META_KEY = "lenet5"  # metadata_props key holding {"classes", "config", "metrics", "reject"} as JSON
 BLANK, NOT_A_DIGIT = "blank", "not a digit"  # the reasons an answer is refused
 # A row's pieces must each be this sure to make it a number (`NumberReading.several`): of 300 generated
@@ -155,6 +153,7 @@ class Predictor:
         x = np.ascontiguousarray(batch, dtype=np.float32).reshape(-1, 1, FIELD, FIELD)
         if self._session is not None:
             return self._session.run(None, {"image": x})[0]
+        import torch  # (imported by now: this predictor's model is a torch module)
         with self._lock, torch.inference_mode():
             return self._run(torch.from_numpy(x)).numpy()
 
@@ -170,6 +169,7 @@ class Predictor:
         server's lane processes answer (BENCHMARKS.md)."""
         if self._session is not None:
             return True
+        import torch
         try:
             from .export import onnx_model, parity_allowance
             session = _onnx_session(onnx_model(self._run), threads=torch.get_num_threads())
@@ -203,6 +203,8 @@ class Predictor:
 
     def feature_maps(self, arr: np.ndarray) -> dict[str, np.ndarray]:
         """conv1 (maps × 14×14) and conv2 (maps × 5×5) after pooling for one 28×28 input (torch backend)."""
+        import torch
+
         from .viz import feature_maps
         x = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32).reshape(1, 1, FIELD, FIELD))
         with self._lock:
@@ -298,17 +300,26 @@ def _blank(source: str) -> Prediction:
 def load(model_path: str | os.PathLike | None = None, backend: str = "torch", which: str = "last") -> Predictor:
     """A Predictor from a run folder, a checkpoint .pt, or an exported .onnx file; None: the bundled model.
 
-    backend="onnx" with a run folder uses RUN/export/model.onnx (see `lenet5 export`) when there is one;
-    otherwise (a .pt file, the bundled model, a run not exported) the model is exported in memory.
+    backend="onnx" uses the model's ONNX form where there is one — the bundled model's (`weights/robust.onnx`),
+    RUN/export/model.onnx (see `lenet5 export`) — and otherwise exports it in memory. backend="auto": the
+    bundled model through ONNX Runtime where that is installed, which never imports torch (1.6 of the
+    2.4 s a one-image `lenet5 predict` took here), anything else through torch. Only torch draws
+    feature maps.
     """
     path = Path(model_path) if model_path is not None else bundled_model()
-    if backend not in ("torch", "onnx"):
-        raise UserError(f"unknown backend {backend!r}; use torch or onnx")
-    if path.suffix == ".onnx" or (backend == "onnx" and (path / "export" / "model.onnx").is_file()):
-        return _load_onnx(path if path.suffix == ".onnx" else path / "export" / "model.onnx")
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}; use {', '.join(BACKENDS)}")
+    onnx_file = path if path.suffix == ".onnx" else _onnx_form(path, bundled=model_path is None)
+    if backend == "auto" and model_path is None and onnx_file is not None and _has_onnx_runtime():
+        with suppress(UserError):  # (an ONNX Runtime that cannot start here: torch reads the .pt instead)
+            return _load_onnx(onnx_file)
+    if path.suffix == ".onnx" or (backend == "onnx" and onnx_file is not None):
+        return _load_onnx(onnx_file)
     if path.suffix == ".pt" and not path.exists():  # a file was meant, not a run folder to train
         raise UserError(f"no such model file: {path} (give a run folder, a .pt checkpoint or an .onnx file; "
                         "leave --model out for the bundled model)")
+    from .checkpoint import load_model, model_info
+    from .models import folded_for_inference
     model, ckpt = load_model(path, which)
     info = model_info(ckpt, model)
     p = _outputs_checked(Predictor(folded_for_inference(model), get_spec(info["dataset"]).classes, info, "torch"), path)
@@ -317,13 +328,25 @@ def load(model_path: str | os.PathLike | None = None, backend: str = "torch", wh
     return p
 
 
+def _onnx_form(path: Path, bundled: bool) -> Path | None:
+    """The ONNX file that holds the same model as `path`, if any: the bundled model's twin (made beside it
+    by `make weights`, checked by tests/test_bundled.py), a run's export/model.onnx."""
+    twin = path.with_suffix(".onnx") if bundled else path / "export" / "model.onnx"
+    return twin if twin.is_file() else None
+
+
+def _has_onnx_runtime() -> bool:
+    from importlib.util import find_spec
+    return find_spec("onnxruntime") is not None
+
+
 def _load_onnx(path: Path) -> Predictor:
+    if not _has_onnx_runtime():
+        raise UserError("the onnx backend needs onnxruntime: " + install_hint("export"))
     try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        raise UserError("the onnx backend needs onnxruntime: " + install_hint("export")) from None
-    try:
-        session = _onnx_session(str(path))
+        # One thread: a network this small gains nothing from a second, and ONNX Runtime's spinning
+        # threads take the cores from a folder's preprocessing.
+        session = _onnx_session(str(path), threads=1)
     except Exception as e:  # onnxruntime raises its own, unexported exception types
         raise UserError(f"{path}: not a loadable ONNX model ({e})") from None
     meta = session.get_modelmeta().custom_metadata_map
@@ -389,17 +412,29 @@ def _read_digits(predictor: Predictor, files: Sequence[Path], arrays: Iterable
                  ) -> Iterator[Prediction | tuple[str, str]]:
     """Each file's preprocessed array classified in batches of POOL_CHUNK; from ONNX_RUNTIME_FROM files on,
     through ONNX Runtime where it is installed (answers equal within export parity)."""
+    with _one_torch_thread(predictor), (
+            predictor.onnx_runtime_within() if len(files) >= ONNX_RUNTIME_FROM else nullcontext()):
+        batch = []
+        for f, (arr, error) in zip(files, arrays):
+            batch.append((f, arr, error))
+            if len(batch) == POOL_CHUNK:
+                yield from _classify_batch(predictor, batch)
+                batch = []
+        yield from _classify_batch(predictor, batch)
+
+
+@contextmanager
+def _one_torch_thread(predictor: Predictor) -> Iterator[None]:
+    """torch on one thread for the block, where the predictor computes with it: the cores are busy
+    preprocessing, and a second torch thread only contends (~15%)."""
+    if predictor.backend != "torch":
+        yield
+        return
+    import torch
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the cores are busy preprocessing: a second torch thread only contends (~15%)
+    torch.set_num_threads(1)
     try:
-        with predictor.onnx_runtime_within() if len(files) >= ONNX_RUNTIME_FROM else nullcontext():
-            batch = []
-            for f, (arr, error) in zip(files, arrays):
-                batch.append((f, arr, error))
-                if len(batch) == POOL_CHUNK:
-                    yield from _classify_batch(predictor, batch)
-                    batch = []
-            yield from _classify_batch(predictor, batch)
+        yield
     finally:
         torch.set_num_threads(threads)
 

@@ -15,14 +15,13 @@ hands the model has not seen. Neither the test set nor any evaluation set is loo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from .augment import DISTORTIONS, distort
 from .errors import UserError
-from .evaluate import predict_logits
 from .views import VIEWS, averaged
+
+if TYPE_CHECKING:  # (torch is imported where it is used: reading a model's entry needs none of it)
+    import torch
 
 DIGIT_REFUSAL = 0.005       # of held-out MNIST digits
 HARD_DIGIT_REFUSAL = 0.01   # of held-out digits after random distortions
@@ -30,7 +29,7 @@ CALIBRATION_SEED = 7        # the distortions drawn for calibration: the same fo
 # All but "fill": a digit stretched into a square box is so unlike MNIST that accepting 99% of them
 # raised the threshold enough to refuse 3 points fewer non-digits, while refusing no more of the
 # form-digits evaluation set (0.8% either way; a 5-epoch robust run, 2026-11-26).
-CALIBRATION_DISTORTIONS = tuple(d for d in DISTORTIONS if d != "fill")
+UNCALIBRATED_DISTORTIONS = ("fill",)
 
 
 def checked(entry: Any) -> dict[str, Any] | None:
@@ -57,6 +56,7 @@ def checked(entry: Any) -> dict[str, Any] | None:
 
 def not_digit_probability(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     """(N,) probability of the last output, "not a digit", for (N, 1, 28, 28) images, averaged over the views."""
+    from .evaluate import predict_logits
     return averaged(lambda x: predict_logits(model, x), images)[:, -1]
 
 
@@ -64,7 +64,12 @@ def calibrate(model: torch.nn.Module, digits: torch.Tensor, non_digits: torch.Te
               labels: torch.Tensor | None = None) -> dict[str, Any]:
     """The checkpoint's `reject` entry: output index, threshold, and the refusal rates it gives.
     With the digits' `labels`, their distorted copies include European 1s and 7s."""
-    distorted = distort(digits, CALIBRATION_DISTORTIONS, torch.Generator().manual_seed(CALIBRATION_SEED), labels)
+    import torch
+
+    from .augment import DISTORTIONS, distort
+    from .evaluate import predict_logits
+    kinds = tuple(d for d in DISTORTIONS if d not in UNCALIBRATED_DISTORTIONS)
+    distorted = distort(digits, kinds, torch.Generator().manual_seed(CALIBRATION_SEED), labels)
     clean_p, hard_p, neg_p = (not_digit_probability(model, x) for x in (digits, distorted, non_digits))
     threshold = max(torch.quantile(clean_p, 1 - DIGIT_REFUSAL).item(),
                     torch.quantile(hard_p, 1 - HARD_DIGIT_REFUSAL).item())
