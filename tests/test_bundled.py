@@ -60,6 +60,8 @@ def test_the_bundled_onnx_twin_is_the_bundled_checkpoint_and_answers_as_it_does(
     twin, pt = load(backend="onnx"), load(backend="torch")
     assert twin.runtime == "onnx" and pt.runtime == "torch"
     assert twin.info["exported_from"]["sha256"] == hashlib.sha256(bundled_model().read_bytes()).hexdigest()
+    recorded = json.loads(RECORD.read_text())["onnx"]
+    assert recorded["sha256"] == hashlib.sha256(bundled_model().with_suffix(".onnx").read_bytes()).hexdigest()
     assert twin.classes == pt.classes and twin.reject == pt.reject and twin.views == pt.views
     test = data.load("mnist", "test", data_dir).images[:, 0].numpy()
     p_twin, p_pt = twin.probabilities(test), pt.probabilities(test)
@@ -92,6 +94,23 @@ def test_an_onnx_runtime_that_cannot_start_leaves_the_bundled_model_to_torch(mon
     monkeypatch.setattr(predict, "_onnx_session", broken)
     p = predict.load(backend="auto")
     assert p.runtime == "torch" and p.predict(_drawn("7"))[0].label == 7
+
+
+def test_a_stale_or_damaged_onnx_twin_is_passed_over_and_torch_reads_the_checkpoint(monkeypatch, tmp_path):
+    import shutil
+
+    from lenet5 import predict
+    for f in (bundled_model(), RECORD, bundled_model().with_suffix(".onnx")):
+        shutil.copy(f, tmp_path / f.name)
+    copy = tmp_path / bundled_model().name
+    monkeypatch.setattr(predict, "bundled_model", lambda: copy)
+    assert predict.load(backend="auto").runtime == "onnx"
+    twin = copy.with_suffix(".onnx")
+    good = twin.read_bytes()
+    for damaged in (good[:-100], good.replace(b"robust", b"rebust"), b""):  # (the last: any answer but an error)
+        twin.write_bytes(damaged)
+        p = predict.load(backend="auto")
+        assert p.runtime == "torch" and p.predict(_drawn("7"))[0].label == 7
 
 
 def _drawn(text: str, size: int = 160) -> Image.Image:

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+from PIL import Image
 import pytest
 import torch
 
@@ -22,6 +23,8 @@ def test_onnx_export_matches_pytorch_on_the_test_set_with_a_dynamic_batch(traine
     x = data.load("mnist", "test", data_dir).images[:7, 0].numpy()
     assert p.backend == "onnx" and p.logits(x).shape == (7, 10) and p.classes[3] == "3"
     assert p.info["preset"] == "modern"
+    with pytest.raises(UserError, match="feature maps need the torch backend"):
+        p.feature_maps(x[0])  # (an ONNX file holds no layers to look into)
 
 
 def test_onnx_runtime_answers_what_torch_answers_and_torch_still_draws_the_feature_maps(trained_run, data_dir):
@@ -81,7 +84,6 @@ def test_export_cli_then_predict_with_the_onnx_backend_agrees_with_torch(trained
     assert r.returncode == 0 and "max |logit difference|" in r.stdout, r.stderr
     digit = np.zeros((28, 28), np.uint8)
     digit[4:24, 12:16] = 255
-    from PIL import Image
     Image.fromarray(digit).save(tmp_path / "one.png")
     a = json.loads(run_cli("predict", tmp_path / "one.png", "--json", "--model", trained_run).stdout)
     b = json.loads(run_cli("predict", tmp_path / "one.png", "--json", "--backend", "onnx", "--model", trained_run).stdout)
@@ -99,3 +101,30 @@ def test_bad_export_requests_are_clear_errors(trained_run, tmp_path):
     assert r.returncode == 2 and "no such run folder" in r.stderr
     r = run_cli("evaluate", tmp_path / "fake.onnx")  # (it called a good ONNX file damaged)
     assert r.returncode == 2 and "an ONNX file, which `lenet5 predict` and `lenet5 serve` read" in r.stderr, r.stderr
+
+
+def test_a_model_whose_weights_hold_nan_is_refused_in_one_line_not_read_as_zeros(trained_run, tmp_path):
+    state = load(trained_run)
+    for weights in (state["model"], state["ema"]):
+        weights["clf.bias"][0] = float("nan")  # (it answered 0 for every image, and --json printed NaN)
+    save(state, RunFolder(tmp_path / "nan").checkpoint("last"))
+    with pytest.raises(UserError, match="answers NaN or infinity"):
+        lenet5.load(tmp_path / "nan")
+    Image.fromarray(np.full((40, 40), 255, np.uint8)).save(tmp_path / "one.png")
+    r = run_cli("predict", tmp_path / "one.png", "--model", tmp_path / "nan")
+    assert r.returncode == 2 and "NaN" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_onnx_file_lenet5_cannot_run_is_one_line_not_a_traceback(trained_run, data_dir, tmp_path):
+    import onnx
+    path, _ = export(trained_run, "onnx", tmp_path / "m.onnx", data_dir)
+    renamed, fixed = onnx.load(str(path)), onnx.load(str(path))
+    renamed.graph.input[0].name = "input"  # (nothing feeds it now: onnxruntime raised ValueError)
+    for node in renamed.graph.node:
+        node.input[:] = ["input" if i == "image" else i for i in node.input]
+    fixed.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1  # (one image at a time only)
+    onnx.save(renamed, str(tmp_path / "renamed.onnx"))
+    onnx.save(fixed, str(tmp_path / "fixed.onnx"))
+    for name in ("renamed.onnx", "fixed.onnx"):
+        with pytest.raises(UserError, match="not a model lenet5 can run"):
+            lenet5.load(tmp_path / name)

@@ -12,6 +12,8 @@ __version__ = "0.1.0"
 
 
 def load(model=None, **kwargs):
-    """A Predictor for the bundled model, a run folder or an exported model; see lenet5.predict.load."""
+    """A Predictor for the bundled model, a run folder or an exported model; see lenet5.predict.load.
+    It reads with torch unless asked otherwise (backend="auto" is what `lenet5 predict` uses: the bundled
+    model through ONNX Runtime, with no torch import; only torch draws feature maps)."""
     from .predict import load as _load
     return _load(model, **kwargs)

@@ -24,7 +24,7 @@ from . import data as data_mod
 from .checkpoint import load_model, model_info, save
 from .errors import UserError, install_hint
 from .evaluate import DEFAULT_EVAL_BATCH, predict_logits
-from .files import atomic_path, write_text_atomic
+from .files import atomic_path, file_sha256, write_text_atomic
 from .predict import ONNX_META_KEY
 from .run import RunFolder
 
@@ -50,8 +50,7 @@ def export(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike
     info = model_info(ckpt, model)
     meta = {"classes": list(data_mod.get_spec(info["dataset"]).classes), **info}
     if Path(run_dir).is_file():  # a checkpoint (the bundled model's ONNX twin): which one, to the byte
-        import hashlib
-        meta["exported_from"] = {"file": Path(run_dir).name, "sha256": hashlib.sha256(Path(run_dir).read_bytes()).hexdigest()}
+        meta["exported_from"] = {"file": Path(run_dir).name, "sha256": file_sha256(run_dir)}
     target = Path(out) if out is not None else RunFolder(run_dir).export_dir / FORMATS[fmt]
     if target.is_dir():
         raise UserError(f"{target} is a folder; give a file path such as {target / FORMATS[fmt]}")
@@ -68,7 +67,23 @@ def export(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike
         if excess > 1:
             raise UserError(f"exported {fmt} model differs from PyTorch by {diff:.2e} (more than {PARITY_TOLERANCE}, "
                             f"or {PARITY_ULPS} float32 steps of the image's largest logit); not saved")
+    if fmt == "onnx" and Path(run_dir).is_file():
+        _record_twin(Path(run_dir), target)
     return target, diff
+
+
+def _record_twin(checkpoint: Path, twin: Path) -> None:
+    """An ONNX export written beside the inference checkpoint it came from (`<name>.onnx` beside `<name>.pt`
+    and its record `<name>.json`, as `make weights` makes the bundled model) joins that record with its
+    SHA-256: `lenet5.predict` reads the twin only while both files are the ones recorded (a stale or
+    damaged twin would answer wrongly with no error: a red-team's, 204 of 222 answers changed)."""
+    record_file = checkpoint.with_suffix(".json")
+    if twin.absolute() != checkpoint.absolute().with_suffix(".onnx") or not record_file.is_file():
+        return
+    record = json.loads(record_file.read_text())
+    if record.get("sha256") == file_sha256(checkpoint):
+        record["onnx"] = {"file": twin.name, "sha256": file_sha256(twin)}
+        write_text_atomic(record_file, json.dumps(record, indent=2) + "\n")
 
 
 def write_inference_checkpoint(ckpt: dict, target: Path, run_dir, data_dir=None) -> Path:
@@ -76,7 +91,6 @@ def write_inference_checkpoint(ckpt: dict, target: Path, run_dir, data_dir=None)
     the test set as `lenet5.load(file)` reads it — no optimizer or RNG state — and `<name>.json` beside
     it: how it was made and those answers. This is how the bundled model (src/lenet5/weights/robust.pt)
     is made: `make weights`."""
-    import hashlib
     weights = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
     slim = {"model_name": ckpt["model_name"], "config": ckpt["config"], "model": weights, "ema": None,
             "epoch": ckpt["epoch"], "metrics": ckpt["metrics"], **({"reject": ckpt["reject"]} if ckpt.get("reject") else {})}
@@ -84,7 +98,7 @@ def write_inference_checkpoint(ckpt: dict, target: Path, run_dir, data_dir=None)
     answers = mnist_test_answers(target, data_dir)
     save({**slim, "answers": answers}, target)  # what `model_info` (the page, /api/model) reports
     run_meta = RunFolder(run_dir).meta()
-    record = {"file": target.name, "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+    record = {"file": target.name, "sha256": file_sha256(target),
               "command": run_meta.get("command"), "created": run_meta.get("created"),
               "versions": run_meta.get("versions"), "threads": run_meta.get("threads"),
               **answers, "epochs": ckpt["epoch"], "reject": ckpt.get("reject"),

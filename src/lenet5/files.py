@@ -82,6 +82,12 @@ def check_output_folder(folder: str | os.PathLike, what: str, label: str | None 
         raise UserError(f"{label}: {existing} is not writable; give a folder you can write {what} to")
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """The file's SHA-256 as hex: how a shipped file is matched with its record."""
+    import hashlib
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -37,7 +37,7 @@ import numpy as np
 
 from .data import get_spec
 from .errors import UserError, install_hint
-from .files import atomic_path, check_output_folder
+from .files import atomic_path, check_output_folder, file_sha256
 from .many import (BLANK_INK, POOL_CHUNK, as_input, collect_images, image_files, naming, preprocess_many,
                    preprocessing, source_name, to_array)
 from .preprocess import FIELD, BlankImageError, ImageError, side_by_side, split_row
@@ -203,6 +203,8 @@ class Predictor:
 
     def feature_maps(self, arr: np.ndarray) -> dict[str, np.ndarray]:
         """conv1 (maps × 14×14) and conv2 (maps × 5×5) after pooling for one 28×28 input (torch backend)."""
+        if self.backend != "torch":  # (an ONNX file holds no layers to look into)
+            raise UserError('feature maps need the torch backend: load the model with backend="torch"')
         import torch
 
         from .viz import feature_maps
@@ -262,8 +264,15 @@ class Predictor:
 
 
 def _outputs_checked(p: Predictor, source: str | os.PathLike | None = None) -> Predictor:
-    """A loaded model gives one output per class, and one more when it can say "not a digit"."""
-    outputs = p.logits(np.zeros((1, FIELD, FIELD), np.float32)).shape[-1]
+    """A loaded model gives one output per class, and one more when it can say "not a digit", as finite
+    numbers, for a batch of any size (two images, as probes: one would pass a model fixed to one)."""
+    probe = p.logits(np.zeros((2, FIELD, FIELD), np.float32))
+    if probe.ndim != 2 or len(probe) != 2:
+        raise UserError(f"the model answers two images with an array of shape {probe.shape}: it is damaged; "
+                        "retrain or export it again, or use another model")
+    if not np.isfinite(probe).all():
+        raise UserError("the model answers NaN or infinity: its weights are damaged; retrain it, or use another model")
+    outputs = probe.shape[-1]
     epochs, done = p.info.get("config", {}).get("train", {}).get("epochs"), p.info.get("epoch", 0)
     if outputs == len(p.classes) + 1 and p.reject is None and done < (epochs or 0):
         # (the threshold is calibrated when the last epoch ends: a run read while training has none yet)
@@ -329,10 +338,18 @@ def load(model_path: str | os.PathLike | None = None, backend: str = "torch", wh
 
 
 def _onnx_form(path: Path, bundled: bool) -> Path | None:
-    """The ONNX file that holds the same model as `path`, if any: the bundled model's twin (made beside it
-    by `make weights`, checked by tests/test_bundled.py), a run's export/model.onnx."""
-    twin = path.with_suffix(".onnx") if bundled else path / "export" / "model.onnx"
-    return twin if twin.is_file() else None
+    """The ONNX file that holds the same model as `path`, if any: a run's export/model.onnx, or the bundled
+    model's twin (made beside it by `make weights`) where it and the checkpoint are the files recorded in
+    its `.json` (`export._record_twin`): a stale or damaged twin is passed over, and torch reads the .pt."""
+    if not bundled:
+        return path / "export" / "model.onnx" if (path / "export" / "model.onnx").is_file() else None
+    twin = path.with_suffix(".onnx")
+    try:
+        record = json.loads(path.with_suffix(".json").read_text())
+        recorded = record["sha256"] == file_sha256(path) and record["onnx"]["sha256"] == file_sha256(twin)
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = False
+    return twin if recorded else None
 
 
 def _has_onnx_runtime() -> bool:
@@ -343,6 +360,10 @@ def _has_onnx_runtime() -> bool:
 def _load_onnx(path: Path) -> Predictor:
     if not _has_onnx_runtime():
         raise UserError("the onnx backend needs onnxruntime: " + install_hint("export"))
+    try:
+        import onnxruntime  # noqa: F401
+    except Exception as e:  # (a broken install: a missing shared library, an illegal instruction)
+        raise UserError(f"ONNX Runtime cannot start here ({e}); reinstall it, or use --backend torch") from None
     try:
         # One thread: a network this small gains nothing from a second, and ONNX Runtime's spinning
         # threads take the cores from a folder's preprocessing.
@@ -355,9 +376,18 @@ def _load_onnx(path: Path) -> Predictor:
     try:
         info = json.loads(meta[ONNX_META_KEY])
         classes = info.pop("classes")
+        if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
+            raise TypeError
     except (ValueError, TypeError, AttributeError, KeyError):
         raise UserError(f"{path}: its lenet5 metadata is damaged; export the model again with `lenet5 export`") from None
-    return _outputs_checked(Predictor(session, classes, info, "onnx"))
+    p = Predictor(session, classes, info, "onnx")
+    try:
+        return _outputs_checked(p)
+    except UserError:
+        raise
+    except Exception as e:  # (an input renamed, a fixed batch size: onnxruntime's own exception types)
+        raise UserError(f"{path}: not a model lenet5 can run ({str(e).splitlines()[0][:200]}); "
+                        "export the model again with `lenet5 export`") from None
 
 
 def _onnx_session(model: str | bytes, threads: int = 0):
