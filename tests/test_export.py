@@ -128,3 +128,17 @@ def test_an_onnx_file_lenet5_cannot_run_is_one_line_not_a_traceback(trained_run,
     for name in ("renamed.onnx", "fixed.onnx"):
         with pytest.raises(UserError, match="not a model lenet5 can run"):
             lenet5.load(tmp_path / name)
+
+
+def test_make_weights_export_chain_records_the_onnx_twin_that_predict_then_reads(trained_run, data_dir, tmp_path):
+    """`make weights`: `export RUN --format pt`, then that .pt `--format onnx` beside it."""
+    from lenet5.files import file_sha256
+    from lenet5.predict import _onnx_form
+    pt, _ = export(trained_run, "pt", tmp_path / "m.pt", data_dir)
+    assert _onnx_form(pt, bundled=True) is None  # (no twin yet)
+    onnx_file, _ = export(pt, "onnx", tmp_path / "m.onnx", data_dir)
+    record = json.loads((tmp_path / "m.json").read_text())
+    assert record["onnx"] == {"file": "m.onnx", "sha256": file_sha256(onnx_file)}
+    assert _onnx_form(pt, bundled=True) == onnx_file
+    export(trained_run, "pt", pt, data_dir)  # the .pt made again (its record anew): the twin is stale
+    assert _onnx_form(pt, bundled=True) is None
