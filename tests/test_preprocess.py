@@ -219,6 +219,16 @@ def test_a_drawing_with_a_broad_pen_is_read_shrunk_as_it_reads_whole(monkeypatch
     assert seen == [(96, 84)]  # a fifth of each side, looked at once
 
 
+def test_a_drawing_of_144_to_191_px_is_read_shrunk_one_and_a_half_times_as_it_reads_whole(monkeypatch):
+    drawing = 255 - np.asarray(strokes((140, 160), 14))  # (twice would go under LOOK_SIDE)
+    monkeypatch.setattr(pp, "LOOK_SIDE", 10**6)
+    whole = preprocess(drawing)
+    monkeypatch.undo()
+    seen = cleaned_shapes(monkeypatch)
+    assert np.abs(preprocess(drawing) - whole).mean() < 0.02
+    assert seen == [(107, 93)]
+
+
 def test_a_fine_pen_a_small_digit_or_a_photo_is_still_read_whole(monkeypatch):
     fine = 255 - np.asarray(strokes((400, 400), 4))  # 1 px when shrunk four times: too thin to trust
     small = np.full((400, 400), 255, np.uint8)

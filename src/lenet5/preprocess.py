@@ -103,7 +103,8 @@ OVERSHOOT = 0.5            # values this far past 0–1 (or −1–1) are taken 
 SCAN_SIDE = 512            # a larger image is first looked at with its longer side at most this
 WORK_SIDE = 256            # ink smaller than this in that look is read again, finer (thin strokes stay dark)
 LOOK_SIDE = 96             # a smaller drawing or scan is first looked at shrunk a whole number of times to no less
-LOOK_STROKE = 3.0          # than this; that look is kept where its strokes are this wide (px) there: a shrunk
+LOOK_SHRINK = 1.5          # than this (1.5 times, box-filtered, where twice would go under: 144–191 px),
+LOOK_STROKE = 3.0          # and that look is kept where its strokes are this wide (px) there: a shrunk
                            # pixel then lies in a stroke or beside it, and the digit is longer than BOX,
 LOOK_FAINT = 0.1           # and nothing this faint (of the ink's range) lies a stroke's width from them or more
 STRIP_PIXELS = 2_000_000   # a huge image is converted and shrunk this many pixels at a time (memory)
@@ -911,10 +912,16 @@ def _thick_ink(pic: _Picture) -> tuple[np.ndarray, np.ndarray] | None:
     300-px drawing holds twenty times the pixels its 20-px digit needs, and reading it whole took most
     of a folder's time. Else None (thin strokes, small ink, photos: their light and texture are levelled
     at full size): the image is read whole."""
-    shrink = max(pic.size) // LOOK_SIDE
-    if shrink < 2:
+    shrink = max(pic.size) / LOOK_SIDE
+    if shrink < LOOK_SHRINK:
         return None
-    look, _ = _ink_map(pic.read(shrink)[0])
+    if shrink >= 2:
+        small = pic.read(int(shrink))[0]
+    else:  # (a box filter, as `reduce`'s: 144–191-px drawings were a quarter of a folder's time, read whole)
+        whole = pic.read(1)[0]
+        small = whole.resize((round(whole.width / LOOK_SHRINK), round(whole.height / LOOK_SHRINK)),
+                             Image.Resampling.BOX)
+    look, _ = _ink_map(small)
     if not flat_paper(look):
         return None
     try:
