@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 
 import numpy as np
 import pytest
@@ -222,6 +223,15 @@ def test_saving_preprocessed_images_onto_a_file_is_refused_before_any_work(train
     (tmp_path / "taken").write_text("keep me")
     r = run_cli("predict", image_folder[0] / "good0.jpg", "--save-preprocessed", tmp_path / "taken", "--model", trained_run)
     assert r.returncode == 2 and "is not a folder" in r.stderr and (tmp_path / "taken").read_text() == "keep me"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc, where no folder can be made")
+def test_saving_preprocessed_images_where_no_folder_can_be_made_is_refused_before_any_answer(trained_run, image_folder,
+                                                                                            tmp_path):
+    r = run_cli("predict", image_folder[0] / "good0.jpg", "--save-preprocessed", "/proc/lenet5-here/x", "--model", trained_run)
+    assert r.returncode == 2 and "cannot be made in /proc" in r.stderr and r.stdout == "", r.stdout + r.stderr
+    r = run_cli("predict", image_folder[0] / "good0.jpg", "--save-preprocessed", tmp_path / "a" / "b", "--model", trained_run)
+    assert r.returncode == 0 and len(list((tmp_path / "a" / "b").iterdir())) == 1  # (made, taken away, made again)
 
 
 def test_same_named_inputs_keep_one_preprocessed_image_each(trained_run, image_folder, tmp_path):

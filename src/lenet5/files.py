@@ -80,6 +80,15 @@ def check_output_folder(folder: str | os.PathLike, what: str, label: str | None 
         raise UserError(f"{label}: {where} is not a folder; give a folder for {what}")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"{label}: {existing} is not writable; give a folder you can write {what} to")
+    if existing != p:  # made and taken away again: access() says yes where mkdir cannot (/proc, a full disk)
+        made = [q for q in (p, *p.parents) if not q.exists()]  # (the deepest first)
+        try:
+            p.mkdir(parents=True)
+        except OSError as e:
+            raise UserError(f"{label}: cannot be made in {existing} ({e.strerror}); give a folder you can write "
+                            f"{what} to") from None
+        for q in made:
+            q.rmdir()
 
 
 def file_sha256(path: str | os.PathLike) -> str:
