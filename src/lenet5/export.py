@@ -67,12 +67,12 @@ def export(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike
         if excess > 1:
             raise UserError(f"exported {fmt} model differs from PyTorch by {diff:.2e} (more than {PARITY_TOLERANCE}, "
                             f"or {PARITY_ULPS} float32 steps of the image's largest logit); not saved")
-    if fmt == "onnx" and Path(run_dir).is_file():
-        _record_twin(Path(run_dir), target)
+    if fmt == "onnx" and "exported_from" in meta:
+        _record_twin(Path(run_dir), meta["exported_from"]["sha256"], target)
     return target, diff
 
 
-def _record_twin(checkpoint: Path, twin: Path) -> None:
+def _record_twin(checkpoint: Path, checkpoint_sha256: str, twin: Path) -> None:
     """An ONNX export written beside the inference checkpoint it came from (`<name>.onnx` beside `<name>.pt`
     and its record `<name>.json`, as `make weights` makes the bundled model) joins that record with its
     SHA-256: `lenet5.predict` reads the twin only while both files are the ones recorded (a stale or
@@ -81,7 +81,7 @@ def _record_twin(checkpoint: Path, twin: Path) -> None:
     if twin.absolute() != checkpoint.absolute().with_suffix(".onnx") or not record_file.is_file():
         return
     record = json.loads(record_file.read_text())
-    if record.get("sha256") == file_sha256(checkpoint):
+    if record.get("sha256") == checkpoint_sha256:
         record["onnx"] = {"file": twin.name, "sha256": file_sha256(twin)}
         write_text_atomic(record_file, json.dumps(record, indent=2) + "\n")
 

@@ -318,11 +318,15 @@ def load(model_path: str | os.PathLike | None = None, backend: str = "torch", wh
     path = Path(model_path) if model_path is not None else bundled_model()
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; use {', '.join(BACKENDS)}")
-    onnx_file = path if path.suffix == ".onnx" else _onnx_form(path, bundled=model_path is None)
-    if backend == "auto" and model_path is None and onnx_file is not None and _has_onnx_runtime():
+    if path.suffix == ".onnx":
+        return _load_onnx(path)
+    bundled = model_path is None
+    # (looked for only where it would be read: the bundled twin is checked by hashing both files)
+    onnx_file = _onnx_form(path, bundled) if backend == "onnx" or (backend == "auto" and bundled) else None
+    if onnx_file is not None and backend == "auto":
         with suppress(UserError):  # (an ONNX Runtime that cannot start here: torch reads the .pt instead)
             return _load_onnx(onnx_file)
-    if path.suffix == ".onnx" or (backend == "onnx" and onnx_file is not None):
+    elif onnx_file is not None:
         return _load_onnx(onnx_file)
     if path.suffix == ".pt" and not path.exists():  # a file was meant, not a run folder to train
         raise UserError(f"no such model file: {path} (give a run folder, a .pt checkpoint or an .onnx file; "
@@ -352,13 +356,9 @@ def _onnx_form(path: Path, bundled: bool) -> Path | None:
     return twin if recorded else None
 
 
-def _has_onnx_runtime() -> bool:
-    from importlib.util import find_spec
-    return find_spec("onnxruntime") is not None
-
-
 def _load_onnx(path: Path) -> Predictor:
-    if not _has_onnx_runtime():
+    from importlib.util import find_spec
+    if find_spec("onnxruntime") is None:
         raise UserError("the onnx backend needs onnxruntime: " + install_hint("export"))
     try:
         import onnxruntime  # noqa: F401
