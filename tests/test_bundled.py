@@ -281,6 +281,25 @@ def test_a_folder_of_16x16_netpbm_scans_is_read_as_digits(tmp_path, data_dir):
     assert sum(out[f"{k:02d}.pbm"] == int(test.labels[k]) for k in range(5)) >= 4, out
 
 
+def test_digits_stretched_to_fill_16x16_grey_cells_are_read_right(data_dir):
+    """A normalised set's cell, the digit stretched to touch its edges: the ink along the border was
+    taken for a shadow reaching it, and levelled with the light (94.2% of these 600 read right; 95.5%
+    now that a scan smaller than MNIST's field is never levelled)."""
+    import numpy as np
+
+    from lenet5 import data
+    from lenet5.predict import load
+    images, labels = data.load_arrays("mnist", "test", data_dir)
+
+    def cell(x: np.ndarray) -> np.ndarray:
+        ys, xs = np.nonzero(x > 30)
+        crop = Image.fromarray(x[ys.min():ys.max() + 1, xs.min():xs.max() + 1])
+        return 255 - np.asarray(crop.resize((16, 16), Image.BILINEAR))
+
+    answers = load().predict([cell(x) for x in images[:600]])
+    assert np.mean([a.label == y for a, y in zip(answers, labels[:600])]) >= 0.95
+
+
 def test_mnist_digits_on_a_grey_or_noisy_ground_or_channels_first_are_read_as_they_are(data_dir):
     """A red-team's find: the box test took a grey ground for ink, so each digit on one was fitted as a
     28×28 grey square and refused (0 of 200 right); and data.load's (N, 1, 28, 28) tensors, given a

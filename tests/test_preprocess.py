@@ -631,6 +631,15 @@ def test_a_small_digit_on_squared_paper_is_read_without_the_grid():
     assert np.abs(squared - plain).mean() < 0.05  # (the grid kept: 0.10)
 
 
+def test_a_one_bit_cell_whose_digit_fills_it_is_read_as_with_paper_around_it():
+    # A form scanner's cell, thresholded to black and white, its digit stretched to touch all four edges:
+    # with ink along the border the paper was taken for uneven light and levelled, a thick stroke with
+    # it (a thick 1 came out as stripes). Two grey levels have no light to level. (0.07 and 0.09 apart)
+    from lenet5.evalsets import form_digits
+    for cell in form_digits(10, 0)[0]:
+        assert np.abs(preprocess(cell) - preprocess(np.pad(cell, 4, constant_values=255))).mean() < 0.03
+
+
 def _in_a_box(digit: np.ndarray, margin: int, grey: int = 0, tilt: float = 0.0, scale: int = 1, box: int = 100,
               width: int = 2) -> Image.Image:
     """An MNIST digit, 0.7 of the box, in a form's `box`-px box drawn `width` px wide in grey `grey`, with

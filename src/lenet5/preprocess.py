@@ -266,12 +266,13 @@ _OTSU_EDGES = np.linspace(0.0, 1.0, 257)  # otsu_threshold's bins
 _OTSU_CENTRES = (_OTSU_EDGES[:-1] + _OTSU_EDGES[1:]) / 2
 
 
-def clean(ink: np.ndarray, least: float = MIN_INK_FRACTION) -> tuple[np.ndarray, np.ndarray]:
+def clean(ink: np.ndarray, least: float = MIN_INK_FRACTION, flat: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Background to 0 and ink stretched to 1; returns (ink, mask of ink pixels). Raises if blank: no
-    contrast, or ink on less than `least` of the image."""
+    contrast, or ink on less than `least` of the image. `flat`: the caller knows there is no light to
+    level (`flat_paper`, which is also looked at)."""
     # In place where it can be: on a large image each pass over its float array costs as much as the
     # rest of a small drawing's cleaning.
-    ink = ink - ink.min() if flat_paper(ink) else np.clip(ink - background(ink), 0, 1)
+    ink = ink - ink.min() if flat or flat_paper(ink) else np.clip(ink - background(ink), 0, 1)
     lo, hi = percentile(ink, 1), float(ink.max())
     if hi - lo < MIN_CONTRAST:
         raise BlankImageError("blank image: no ink found (nothing darker or lighter than the paper)")
@@ -885,7 +886,7 @@ def _find_ink(image, one_digit: bool) -> tuple[np.ndarray, np.ndarray]:
     on_sheet = _read_sheet(small)
     if on_sheet is None:
         (ink, how), on, oy, ox = _ink_map(small), None, 0, 0
-        ink, mask = _clean_or_closer(ink, factor)
+        ink, mask = _clean_or_closer(ink, factor, pic.flat)
     else:  # only the sheet is read, as if it were all there was; (oy, ox): where it sits in `small`
         ink, mask, on, oy, ox = on_sheet
         how = "dark"
@@ -922,10 +923,10 @@ def _thick_ink(pic: _Picture) -> tuple[np.ndarray, np.ndarray] | None:
         small = whole.resize((round(whole.width / LOOK_SHRINK), round(whole.height / LOOK_SHRINK)),
                              Image.Resampling.BOX)
     look, _ = _ink_map(small)
-    if not flat_paper(look):
+    if not (pic.flat or flat_paper(look)):
         return None
     try:
-        ink, mask = clean(look)
+        ink, mask = clean(look, flat=True)
     except BlankImageError:
         return None  # (perhaps a fine pen, which the full size shows)
     y0, y1, x0, x1 = _bbox(mask)
@@ -938,16 +939,17 @@ def _thick_ink(pic: _Picture) -> tuple[np.ndarray, np.ndarray] | None:
     return pic.upright(ink), pic.upright(mask)
 
 
-def _clean_or_closer(ink: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
-    """clean(ink) of a look shrunk `factor` times; where that finds too little ink for the whole photo,
-    ink at least MIN_DIGIT_SIDE pixels long in the photo is kept for the closer look, not called blank
-    (a digit written an inch high on a page photographed whole: 60 px of a 2000×1500 photo was "blank")."""
+def _clean_or_closer(ink: np.ndarray, factor: int, flat: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """clean(ink, flat=flat) of a look shrunk `factor` times; where that finds too little ink for the
+    whole photo, ink at least MIN_DIGIT_SIDE pixels long in the photo is kept for the closer look, not
+    called blank (a digit written an inch high on a page photographed whole: 60 px of a 2000×1500 photo
+    was "blank")."""
     try:
-        return clean(ink)
+        return clean(ink, flat=flat)
     except BlankImageError:
         if factor == 1:
             raise
-        ink, mask = clean(ink, least=0.0)
+        ink, mask = clean(ink, least=0.0, flat=flat)
         y0, y1, x0, x1 = _bbox(mask)
         if max(y1 - y0, x1 - x0) * factor < MIN_DIGIT_SIDE:
             raise
@@ -1132,10 +1134,16 @@ class _Picture:
                 self.img = self.img.getchannel("L")
             if self.img.mode in ("F", "I") or self.img.mode.startswith("I;"):
                 self.img = _eight_bit(self.img)
-            if max(self.img.size) < FIELD * MAX_BLOCK:
+            small = max(self.img.size) < FIELD * MAX_BLOCK
+            # No light to level (`clean`'s `flat`) in a small image of two grey levels (a 1-bit scan, a
+            # thresholded form cell) nor in a scan smaller than MNIST's field (a cell cut to its digit:
+            # 16×16 sets, scikit-learn's 8×8), though the digit may fill it to its edges, which
+            # `flat_paper` takes for a shadow there: levelled, a thick stroke was levelled with it.
+            self.flat = small and _two_level(self.img)
+            if small:
                 self.img = _unblocked(self.img)
             if max(self.img.size) < FIELD:
-                self.img = _enlarged(self.img)
+                self.img, self.flat = _enlarged(self.img), True
         self.source, self.size, self.orientation = image, self.img.size, 1
         # Only a large JPEG: a small one is decoded exactly as before, in colour, then made grey.
         self.draftable = (self.img.format in ("JPEG", "MPO") and max(self.size) > SCAN_SIDE
@@ -1182,6 +1190,11 @@ def _eight_bit(img: Image.Image) -> Image.Image:
     a = unit_range(np.asarray(img), whole=img.mode != "F")
     a *= 255
     return Image.fromarray(np.rint(a, out=a).astype(np.uint8), mode="L")
+
+
+def _two_level(img: Image.Image) -> bool:
+    """At most two grey levels and no transparency: 1-bit, or thresholded to black and white."""
+    return img.mode == "1" or (not _has_alpha(img) and img.convert("L").getcolors(2) is not None)
 
 
 def _unblocked(img: Image.Image) -> Image.Image:
