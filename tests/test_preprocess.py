@@ -640,6 +640,15 @@ def test_a_one_bit_cell_whose_digit_fills_it_is_read_as_with_paper_around_it():
         assert np.abs(preprocess(cell) - preprocess(np.pad(cell, 4, constant_values=255))).mean() < 0.03
 
 
+def test_a_cell_whose_digit_covers_most_of_its_border_is_read_the_right_way_round():
+    # A 0 stretched past its 16×16 cell covers three quarters of the border: the border's median took
+    # the ring for the paper and the paper inside it for the digit. The cell's corners are paper.
+    cell = Image.new("L", (16, 16), 255)
+    ImageDraw.Draw(cell).ellipse((-2, -2, 17, 17), outline=0, width=4)
+    field = preprocess(cell)
+    assert field[12:16, 12:16].max() == 0 and field.max() > 0.9
+
+
 def _in_a_box(digit: np.ndarray, margin: int, grey: int = 0, tilt: float = 0.0, scale: int = 1, box: int = 100,
               width: int = 2) -> Image.Image:
     """An MNIST digit, 0.7 of the box, in a form's `box`-px box drawn `width` px wide in grey `grey`, with
