@@ -282,10 +282,11 @@ def test_a_folder_of_16x16_netpbm_scans_is_read_as_digits(tmp_path, data_dir):
     assert sum(out[f"{k:02d}.pbm"] == int(test.labels[k]) for k in range(5)) >= 4, out
 
 
-def test_digits_stretched_to_fill_16x16_grey_cells_are_read_right(data_dir):
-    """A normalised set's cell, the digit stretched to touch its edges: the ink along the border was
-    taken for a shadow reaching it, and levelled with the light (94.2% of these 600 read right; 95.5%
-    once a scan smaller than MNIST's field was never levelled, 96.0% once its corners told its paper)."""
+def test_digits_stretched_to_fill_16x16_one_bit_cells_are_read_right(data_dir):
+    """A form scanner's cell, the digit stretched to touch its edges and thresholded: the ink along the
+    border was taken for a shadow reaching it and levelled with the light, and where it covered most of
+    the border, for the paper (95.2% of these 1,000 read right; 95.8% now that two grey levels are
+    never levelled and a tiny cell's paper is told by its corners where all four agree)."""
     import numpy as np
 
     from lenet5 import data
@@ -295,10 +296,10 @@ def test_digits_stretched_to_fill_16x16_grey_cells_are_read_right(data_dir):
     def cell(x: np.ndarray) -> np.ndarray:
         ys, xs = np.nonzero(x > 30)
         crop = Image.fromarray(x[ys.min():ys.max() + 1, xs.min():xs.max() + 1])
-        return 255 - np.asarray(crop.resize((16, 16), Image.BILINEAR))
+        return np.where(np.asarray(crop.resize((16, 16), Image.BILINEAR)) > 100, 0, 255).astype(np.uint8)
 
-    answers = load().predict([cell(x) for x in images[:600]])
-    assert np.mean([a.label == y for a, y in zip(answers, labels[:600])]) >= 0.95
+    answers = load().predict([cell(x) for x in images[:1000]])
+    assert np.mean([a.label == y for a, y in zip(answers, labels[:1000])]) >= 0.955
 
 
 def test_mnist_digits_on_a_grey_or_noisy_ground_or_channels_first_are_read_as_they_are(data_dir):

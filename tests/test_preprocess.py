@@ -653,6 +653,38 @@ def test_a_cell_whose_digit_covers_most_of_its_border_is_read_the_right_way_roun
     assert field[12:16, 12:16].max() == 0 and field.max() > 0.9
 
 
+def test_a_cell_whose_digit_reaches_three_corners_is_still_read_dark_on_light():
+    # A red-team's find: a flat-topped 3 reaches three corners of its 16×16 cell, and three corners
+    # agreeing were taken for the paper: the paper became the digit (ink over 0.30 of the field).
+    page = Image.new("L", (256, 256), 255)
+    draw = ImageDraw.Draw(page)
+    for a, b in [((0, 0), (256, 0)), ((256, 0), (77, 115)), ((77, 115), (256, 179)), ((256, 179), (0, 256))]:
+        draw.line([a, b], fill=0, width=30)
+    assert preprocess(page.resize((16, 16), Image.LANCZOS)).mean() < 0.2
+
+
+def test_a_one_bit_scan_with_the_scanners_black_edge_is_read_as_without_it(data_dir):
+    # A red-team's find: a two-level drawing read shrunk (`_thick_ink`) skipped its own look for even
+    # paper, and the black edge became the paper (4 of these 12 digits 0.15 apart; 97 → 79 of 100 read
+    # right with the bundled model).
+    digits = data.load("mnist", "test", data_dir).images[:12, 0].numpy()
+
+    def scan(digit: np.ndarray, edge: bool) -> Image.Image:
+        ys, xs = np.nonzero(digit > 0.12)
+        crop = Image.fromarray((255 - digit[ys.min():ys.max() + 1, xs.min():xs.max() + 1] * 255).astype(np.uint8))
+        k = 240 / max(crop.size)
+        crop = crop.resize((round(crop.width * k), round(crop.height * k)), Image.BICUBIC)
+        page = Image.new("L", (300, 300), 255)
+        page.paste(crop, ((300 - crop.width) // 2, (300 - crop.height) // 2))
+        a = np.where(np.asarray(page) >= 128, 255, 0).astype(np.uint8)
+        if edge:
+            a[:, :15] = 0
+        return Image.fromarray(a).convert("1")
+
+    for d in digits:
+        assert np.abs(preprocess(scan(d, True)) - preprocess(scan(d, False))).mean() < 0.1
+
+
 def _in_a_box(digit: np.ndarray, margin: int, grey: int = 0, tilt: float = 0.0, scale: int = 1, box: int = 100,
               width: int = 2) -> Image.Image:
     """An MNIST digit, 0.7 of the box, in a form's `box`-px box drawn `width` px wide in grey `grey`, with

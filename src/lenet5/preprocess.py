@@ -239,13 +239,14 @@ def light_paper(gray: np.ndarray, cell: bool = False) -> bool:
     image of RULED_SIDE or more, by a rim a sixteenth of its side deep where that is clearly light or
     dark: a box printed along the edge of a cropped form cell is not the paper (noise is neither).
 
-    A `cell` cut to its digit is read by its four corners where three agree: a digit stretched to fill
-    its box covers more of the border than of the corners (MNIST test digits so stretched into 16×16
-    cells, 1-bit: the border took 21 of 2,000 the wrong way round, the corners 8; grey: 10 and 2)."""
+    A `cell` cut to its digit is read by its four corners where all four agree: a digit stretched to
+    fill its box covers more of the border than of the corners (MNIST test digits so stretched into
+    16×16 cells, 1-bit: the border took 21 of 2,000 the wrong way round). Three are not enough: a
+    flat-topped 3 or a Z-shaped 2 reaches three corners."""
     if cell:
-        corners = float(np.median(gray[[0, 0, -1, -1], [0, -1, 0, -1]]))
-        if abs(corners - 0.5) > 0.1:
-            return corners > 0.5
+        corners = gray[[0, 0, -1, -1], [0, -1, 0, -1]]
+        if (corners > 0.6).all() or (corners < 0.4).all():
+            return bool(corners[0] > 0.6)
     k = min(gray.shape) // 16
     if max(gray.shape) >= RULED_SIDE and k >= 2:
         sides = (gray[:k:3, ::3], gray[-k::3, ::3], gray[k:-k:3, :k:3], gray[k:-k:3, -k::3])  # (every 3rd: quick)
@@ -932,10 +933,10 @@ def _thick_ink(pic: _Picture) -> tuple[np.ndarray, np.ndarray] | None:
         small = whole.resize((round(whole.width / LOOK_SHRINK), round(whole.height / LOOK_SHRINK)),
                              Image.Resampling.BOX)
     look, _ = _ink_map(small)
-    if not (pic.flat or flat_paper(look)):
+    if not flat_paper(look):  # (not `pic.flat`: a 1-bit scan's black edge or frame is read whole)
         return None
     try:
-        ink, mask = clean(look, flat=True)
+        ink, mask = clean(look)
     except BlankImageError:
         return None  # (perhaps a fine pen, which the full size shows)
     y0, y1, x0, x1 = _bbox(mask)
@@ -1145,15 +1146,15 @@ class _Picture:
                 self.img = _eight_bit(self.img)
             small = max(self.img.size) < FIELD * MAX_BLOCK
             # No light to level (`clean`'s `flat`) in a small image of two grey levels (a 1-bit scan, a
-            # thresholded form cell) nor in a scan smaller than MNIST's field (a cell cut to its digit:
-            # 16×16 sets, scikit-learn's 8×8), though the digit may fill it to its edges, which
-            # `flat_paper` takes for a shadow there: levelled, a thick stroke was levelled with it.
+            # thresholded form cell), though its digit may fill it to its edges, which `flat_paper`
+            # takes for a shadow there: levelled, a thick stroke was levelled with it. (A grey one may
+            # hold a shadow: a 20-px cell with one over a corner, 300 → 270 of 300 read right unlevelled.)
             self.flat = small and _two_level(self.img)
             if small:
                 self.img = _unblocked(self.img)
-            self.cell = max(self.img.size) < FIELD  # (its polarity is read by its corners: `light_paper`)
+            self.cell = max(self.img.size) < FIELD  # (a cell cut to its digit: `light_paper` by its corners)
             if self.cell:
-                self.img, self.flat = _enlarged(self.img), True
+                self.img = _enlarged(self.img)
         self.source, self.size, self.orientation = image, self.img.size, 1
         # Only a large JPEG: a small one is decoded exactly as before, in colour, then made grey.
         self.draftable = (self.img.format in ("JPEG", "MPO") and max(self.size) > SCAN_SIDE
