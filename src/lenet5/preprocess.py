@@ -896,7 +896,8 @@ def _find_ink(image, one_digit: bool) -> tuple[np.ndarray, np.ndarray]:
     on_sheet = _read_sheet(small)
     if on_sheet is None:
         (ink, how), on, oy, ox = _ink_map(small, cell=pic.cell), None, 0, 0
-        ink, mask = _clean_or_closer(ink, factor, pic.flat)
+        # (a two-level image is under SCAN_SIDE: read whole, factor 1, nothing to look at closer)
+        ink, mask = clean(ink, flat=True) if pic.flat else _clean_or_closer(ink, factor)
     else:  # only the sheet is read, as if it were all there was; (oy, ox): where it sits in `small`
         ink, mask, on, oy, ox = on_sheet
         how = "dark"
@@ -949,17 +950,16 @@ def _thick_ink(pic: _Picture) -> tuple[np.ndarray, np.ndarray] | None:
     return pic.upright(ink), pic.upright(mask)
 
 
-def _clean_or_closer(ink: np.ndarray, factor: int, flat: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """clean(ink, flat=flat) of a look shrunk `factor` times; where that finds too little ink for the
-    whole photo, ink at least MIN_DIGIT_SIDE pixels long in the photo is kept for the closer look, not
-    called blank (a digit written an inch high on a page photographed whole: 60 px of a 2000×1500 photo
-    was "blank")."""
+def _clean_or_closer(ink: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """clean(ink) of a look shrunk `factor` times; where that finds too little ink for the whole photo,
+    ink at least MIN_DIGIT_SIDE pixels long in the photo is kept for the closer look, not called blank
+    (a digit written an inch high on a page photographed whole: 60 px of a 2000×1500 photo was "blank")."""
     try:
-        return clean(ink, flat=flat)
+        return clean(ink)
     except BlankImageError:
         if factor == 1:
             raise
-        ink, mask = clean(ink, least=0.0, flat=flat)
+        ink, mask = clean(ink, least=0.0)
         y0, y1, x0, x1 = _bbox(mask)
         if max(y1 - y0, x1 - x0) * factor < MIN_DIGIT_SIDE:
             raise
