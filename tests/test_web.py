@@ -192,7 +192,10 @@ def test_clear_during_a_request_leaves_an_empty_result(page):
     page.mouse.down()
     page.mouse.move(box["x"] + 140, box["y"] + 240, steps=5)
     page.mouse.up()
-    page.wait_for_function("() => true")  # one round trip: the pen-up's request has been sent
+    for _ in range(500):  # until the browser's request reaches the route (a page round trip was not enough)
+        if held:
+            break
+        page.wait_for_timeout(20)
     assert held
     page.click("#clear")
     for route in held:  # now the answers come, too late
