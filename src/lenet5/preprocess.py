@@ -40,6 +40,8 @@ BOX = 20                   # the digit's longer side inside the field
 MAX_INPUT_PIXELS = 40_000_000  # refuse larger images before decoding them (decompression bombs)
 MIN_CONTRAST = 0.2         # ink darker than paper by less than this (of full scale) is no ink at all
 MIN_INK_FRACTION = 0.0005  # fewer ink pixels than this share of the image: blank
+CARD_SHARE = 0.5           # an opaque part covering this share of a cut-out image may be a card (`_card`)
+PAGE_MARGIN = 0.1          # a page whose sides disagree is light (dark) where 60% of it is (`light_paper`)
 MIN_DIGIT_SIDE = 16        # px: ...unless, in a large photo, ink this long is there to look at closer
 PAPER_SHARE = 0.4          # the faintest share of pixels taken as paper when levelling the light
 SHADOW_WINDOW = 0.25       # dark areas wider than this share of the image side are light, not ink...
@@ -211,22 +213,38 @@ def ink_map(img: Image.Image) -> np.ndarray:
 
 
 def _ink_map(img: Image.Image, how: str | None = None, cell: bool = False) -> tuple[np.ndarray, str]:
-    """ink_map and how the ink was told from the paper: "alpha", "dark" (on light paper) or "light".
+    """ink_map and how the ink was told from the paper: "alpha" (the opaque part is the ink), "hole"
+    (the transparent part is), "dark" (on light paper) or "light".
 
     A given `how` is used instead of deciding again: a close-up of the ink has too little paper in it.
     `cell`: the image may be a cell cut to its digit (`light_paper`).
     """
     if _has_alpha(img):
         rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
-        alpha = rgba[..., 3]
-        if how == "alpha" or (how is None and alpha.min() < 0.5 < alpha.max()):  # a real cut-out
-            return alpha, "alpha"
-        gray = rgba[..., :3].mean(-1) * alpha + (1 - alpha)  # flat alpha: composite on white paper
+        alpha, gray = rgba[..., 3], rgba[..., :3].mean(-1)
+        cut_out = alpha.min() < 0.5 < alpha.max()
+        if how in ("alpha", "hole") or (how is None and cut_out and not _card(gray, alpha)):
+            how = how or ("hole" if light_paper(alpha) else "alpha")  # (a stencil: opaque around the digit)
+            return (1.0 - alpha if how == "hole" else alpha), how
+        # A card, or flat alpha: composite on the card's paper, or on white
+        paper = float(np.median(gray[alpha > 0.5])) if cut_out else 1.0
+        gray = gray * alpha + paper * (1 - alpha)
     else:
         gray = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
     if how is None:
         how = "dark" if light_paper(gray, cell) else "light"
     return (1.0 - gray if how == "dark" else gray), how
+
+
+def _card(gray: np.ndarray, alpha: np.ndarray) -> bool:
+    """An opaque card with the digit drawn on it, cut out with transparent corners or a margin (a
+    screenshot with rounded corners, a sticker): the opaque part covers most of the image and has ink
+    of its own. Read as alpha, its outline was the "digit" (a helper's 60: 1 read right)."""
+    opaque = alpha > 0.5
+    if np.count_nonzero(opaque) < CARD_SHARE * opaque.size:
+        return False
+    tones = gray[opaque]
+    return percentile(tones, 99) - percentile(tones, 1) >= MIN_CONTRAST
 
 
 def border(a: np.ndarray) -> np.ndarray:
@@ -237,7 +255,9 @@ def border(a: np.ndarray) -> np.ndarray:
 def light_paper(gray: np.ndarray, cell: bool = False) -> bool:
     """Dark ink on light paper, by the border of a grey image in [0, 1] (else light ink on dark); in an
     image of RULED_SIDE or more, by a rim a sixteenth of its side deep where that is clearly light or
-    dark: a box printed along the edge of a cropped form cell is not the paper (noise is neither).
+    dark: a box printed along the edge of a cropped form cell is not the paper (noise is neither); there,
+    where two sides are dark and two light, by what most of the image is (a scanner's black edge on two
+    sides of a page: a helper's 40, 33 → 37 read right).
 
     A `cell` cut to its digit is read by its four corners where all four agree: a digit stretched to
     fill its box can cover more of the border than of the corners, as a 0 drawn past its cell does.
@@ -250,6 +270,13 @@ def light_paper(gray: np.ndarray, cell: bool = False) -> bool:
     k = min(gray.shape) // 16
     if max(gray.shape) >= RULED_SIDE and k >= 2:
         sides = (gray[:k:3, ::3], gray[-k::3, ::3], gray[k:-k:3, :k:3], gray[k:-k:3, -k::3])  # (every 3rd: quick)
+        if sum(np.median(side) > 0.5 for side in sides) == 2:
+            # Two sides dark and two light: a scanner's black edge along two sides of a page, or a
+            # shadow over two. The paper is what most of the page clearly is, if it is (a bold digit
+            # cropped tight can fill half of it).
+            light = np.count_nonzero(gray[::3, ::3] > 0.5) / gray[::3, ::3].size
+            if abs(light - 0.5) >= PAGE_MARGIN:
+                return light > 0.5
         rim = float(np.median(np.concatenate([side.ravel() for side in sides])))
         if abs(rim - 0.5) > 0.1:
             return rim > 0.5
@@ -751,6 +778,16 @@ def disk(r: int) -> np.ndarray:
     return x * x + y * y <= r * r
 
 
+def opened(mask: np.ndarray, r: int) -> np.ndarray:
+    """ndimage.binary_opening(mask, disk(r)): the same pixels, by two distance transforms, at a cost
+    that does not grow with r (a scan whose black edge was read as ink had 100-px "strokes", and the
+    opening took up to 65 s of one 100–400-px image)."""
+    eroded = ndimage.distance_transform_edt(np.pad(mask, 1)) > r  # (outside is background, as there)
+    if not eroded.any():
+        return np.zeros_like(mask)
+    return (ndimage.distance_transform_edt(~eroded) <= r)[1:-1, 1:-1]
+
+
 def _disk_filter(a: np.ndarray, r: int, dilate: bool) -> np.ndarray:
     """ndimage.grey_dilation (or grey_erosion) of `a` by disk(r), the same numbers at O(r) rather than
     O(r²) a pixel: the disk is a stack of rows, each a 1-D running max (min) along x, shifted in y."""
@@ -809,11 +846,11 @@ def _cut_off(mask: np.ndarray) -> np.ndarray:
     near = np.unique(labels[max(0, r.start - g):r.stop + g, max(0, c.start - g):c.stop + g])
     desk = [i for i in np.setdiff1d(np.flatnonzero(hugging), near)  # (not a tight 0 around a mark)
             if not ndimage.binary_fill_holes(labels == i)[middle]]
-    pen = disk(max(1, round(stroke_width(labels[r, c] == main + 1))))
+    pen = max(1, round(stroke_width(labels[r, c] == main + 1)))
 
     def bare(i: int) -> bool:  # no stroke drawn into the blob (a hand's shadow across a letter)
-        blob = labels == i
-        return np.count_nonzero(blob & ~ndimage.binary_opening(blob, pen)) < sizes[main + 1] / 2
+        blob = labels[boxes[i - 1]] == i
+        return np.count_nonzero(blob & ~opened(blob, pen)) < sizes[main + 1] / 2
     cut = far + desk + [i for i in np.flatnonzero(blobs) if bare(i)]
     return np.isin(labels, cut) if cut else none
 
