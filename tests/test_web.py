@@ -130,9 +130,14 @@ def pen(page, stroke):
     page.mouse.up()
 
 
+FINALS_WAIT_MS = 60_000  # an answer that never comes fails the test instead of hanging the run
+
+
 def wait_finals(page, n):
     """The first n answers to pen-ups (and undo/redo), awaited in the page: no polling."""
-    return page.evaluate("n => lenet5.waitFinals(n)", n)
+    return page.evaluate("""([n, ms]) => Promise.race([lenet5.waitFinals(n), new Promise((_, no) =>
+        setTimeout(() => no(new Error(`${lenet5.finals.length} of ${n} answers came in ${ms} ms`)), ms))])""",
+                         [n, FINALS_WAIT_MS])
 
 
 def prediction(page) -> str:
@@ -220,6 +225,7 @@ def test_undo_and_redo_are_offered_only_when_there_is_something_to_take_back_and
     assert page.evaluate("document.activeElement.id") == "redo"  # not lost to the page with the disabled Undo
     page.click("#redo")
     assert offered() == [True, False]
+    wait_finals(page, 2)  # (an answer overtaken by Clear is rightly never shown: it would not count)
     page.click("#clear")  # beside Undo, and easily hit: it is taken back like any edit (it could not be)
     assert offered() == [True, False] and prediction(page) == "draw a digit"
     page.keyboard.press("Control+z")
