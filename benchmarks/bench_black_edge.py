@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from lenet5 import data
+from lenet5.errors import run_script
 from lenet5.predict import load
 
 SIDE = 330
@@ -52,4 +53,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

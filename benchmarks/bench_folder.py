@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from baseline import BASELINE, ROOT, baseline_checkout, train_quick_model
+from lenet5.errors import run_script
 
 
 def make_folder(folder: Path, n: int, data_dir) -> np.ndarray:
@@ -89,4 +90,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from lenet5 import data, evalsets
+from lenet5.errors import run_script
 from lenet5.predict import bundled_model, load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -179,4 +180,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_script(main)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from lenet5 import checkpoint, config, data
+from lenet5.errors import run_script
 
 MODELS = {  # name -> (preset, overrides)
     "classic": ("classic", {}),
@@ -61,4 +62,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -26,6 +26,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from lenet5 import server
+from lenet5.errors import run_script
 from lenet5.predict import load
 
 DRAWINGS = {  # the pad's strokes, at the size the page sends them
@@ -117,4 +118,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_script(main)

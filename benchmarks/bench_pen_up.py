@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from test_server import start_server_default, stop  # noqa: E402
 from test_web import CHROMIUM, CHROMIUM_ARGS, DIGITS, draw, open_page  # noqa: E402
+from lenet5.errors import run_script  # noqa: E402
 
 
 def main() -> None:
@@ -50,4 +51,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from lenet5 import preprocess as new
+from lenet5.errors import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASURE_RSS = """
@@ -167,4 +168,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from lenet5 import data
+from lenet5.errors import run_script
 from lenet5.export import export
 from lenet5.predict import load
 from lenet5.preprocess import naive_resize, preprocess
@@ -76,4 +77,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw
 
 import lenet5
 from lenet5 import data
+from lenet5.errors import run_script
 
 
 def _scaled(digit: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -123,4 +124,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import lenet5  # noqa: E402
 from lenet5 import data, evalsets  # noqa: E402
+from lenet5.errors import run_script  # noqa: E402
 from lenet5.predict import predict_arrays  # noqa: E402
 
 MNIST_REFUSAL = 0.01  # the table's operating point: each candidate refuses this share of MNIST test digits
@@ -116,4 +117,4 @@ def plot(curves: dict, operating: tuple[float, float], path: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -39,6 +39,7 @@ from PIL import Image
 
 from baseline import BASELINE, ROOT, baseline_checkout, train_quick_model
 from lenet5 import data
+from lenet5.errors import run_script
 from lenet5.synth import phone_photo
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -220,4 +221,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

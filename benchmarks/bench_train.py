@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from lenet5 import config, data, train
+from lenet5.errors import run_script
 from lenet5.evaluate import loss_and_accuracy
 from lenet5.models import create_model
 from lenet5.reference import ReportNet
@@ -176,4 +177,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

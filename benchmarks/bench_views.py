@@ -16,6 +16,7 @@ import time
 import numpy as np
 import torch
 
+from lenet5.errors import run_script
 from lenet5.predict import load
 
 SIZES = (1, 2, 64)  # a drawing, two answered together by a lane process, a folder's batch
@@ -62,4 +63,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -92,6 +92,17 @@ def test_missing_data_offline_exits_2_naming_files_and_mirrors(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("script", ["bench_handwriting.py", "bench_black_edge.py", "bench_folder.py"])
+def test_a_benchmark_given_a_folder_without_mnist_exits_2_with_one_line(tmp_path, script):
+    bench = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", script)
+    r = subprocess.run([sys.executable, bench, "--data-dir", tmp_path], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "LENET5_MIRRORS": "http://127.0.0.1:9/mnist/"})
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.startswith(script)]  # (after a benchmark's notes)
+    assert len(lines) == 1 and "t10k-images-idx3-ubyte" in lines[0] and "127.0.0.1:9" in lines[0], r.stderr
+    assert not any(tmp_path.iterdir())
+
+
 def test_corrupt_data_exits_2_naming_the_file(tmp_path):
     (tmp_path / "mnist").mkdir()
     for p in (DATA_DIR / "mnist").iterdir():

@@ -569,6 +569,30 @@ def start_server_default(log: Path):
     return start([sys.executable, "-m", "lenet5", "serve", "--port", str(port)], log, port)
 
 
+def test_health_says_starting_until_the_lane_processes_have_loaded_the_model_and_a_drawing_waits_for_them(
+        tmp_path, digits):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "lenet5", "serve", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:  # the first answer comes as soon as the server listens (it loaded the model itself)
+            assert proc.poll() is None, "the server ended"
+            try:
+                first = httpx.get(base + "/healthz", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.02)
+        drawing = httpx.post(base + "/api/predict", json={"pixels": digits[0][0].tolist()}, timeout=60)
+        then = httpx.get(base + "/healthz")
+    finally:
+        stop(proc)
+    assert first.status_code == 503 and first.headers["retry-after"].isdigit(), first.text
+    assert first.json()["detail"].startswith("starting (the model is loading)"), first.text
+    assert drawing.status_code == 200 and drawing.json()["label"] == digits[1][0], drawing.text
+    assert then.status_code == 200 and then.json() == {"status": "ok"}
+
+
 def test_no_client_mistake_left_a_traceback_in_the_log(server, server_log):
     """Runs last against the module's server: every bad request above was answered without a traceback."""
     assert httpx.get(server + "/healthz").status_code == 200

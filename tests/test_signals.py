@@ -194,6 +194,17 @@ def test_the_server_stops_when_sigterm_comes_while_it_loads_the_model():
     assert_group_gone(p)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_the_server_stops_within_two_seconds_while_its_lane_processes_start(sig):
+    p = start("serve", "--port", free_port())
+    while "Waiting for application startup" not in (line := p.stderr.readline()):  # the lanes load the model
+        assert line, "the server ended before it started its lanes"
+    seconds, err = stop(p, sig)
+    # (uvicorn only noted the signal until the app had started: 2.2-3.9 s)
+    assert p.returncode == 128 + sig and seconds < STOP_WITHIN_S and "Traceback" not in err, (seconds, err)
+    assert_group_gone(p)
+
+
 def _photo_png() -> bytes:
     """A 23.5-MP colour PNG of a 7 on flat paper (just under the server's 24-MP budget): a few hundred KB
     to send, yet a tenth of a second or more of the photo lane's work to decode and read."""

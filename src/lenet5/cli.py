@@ -346,19 +346,16 @@ def cmd_serve(a) -> int:
     if a.port is not None and not 0 <= a.port <= 65535:
         raise UserError(f"--port must be 0–65535, got {a.port}")
     given = {"host": a.host, "port": a.port, "max_body": a.max_body, "workers": a.workers, "queue": a.queue}
-    # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again (here) and swallows the
-    # KeyboardInterrupt: it is remembered, and raised once serve returns, to exit 130 or 143 as every
-    # command does, and at once (`entry`). Before uvicorn listens (the model loading) it stops at once.
-    stopped_by = []
-
-    def stop(signum, frame):
-        stopped_by.append(signum)
-        raise _interrupt(signum)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, stop)
-    serve(a.model, **{k: v for k, v in given.items() if v is not None})  # the library owns the defaults
-    if stopped_by:
-        raise _interrupt(stopped_by[-1])
+    # Until uvicorn takes the signals (the model loading: no process started yet, nothing written) and
+    # once it has stopped the server (it raises the signal again then), a signal leaves at once. Raising
+    # instead, as every other command does, once raised the CLI's SIGTERM inside torch's native code
+    # while it loaded the model, and the server aborted (C++ terminate, exit -6; seen in a CI run).
+    before = {sig: signal.signal(sig, _leave_at_once) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        serve(a.model, **{k: v for k, v in given.items() if v is not None})  # the library owns the defaults
+    finally:  # (main() called from Python: its handlers come back)
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
     return EXIT_OK
 
 
@@ -430,10 +427,6 @@ def _interrupts_raised_again(previous):
     return hook
 
 
-def _interrupt(signum: int) -> KeyboardInterrupt:
-    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-
-
 # What an interrupted command leaves behind, said after "lenet5: interrupted".
 INTERRUPTED_HINTS = {
     "train": "; a run folder keeps every finished epoch (continue with `lenet5 train --out {out} --resume`)",
@@ -445,6 +438,19 @@ INTERRUPTED_HINTS = {
     "predict --json": "; no list was printed: --json prints it only at the end (without --json the "
                       "answers are printed as they come)",
 }
+
+
+def say_interrupted(hint: str | None, out: str) -> None:
+    newline = "\n" if sys.stderr.isatty() else ""  # past the "^C" the terminal echoed mid-line
+    print(f"{newline}lenet5: interrupted{INTERRUPTED_HINTS.get(hint, '').format(out=out)}", file=sys.stderr)
+
+
+def _leave_at_once(signum, frame) -> None:
+    """`serve`'s SIGINT/SIGTERM handler while uvicorn does not hold the signals: exit 130 or 143 now."""
+    say_interrupted("serve", "RUN_DIR")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED)
 
 
 def entry() -> None:
@@ -481,8 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lenet5: {e}", file=sys.stderr)
         return EXIT_FAIL
     except KeyboardInterrupt as e:
-        newline = "\n" if sys.stderr.isatty() else ""  # past the "^C" the terminal echoed mid-line
-        print(f"{newline}lenet5: interrupted{INTERRUPTED_HINTS.get(hint, '').format(out=out)}", file=sys.stderr)
+        say_interrupted(hint, out)
         return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK

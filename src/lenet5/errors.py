@@ -22,3 +22,16 @@ class TrainingDiverged(Exception):
 def install_hint(extra: str) -> str:
     """How to add an optional part: lenet5 is installed from its folder (README), not from an index."""
     return f"pip install '.[{extra}]' in the lenet5 folder"
+
+
+def run_script(main) -> None:
+    """End a script (`python benchmarks/bench_….py`) as the CLI ends a command: a UserError (a data folder
+    without MNIST, a model that is not there) is one line and exit 2, not a traceback."""
+    import sys
+    from pathlib import Path
+    try:
+        code = main()
+    except UserError as e:
+        print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
+        code = 2
+    raise SystemExit(code)

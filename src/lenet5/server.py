@@ -378,14 +378,22 @@ class Lane:
         self.procs: list[_Worker] = []
         self.said: str | None = None  # the runtime the processes last said (replacements say it again)
         self.slots: asyncio.Semaphore | None = None
+        self.started: asyncio.Future | None = None
         self.closed = False
 
-    async def start(self):
-        """Start the processes and wait until each has loaded the model: a server that answers
-        /healthz can read an image at once."""
+    def start(self):
+        """Start the processes; they load the model (1–2 s) while the server already listens. Start-up
+        does not wait for them: uvicorn only notes a signal until the app has started (a server stopped
+        while they loaded took 2.2–3.9 s to go)."""
         self.slots = asyncio.Semaphore(self.size * self.depth)
         self.procs = [_Worker(self.name, self.model) for _ in range(self.size)]
-        await asyncio.gather(*(p.ready for p in self.procs))
+        self.started = asyncio.gather(*(p.ready for p in self.procs))
+        self.started.add_done_callback(lambda f: f.cancelled() or f.exception())  # (a failed one is replaced)
+
+    def ready(self) -> bool:
+        """Whether the processes started with the lane are past loading the model (a process that died
+        there is replaced by the next job, as one that dies later is)."""
+        return self.started is not None and self.started.done()
 
     async def run(self, job: tuple, spent: float = 0.0) -> Any:
         """The job's result; `spent`: seconds of this request's budget already used (in another lane)."""
@@ -686,7 +694,8 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
     @asynccontextmanager
     async def lifespan(app):
         try:
-            await asyncio.gather(light.start(), photos.start())
+            light.start()
+            photos.start()
             yield
         finally:
             await asyncio.sleep(0.2)  # requests uvicorn has just cancelled send their 503 (AnswerWhenStopping)
@@ -728,8 +737,12 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
     def favicon() -> Response:
         return Response((web / "favicon.svg").read_bytes(), media_type="image/svg+xml")
 
-    @app.get("/healthz", response_model=Health)
+    @app.get("/healthz", response_model=Health, responses={503: {
+        "model": Error, "description": "starting: the processes are loading the model", "headers": RETRY_AFTER_HEADER}})
     async def healthz():
+        """ok once the server can read an image at once."""
+        if not (light.ready() and photos.ready()):
+            raise ApiError(503, f"starting (the model is loading); try again in {RETRY_AFTER_S} s", RETRY_AFTER_S)
         return {"status": "ok"}
 
     @app.get("/api/model", response_model=ModelOut)
@@ -807,13 +820,13 @@ def serve(model: str | os.PathLike | None = None, host: str = DEFAULT_HOST, port
             pass
     except OSError as e:
         raise UserError(f"cannot listen on {host}:{port} ({e.strerror}); choose another port or host") from None
-    single_threaded()
     settings = {"model": None if model is None else str(model), "max_body": max_body, "queue": queue}
+    single_threaded()
+    # (workers > 1: a bad model is a one-line error here, not one traceback per worker)
+    app = create_app(**settings) if workers == 1 else load(settings["model"])
     if workers == 1:
-        uvicorn.run(create_app(**settings), host=host, port=port, log_level=log_level,
-                    timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
         return
-    load(settings["model"])  # a bad model is a one-line error here, not one traceback per worker
     os.environ[ENV_CONFIG] = json.dumps(settings)
     uvicorn.run("lenet5.server:app_from_env", factory=True, host=host, port=port, workers=workers,
                 timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
