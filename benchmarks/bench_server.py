@@ -81,8 +81,9 @@ class Server:
             try:
                 if httpx.get(self.base + "/healthz").status_code == 200:
                     return
-            except httpx.TransportError:
-                time.sleep(0.1)
+            except httpx.TransportError:  # not listening yet (and 503 while its processes load the model)
+                pass
+            time.sleep(0.1)
         raise RuntimeError("the server did not start")
 
     def cpu(self) -> float:

@@ -43,8 +43,9 @@ def start(argv, log: Path, port: int):
         try:
             if httpx.get(base + "/healthz", timeout=1).status_code == 200:
                 return proc, base
-        except httpx.TransportError:
-            time.sleep(0.1)
+        except httpx.TransportError:  # not listening yet (and 503 while its processes load the model)
+            pass
+        time.sleep(0.1)
         if proc.poll() is not None:
             break
     proc.kill()

@@ -34,7 +34,7 @@ import signal
 import time
 import traceback
 import warnings
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from importlib import resources
 from typing import Any, Literal
 
@@ -828,6 +828,33 @@ def serve(model: str | os.PathLike | None = None, host: str = DEFAULT_HOST, port
         uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
         return
     os.environ[ENV_CONFIG] = json.dumps(settings)
-    uvicorn.run("lenet5.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
-                log_level=log_level)
+    run_workers(uvicorn.Config("lenet5.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+                               timeout_graceful_shutdown=SHUTDOWN_GRACE_S, log_level=log_level))
+
+
+def run_workers(config) -> None:
+    """uvicorn.run's `workers > 1` branch, except that the signal that stopped the server is raised again
+    once it has stopped, as uvicorn does for one process: `lenet5 serve --workers 2` stopped by SIGTERM
+    exited 0, not 143, since uvicorn's supervisor takes the signals for good."""
+    from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        stopped_by: int | None = None
+
+        def handle_int(self) -> None:
+            self.stopped_by = signal.SIGINT
+            super().handle_int()
+
+        def handle_term(self) -> None:
+            self.stopped_by = signal.SIGTERM
+            super().handle_term()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    supervisor = Supervisor(config, sockets=[config.bind_socket()])
+    try:
+        supervisor.run()
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    if supervisor.stopped_by is not None:
+        with suppress(KeyboardInterrupt):  # (Ctrl-C in Python: serve returns, as with one process)
+            signal.raise_signal(supervisor.stopped_by)
