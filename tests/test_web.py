@@ -455,6 +455,35 @@ def test_clear_while_the_browser_fails_to_decode_a_file_leaves_an_empty_result(p
     assert page.locator("#result").get_attribute("data-state") == "empty"
 
 
+def test_a_first_answer_that_is_slow_says_reading_and_that_a_starting_server_is_loading_the_model(page):
+    """(It showed "draw a digit", dimmed, under the drawing, and nothing about the server starting.)"""
+    held = []
+    page.route("**/healthz", lambda route: route.fulfill(status=503, headers={"Retry-After": "2"}, json={
+        "detail": "starting (the model is loading); try again in 2 s"}))
+    page.route("**/api/predict*", lambda route: held.append(route))
+    draw_no_wait(page, DIGITS[7])
+    page.wait_for_function("document.getElementById('message').textContent.includes('starting')")
+    assert prediction(page) == "reading…" and page.locator("#result").get_attribute("aria-busy") == "true"
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/predict*")
+    assert wait_finals(page, 1)[-1]["text"] == "7"
+    assert page.locator("#message").text_content() == ""
+
+
+def test_strokes_on_the_pad_draw_after_text_on_the_page_was_selected(page):
+    """(Pressed on selected text, a stroke started the browser's drag of it: each stroke became a dot,
+    and a 3 was read as 1.)"""
+    heading, box = page.locator("#draw-title").bounding_box(), page.locator("#pad").bounding_box()
+    page.mouse.move(heading["x"] + 2, heading["y"] + heading["height"] / 2)  # the heading dragged onto the pad
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    page.click("#clear")
+    page.keyboard.press("Control+A")
+    assert draw(page, DIGITS[3])["text"] == "3"
+
+
 def test_the_page_draws_every_feature_map_the_served_model_has(page):
     # The served test model has 6 and 16 maps (/api/model says so); an answer with 8 and 24 is played back.
     page.route("**/api/predict*", lambda route: route.fulfill(content_type="application/json", body=json.dumps({
@@ -561,6 +590,22 @@ def touch_stroke(page, points):
     for p in at[1:]:
         cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [p]})
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def test_a_tap_on_clear_just_after_a_quick_stroke_clears_the_pad_on_a_phone(browser, served):
+    """(Chromium took such a tap for one that stops a fling: pointerdown and pointerup, no click.)"""
+    page = open_page(browser, served, **PHONE)
+    try:
+        touch_stroke(page, [(140, 20 + 50 * i) for i in range(6)])  # 250 px, as fast as CDP sends it
+        page.wait_for_timeout(250)
+        page.locator("#clear").tap()
+        page.wait_for_timeout(500)
+        assert page.locator("#result").get_attribute("data-state") == "empty", prediction(page)
+        page.locator("#undo").tap()  # Clear was done once, not twice: one Undo brings the stroke back
+        page.wait_for_function("document.querySelector('[data-testid=prediction]').textContent === '1'")
+        assert not page.errors
+    finally:
+        page.context.close()
 
 
 @pytest.mark.parametrize("width", [1024, 1440, 1920])
@@ -682,6 +727,8 @@ def test_bars_and_button_outlines_have_3_to_1_contrast(browser, served, scheme):
             for against in (style(".bar .track", "backgroundColor"), card):
                 assert page.evaluate(CONTRAST, [style(fill, "backgroundColor"), against]) >= 3, (scheme, fill)
         assert page.evaluate(CONTRAST, [style("#undo", "borderTopColor"), card]) >= 3
+        assert style("#pad", "outlineStyle") == "solid" and style("#pad", "outlineWidth") == "1px"  # the pad's edge
+        assert page.evaluate(CONTRAST, [style("#pad", "outlineColor"), card]) >= 3
     finally:
         page.context.close()
 

@@ -79,6 +79,7 @@ function startStroke(e) {
 // One pointer draws at a time: a second finger or a palm on the pad is ignored (it used to join the
 // first finger's stroke, filling the space between them).
 pad.addEventListener("pointerdown", e => { if (e.button <= 0 && !current) startStroke(e); });
+pad.addEventListener("dragstart", e => e.preventDefault());  // (a stroke is never a drag of a selection: style.css)
 pad.addEventListener("pointermove", e => {
   if (current && e.pointerId !== penId) return;
   // A mouse or pen pressed outside the pad and brought onto it draws from where it enters. (One pressed
@@ -201,6 +202,20 @@ function retry(body, kind, seconds) {  // the same question again, unless the dr
 
 // ---------------------------------------------------------------- photos
 $("choose").onclick = () => $("file").click();
+
+// A tap on a button soon after a quick stroke came as pointerdown and pointerup but no click: Chromium
+// took it for a tap that stops a fling (of a swipe that touch-action: none never let scroll). A touch
+// tap acts on its pointerup, and the click that may follow it is dropped.
+const TAP_CLICK_MS = 800;
+for (const b of document.querySelectorAll(".buttons button")) {
+  let tappedAt = -Infinity;
+  b.addEventListener("pointerup", e => {
+    const r = b.getBoundingClientRect();  // (a finger slid off the button lets go of it)
+    if (e.pointerType !== "touch" || e.clientX < r.left || e.clientX > r.right || e.clientY < r.top || e.clientY > r.bottom) return;
+    tappedAt = performance.now(); b.click();
+  });
+  b.addEventListener("click", e => { if (e.isTrusted && performance.now() - tappedAt < TAP_CLICK_MS) e.stopImmediatePropagation(); }, true);
+}
 $("file").onchange = e => { if (e.target.files[0]) readPhoto(e.target.files[0]); e.target.value = ""; };
 // A photo dropped anywhere on the page is read (dropped beside the pad, the browser would open it in
 // place of the page); the pad is outlined while one is dragged over the page.
@@ -252,7 +267,11 @@ function setAnswer(state, text, confidence = "", alternatives = "", message = ""
   $("result").removeAttribute("aria-busy"); delete document.body.dataset.waiting;
 }
 function showWaiting() {  // the answer shown is for an older drawing: dimmed, the bar running, until the new one
+  if ($("result").dataset.state === "empty") setAnswer("pending", say("reading"));  // not "draw a digit" under one
   document.body.dataset.waiting = "true"; $("result").setAttribute("aria-busy", "true"); $("progress").hidden = false;
+  // A server that has just started answers once its processes have loaded the model (/healthz: 503): say so.
+  fetch("/healthz").then(r => { if (r.status === 503 && document.body.dataset.waiting) $("message").textContent = say("starting"); })
+    .catch(() => {});
 }
 function announce(text) { $("announce").textContent = text; }
 function clearPictures() { showBars(null); showSeen(null); showMaps(null); }
