@@ -186,6 +186,27 @@ def test_the_server_stops_within_two_seconds(sig):
     assert_group_gone(p)
 
 
+@pytest.mark.parametrize("how", ["twice", "to every process"])
+def test_ctrl_c_while_the_lane_processes_start_stops_them_all_at_once_without_a_traceback(how):
+    """(Twice: uvicorn's second Ctrl-C skips closing the lanes, which ran on for 6-11 s and each printed a
+    BrokenPipeError traceback. To every process, as a terminal sends it: each starting lane printed a
+    KeyboardInterrupt traceback.)"""
+    p = start("serve", "--port", free_port())
+    while "Waiting for application startup" not in (line := p.stderr.readline()):
+        assert line, "the server ended before it started its lanes"
+    time.sleep(0.3)  # the lanes are importing
+    t0 = time.monotonic()
+    if how == "twice":
+        p.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+    else:
+        os.killpg(p.pid, signal.SIGINT)
+    _, err = p.communicate(timeout=30)  # (until every process that shares its stderr has gone)
+    assert p.returncode == 130 and time.monotonic() - t0 < STOP_WITHIN_S and "Traceback" not in err, err
+    assert_group_gone(p)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_the_server_with_two_workers_stops_within_two_seconds_with_the_signals_status(sig):
     p, _ = start_server("--workers", "2")

@@ -339,19 +339,20 @@ def cmd_export(a) -> int:
 
 
 def cmd_serve(a) -> int:
-    try:
-        from .server import serve
-    except ImportError as e:
-        raise UserError(f"serving needs the serve extra ({e.name} is missing): {install_hint('serve')}") from None
-    if a.port is not None and not 0 <= a.port <= 65535:
-        raise UserError(f"--port must be 0–65535, got {a.port}")
-    given = {"host": a.host, "port": a.port, "max_body": a.max_body, "workers": a.workers, "queue": a.queue}
-    # Until uvicorn takes the signals (the model loading: no process started yet, nothing written) and
-    # once it has stopped the server (it raises the signal again then), a signal leaves at once. Raising
-    # instead, as every other command does, once raised the CLI's SIGTERM inside torch's native code
-    # while it loaded the model, and the server aborted (C++ terminate, exit -6; seen in a CI run).
+    # From here until uvicorn takes the signals (importing the server, loading the model: no process
+    # started yet, nothing written) and once it has stopped the server (it raises the signal again
+    # then), a signal leaves at once. Raising it instead, as every other command does, once raised
+    # the CLI's SIGTERM inside torch's native code, and the server aborted (exit -6; seen in a CI run),
+    # and inside pydantic-core's as the server was imported (a SchemaError traceback).
     before = {sig: signal.signal(sig, _leave_at_once) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        try:
+            from .server import serve
+        except ImportError as e:
+            raise UserError(f"serving needs the serve extra ({e.name} is missing): {install_hint('serve')}") from None
+        if a.port is not None and not 0 <= a.port <= 65535:
+            raise UserError(f"--port must be 0–65535, got {a.port}")
+        given = {"host": a.host, "port": a.port, "max_body": a.max_body, "workers": a.workers, "queue": a.queue}
         serve(a.model, **{k: v for k, v in given.items() if v is not None})  # the library owns the defaults
     finally:  # (main() called from Python: its handlers come back)
         for sig, handler in before.items():
@@ -446,7 +447,12 @@ def say_interrupted(hint: str | None, out: str) -> None:
 
 
 def _leave_at_once(signum, frame) -> None:
-    """`serve`'s SIGINT/SIGTERM handler while uvicorn does not hold the signals: exit 130 or 143 now."""
+    """`serve`'s SIGINT/SIGTERM handler while uvicorn does not hold the signals: exit 130 or 143 now,
+    with the processes it started (a second Ctrl-C makes uvicorn skip closing them: they ran on for
+    6-11 s, each with a BrokenPipeError traceback)."""
+    import multiprocessing
+    for child in multiprocessing.active_children():
+        child.kill()
     say_interrupted("serve", "RUN_DIR")
     sys.stdout.flush()
     sys.stderr.flush()

@@ -31,6 +31,7 @@ import multiprocessing
 import os
 import re
 import signal
+import threading
 import time
 import traceback
 import warnings
@@ -449,7 +450,16 @@ class _Worker:
         ctx = multiprocessing.get_context("spawn")
         self.conn, theirs = ctx.Pipe()
         self.proc = ctx.Process(target=lane_worker, args=(theirs, model), daemon=True, name=f"lenet5-{name}")
-        self.proc.start()
+        # Started with SIGINT ignored, which a new process keeps from birth: a Ctrl-C in a terminal, sent
+        # to every process, printed a KeyboardInterrupt traceback from each one still starting. (So the
+        # server ignores one for these few milliseconds too.)
+        in_main = threading.current_thread() is threading.main_thread()  # (else no signal comes here)
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+        try:
+            self.proc.start()
+        finally:
+            if in_main:
+                signal.signal(signal.SIGINT, before)
         theirs.close()
         self.loop = asyncio.get_running_loop()
         self.ready = self.loop.create_future()  # its first message: the model is loaded (result: its runtime)
@@ -507,22 +517,22 @@ MAX_BATCH = 16  # jobs taken together by a lane process
 
 def lane_worker(conn, model: str | None) -> None:
     """A lane process: load the model, say so, then answer jobs until the pipe closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the server, which stops us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the server, which stops us (`_Worker`)
     from .predict import load
     single_threaded()
     predictor = load(model)
     predictor.use_onnx_runtime()  # ~0.1 ms a model call instead of torch's 0.6–0.8 ms, when installed
     warm_up(predictor)
-    conn.send(("ready", predictor.runtime))
-    while True:
-        try:
+    try:
+        conn.send(("ready", predictor.runtime))
+        while True:
             jobs = [conn.recv()]
             while len(jobs) < MAX_BATCH and conn.poll():  # jobs sent ahead: taken together
                 jobs.append(conn.recv())
-        except (EOFError, OSError):
-            return
-        for reply in answer_jobs(predictor, jobs):
-            conn.send(reply)
+            for reply in answer_jobs(predictor, jobs):
+                conn.send(reply)
+    except (EOFError, OSError):  # the server is gone (it printed a BrokenPipeError traceback here)
+        return
 
 
 def warm_up(predictor) -> None:
