@@ -585,7 +585,9 @@ def test_health_says_starting_until_the_lane_processes_have_loaded_the_model_and
             except httpx.TransportError:
                 time.sleep(0.02)
         drawing = httpx.post(base + "/api/predict", json={"pixels": digits[0][0].tolist()}, timeout=60)
-        then = httpx.get(base + "/healthz")
+        deadline = time.monotonic() + 60  # (the drawing needed one process; 200 waits for all of them)
+        while (then := httpx.get(base + "/healthz")).status_code == 503 and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         stop(proc)
     assert first.status_code == 503 and first.headers["retry-after"].isdigit(), first.text

@@ -151,6 +151,19 @@ function clearAll() {  // undoable, as every edit: Clear sits beside Undo
 $("undo").onclick = undo;
 $("redo").onclick = redo;
 $("clear").onclick = clearAll;
+// A tap on a button soon after a quick stroke came as pointerdown and pointerup but no click: Chromium
+// took it for a tap that stops a fling (of a swipe that touch-action: none never let scroll). A touch
+// tap acts on its pointerup, and the click that may follow it is dropped.
+const TAP_CLICK_MS = 800;
+for (const b of document.querySelectorAll(".buttons button")) {
+  let tappedAt = -Infinity;
+  b.addEventListener("pointerup", e => {
+    const r = b.getBoundingClientRect();  // (a finger slid off the button lets go of it)
+    if (e.pointerType !== "touch" || e.clientX < r.left || e.clientX > r.right || e.clientY < r.top || e.clientY > r.bottom) return;
+    tappedAt = performance.now(); b.click();
+  });
+  b.addEventListener("click", e => { if (e.isTrusted && performance.now() - tappedAt < TAP_CLICK_MS) e.stopImmediatePropagation(); }, true);
+}
 document.addEventListener("keydown", e => {
   if (!(e.ctrlKey || e.metaKey) || e.altKey) return;
   const k = e.key.toLowerCase();
@@ -202,20 +215,6 @@ function retry(body, kind, seconds) {  // the same question again, unless the dr
 
 // ---------------------------------------------------------------- photos
 $("choose").onclick = () => $("file").click();
-
-// A tap on a button soon after a quick stroke came as pointerdown and pointerup but no click: Chromium
-// took it for a tap that stops a fling (of a swipe that touch-action: none never let scroll). A touch
-// tap acts on its pointerup, and the click that may follow it is dropped.
-const TAP_CLICK_MS = 800;
-for (const b of document.querySelectorAll(".buttons button")) {
-  let tappedAt = -Infinity;
-  b.addEventListener("pointerup", e => {
-    const r = b.getBoundingClientRect();  // (a finger slid off the button lets go of it)
-    if (e.pointerType !== "touch" || e.clientX < r.left || e.clientX > r.right || e.clientY < r.top || e.clientY > r.bottom) return;
-    tappedAt = performance.now(); b.click();
-  });
-  b.addEventListener("click", e => { if (e.isTrusted && performance.now() - tappedAt < TAP_CLICK_MS) e.stopImmediatePropagation(); }, true);
-}
 $("file").onchange = e => { if (e.target.files[0]) readPhoto(e.target.files[0]); e.target.value = ""; };
 // A photo dropped anywhere on the page is read (dropped beside the pad, the browser would open it in
 // place of the page); the pad is outlined while one is dragged over the page.
