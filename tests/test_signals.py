@@ -177,6 +177,14 @@ def start_server(*args):
     pytest.fail("the server did not start")
 
 
+def start_serve_until_its_lanes_start():
+    """`lenet5 serve` once uvicorn starts the app: its lane processes are starting to load the model."""
+    p = start("serve", "--port", free_port())
+    while "Waiting for application startup" not in (line := p.stderr.readline()):
+        assert line, "the server ended before it started its lanes"
+    return p
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_the_server_stops_within_two_seconds(sig):
     p, _ = start_server()
@@ -191,9 +199,7 @@ def test_ctrl_c_while_the_lane_processes_start_stops_them_all_at_once_without_a_
     """(Twice: uvicorn's second Ctrl-C skips closing the lanes, which ran on for 6-11 s and each printed a
     BrokenPipeError traceback. To every process, as a terminal sends it: each starting lane printed a
     KeyboardInterrupt traceback.)"""
-    p = start("serve", "--port", free_port())
-    while "Waiting for application startup" not in (line := p.stderr.readline()):
-        assert line, "the server ended before it started its lanes"
+    p = start_serve_until_its_lanes_start()
     time.sleep(0.3)  # the lanes are importing
     t0 = time.monotonic()
     if how == "twice":
@@ -227,9 +233,7 @@ def test_the_server_stops_when_sigterm_comes_while_it_loads_the_model():
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_the_server_stops_within_two_seconds_while_its_lane_processes_start(sig):
-    p = start("serve", "--port", free_port())
-    while "Waiting for application startup" not in (line := p.stderr.readline()):  # the lanes load the model
-        assert line, "the server ended before it started its lanes"
+    p = start_serve_until_its_lanes_start()
     seconds, err = stop(p, sig)
     # (uvicorn only noted the signal until the app had started: 2.2-3.9 s)
     assert p.returncode == 128 + sig and seconds < STOP_WITHIN_S and "Traceback" not in err, (seconds, err)
