@@ -31,7 +31,8 @@ def non_digits(data_dir):
     lambda seed, d: evalsets.non_digits(16, seed, d),
     lambda seed, d: evalsets.sklearn_digits(seed),
     lambda seed, d: evalsets.doodles(11, seed),
-], ids=["pen", "paper", "non-digits", "sklearn", "doodles"])
+    lambda seed, d: evalsets.pen_letters(9, seed),
+], ids=["pen", "paper", "non-digits", "sklearn", "doodles", "pen-letters"])
 def test_a_set_is_the_same_for_a_seed_and_differs_for_another(build, data_dir):
     (a, ya), (b, yb), (c, _) = build(0, data_dir), build(0, data_dir), build(1, data_dir)
     assert _same(a, b) and np.array_equal(ya, yb)
@@ -60,11 +61,19 @@ def test_every_doodle_kind_comes_in_equal_numbers_and_holds_ink():
     assert all(preprocess(im).max() > 0.5 for im in images)
 
 
+def test_pen_letters_come_from_fonts_the_model_never_trains_on_in_equal_numbers_and_hold_ink():
+    from lenet5 import negatives
+    images, fonts = evalsets.pen_letters(30)
+    assert not set(evalsets.PEN_LETTER_FONTS) & set(negatives.PEN_ALPHABETS)
+    assert [np.sum(fonts == f) for f in evalsets.PEN_LETTER_FONTS] == [10] * len(evalsets.PEN_LETTER_FONTS)
+    assert all(preprocess(im).max() > 0.5 for im in images)
+
+
 def test_images_are_raw_like_a_users_not_mnist_normalised(data_dir, non_digits):
     pen, _ = evalsets.pen_digits(60, 0)
     photos, _ = evalsets.paper_photos(10, 0, data_dir)
     sk, _ = evalsets.sklearn_digits()
-    for images in (pen, photos, sk, non_digits[0], evalsets.doodles(22)[0]):
+    for images in (pen, photos, sk, non_digits[0], evalsets.doodles(22)[0], evalsets.pen_letters(9)[0]):
         assert all(im.dtype == np.uint8 and im.shape[:2] != (28, 28) for im in images)
     assert all(im.ndim == 3 and im.shape[2] == 3 and 150 <= min(im.shape[:2]) and max(im.shape[:2]) <= 2000
                for im in photos)
@@ -104,7 +113,8 @@ def test_lone_lines_lie_at_least_45_degrees_from_vertical(non_digits):
 
 
 def test_registry_names_each_set_and_its_kind():
-    assert set(evalsets.SETS) == {"sklearn-digits", "pen-digits", "form-digits", "paper-photos", "non-digits", "doodles"}
+    assert set(evalsets.SETS) == {"sklearn-digits", "pen-digits", "form-digits", "paper-photos", "non-digits", "doodles",
+                                  "pen-letters"}
     assert {s.kind for s in evalsets.SETS.values()} == {"digits", "non-digits"}
 
 

@@ -96,6 +96,17 @@ def test_the_non_digit_bank_covers_every_kind_and_is_the_same_for_a_seed(data_di
     assert a.amax((1, 2, 3)).min() > 0.1  # every one holds ink
 
 
+def test_pen_letters_taught_as_non_digits_are_none_that_a_person_reads_as_a_digit():
+    from HersheyFonts import HersheyFonts
+    latin = "".join(a for f, a in negatives.PEN_ALPHABETS.items() if f != "greek")
+    assert not set("OoQDIlijSsZzBbGgq0123456789") & set(latin)
+    font = HersheyFonts()
+    font.load_default_font("greek")  # the letter each Latin one stands for there
+    # Θ Ο Ι Ζ Β Γ θ ο ι ζ β σ φ δ read as 0 0 1 2 8 7 0 0 1 2 8 6 0 6
+    assert not set("QOIZBGqoizbsfd") & set(negatives.PEN_ALPHABETS["greek"])
+    assert all(list(font.strokes_for_text(ch)) for ch in negatives.PEN_ALPHABETS["greek"])
+
+
 def test_drifting_scribbles_are_never_an_upright_stroke_nor_a_closed_loop():
     """Taught as "not a digit", they must not be a 1 (fairly straight, within 30° of vertical) or a 0
     (a path back to where it began): 500 of them, measured as drawn."""

@@ -552,6 +552,22 @@ def test_a_taken_port_is_a_one_line_usage_error(trained_run, server):
     assert r.stderr.count("\n") == 1
 
 
+def test_the_port_is_the_servers_from_before_the_model_loads(monkeypatch):
+    """(It was checked, let go, and bound again by uvicorn once the model had loaded: another process
+    could take it in between, and the server then ended with uvicorn's log and exit 3.)"""
+    from lenet5 import server as server_module
+    port = free_port()
+
+    def create_app(**settings):
+        with pytest.raises(OSError):  # while the model loads, no one else can listen on the port
+            socket.create_server(("127.0.0.1", port))
+        raise RuntimeError("stop here")
+    monkeypatch.setattr(server_module, "create_app", create_app)
+    with pytest.raises(RuntimeError, match="stop here"):
+        server_module.serve(port=port)
+    socket.create_server(("127.0.0.1", port)).close()  # and it is let go when serve ends
+
+
 def test_no_model_argument_serves_the_bundled_model(tmp_path):
     from lenet5.predict import bundled_model
     if not bundled_model().is_file():

@@ -214,6 +214,30 @@ def test_ctrl_c_while_the_lane_processes_start_stops_them_all_at_once_without_a_
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_python_imports_the_cli_says_interrupted_with_the_signals_status(sig):
+    """(The CLI took the signals only once it was imported and had read its arguments, ~0.3 s: until
+    then SIGTERM gave a bare -15 and Ctrl-C a KeyboardInterrupt traceback.) Python itself starts in
+    ~0.02 s here; before that no program can take a signal."""
+    for delay in (0.05, 0.1, 0.15, 0.2, 0.25):
+        p = start("serve", "--port", free_port())
+        time.sleep(delay)
+        _, err = stop(p, sig)
+        assert p.returncode == 128 + sig and "interrupted" in err and "Traceback" not in err, (delay, p.returncode, err)
+        assert_group_gone(p)
+
+
+def test_the_workers_of_a_server_killed_by_sigkill_leave_with_it():
+    """(uvicorn's worker processes outlived their supervisor and went on serving the port.)"""
+    import httpx
+    p, url = start_server("--workers", "2")
+    p.kill()
+    p.wait(timeout=30)  # (not its pipes: the workers hold them)
+    assert_group_gone(p)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url + "/healthz", timeout=2)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_the_server_with_two_workers_stops_within_two_seconds_with_the_signals_status(sig):
     p, _ = start_server("--workers", "2")
     seconds, err = stop(p, sig)

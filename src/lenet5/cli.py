@@ -460,7 +460,7 @@ def _leave_at_once(signum, frame) -> None:
 
 
 def entry() -> None:
-    """The `lenet5` script and `python -m lenet5`. An interrupted command leaves at once: the
+    """What `lenet5` and `python -m lenet5` run (lenet5.__main__). An interrupted command leaves at once: the
     interpreter's own teardown after importing torch takes 0.5–2 s, and a stopped command must be
     gone within 2 s. Everything it wrote was already committed (atomic renames)."""
     code = main()
@@ -479,11 +479,12 @@ def main(argv: list[str] | None = None) -> int:
     command, hint, out = None, None, "RUN_DIR"
     warnings.formatwarning = _one_line_warning  # a library warning (e.g. no CJK font) is one line, no source
     try:
+        signal.signal(signal.SIGTERM, _raise_terminated)  # SIGTERM stops like Ctrl-C: between atomic writes
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # (in place of lenet5.__main__'s)
         args = build_parser().parse_args(argv)
         command = args.command
         hint = f"{command} --json" if getattr(args, "json", False) else command
         out = getattr(args, "out", None) or out  # the run folder, where the hints name it
-        signal.signal(signal.SIGTERM, _raise_terminated)  # SIGTERM stops like Ctrl-C: between atomic writes
         sys.unraisablehook = _interrupts_raised_again(sys.unraisablehook)
         return COMMANDS[args.command](args)
     except UserError as e:

@@ -586,6 +586,27 @@ def doodles(n: int = 220, seed: int = 0) -> tuple[Images, np.ndarray]:
     return [_on_plain_paper(_draw(DOODLES[k], rng, fill_box_p=0.0, aspect=(0.8, 1.25)), rng) for k in kinds], kinds
 
 
+# Hershey single-stroke fonts that lenet5.negatives never draws from: letters in hands the model never saw
+PEN_LETTER_FONTS = ("cursive", "timesr", "timesi")
+
+
+def pen_letters(n: int = 300, seed: int = 0) -> tuple[Images, np.ndarray]:
+    """n letters that no one reads as digits (LETTERS) written by the pen simulator, the fonts of
+    PEN_LETTER_FONTS in turn; returns (images, fonts)."""
+    from HersheyFonts import HersheyFonts
+    rng = np.random.default_rng([seed, 7])
+    fonts = np.array([PEN_LETTER_FONTS[i % len(PEN_LETTER_FONTS)] for i in range(n)])
+    loaded = {f: HersheyFonts() for f in PEN_LETTER_FONTS}
+    for name, font in loaded.items():
+        font.load_default_font(name)
+    images = []
+    for f in fonts:
+        ch = LETTERS[int(rng.integers(len(LETTERS)))]
+        strokes = [np.array(s, float) for s in loaded[f].strokes_for_text(ch) if len(s)]
+        images.append(_on_plain_paper(_draw(strokes, rng, fill_box_p=0.0, aspect=(0.6, 1.3)), rng))
+    return images, fonts
+
+
 def _shape(rng: np.random.Generator) -> np.ndarray:
     """An outlined shape by pen, or (a quarter of the polygons) a filled one."""
     name = list(SHAPES)[int(rng.integers(len(SHAPES)))]
@@ -675,4 +696,6 @@ SETS: dict[str, EvalSet] = {
                           "600 non-digits: letters, symbols, scribbles, dots, lines, shapes, clothing, noise"),
     "doodles": EvalSet("non-digits", lambda seed=0, data_dir=None: doodles(220, seed),
                        "220 pen-drawn doodles: a face, a sun, a house, a stick figure, a car, a boat, ..."),
+    "pen-letters": EvalSet("non-digits", lambda seed=0, data_dir=None: pen_letters(300, seed),
+                           "300 letters by the pen simulator, from fonts the model never trained on"),
 }

@@ -31,6 +31,8 @@ import multiprocessing
 import os
 import re
 import signal
+import socket
+import sys
 import threading
 import time
 import traceback
@@ -70,6 +72,8 @@ BODY_IDLE_S = 10.0                   # a request body that stops coming for this
 BODY_MIN_RATE = 8_000                # bytes/s a body must average once BODY_IDLE_S have passed (a 2G phone sends 30 KB/s)
 RETRY_AFTER_S = 2                    # what a 503 asks the client to wait
 ENV_CONFIG = "LENET5_SERVE_CONFIG"   # how `serve(workers>1)` hands its settings to uvicorn's worker processes
+ENV_SUPERVISOR = "LENET5_SERVE_SUPERVISOR"  # ... and the process id of uvicorn's supervisor, their parent
+PR_SET_PDEATHSIG = 1                 # prctl(2): the signal a process gets when its parent dies
 
 # The multipart parser logs its own warning for a malformed body; the 422 answer already says why.
 for _name in ("python_multipart", "multipart"):
@@ -807,8 +811,20 @@ def single_threaded() -> None:
 
 def app_from_env():
     """The app for each of uvicorn's worker processes (`serve(workers=N)`): settings from ENV_CONFIG."""
+    leave_with_the_supervisor()
     single_threaded()
     return create_app(**json.loads(os.environ[ENV_CONFIG]))
+
+
+def leave_with_the_supervisor() -> None:
+    """A worker process is sent SIGTERM when its supervisor dies, even of a SIGKILL, and stops as on
+    Ctrl-C (Linux; elsewhere nothing). Without it, the workers of a killed `serve --workers N` served on."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(os.environ[ENV_SUPERVISOR]):  # it died before the line above
+        signal.raise_signal(signal.SIGTERM)
 
 
 def serve(model: str | os.PathLike | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
@@ -818,31 +834,41 @@ def serve(model: str | os.PathLike | None = None, host: str = DEFAULT_HOST, port
 
     workers > 1 runs that many server processes on the same port (one per core is plenty).
     """
-    import socket
-
     import uvicorn
+    from uvicorn.main import STARTUP_FAILURE
 
     from .predict import load
     if not 1 <= workers <= MAX_WORKERS:
         raise UserError(f"workers must be 1–{MAX_WORKERS} (a few per core at most), got {workers}")
-    try:  # a taken port is the user's to fix: say so in one line instead of uvicorn's log and exit 3
-        with socket.create_server((host, port)):
-            pass
+    settings = {"model": None if model is None else str(model), "max_body": max_body, "queue": queue}
+    with listening_socket(host, port) as sock:
+        single_threaded()
+        # (workers > 1: a bad model is a one-line error here, not one traceback per worker)
+        app = create_app(**settings) if workers == 1 else load(settings["model"])
+        common = {"host": host, "port": port, "log_level": log_level, "timeout_graceful_shutdown": SHUTDOWN_GRACE_S}
+        if workers == 1:
+            server = uvicorn.Server(uvicorn.Config(app, **common))
+            server.run(sockets=[sock])
+            if not server.started:  # as uvicorn.run: the app did not start (its log says why)
+                raise SystemExit(STARTUP_FAILURE)
+            return
+        os.environ[ENV_CONFIG], os.environ[ENV_SUPERVISOR] = json.dumps(settings), str(os.getpid())
+        run_workers(uvicorn.Config("lenet5.server:app_from_env", factory=True, workers=workers, **common), sock)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before the model loads and handed to uvicorn: a taken port is one
+    line here, and no other process can take the port between a check and uvicorn's own bind (which
+    gave uvicorn's log and exit 3)."""
+    try:  # SO_REUSEADDR (POSIX), as uvicorn's own socket: a port in TIME_WAIT after a restart is free
+        sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as e:
         raise UserError(f"cannot listen on {host}:{port} ({e.strerror}); choose another port or host") from None
-    settings = {"model": None if model is None else str(model), "max_body": max_body, "queue": queue}
-    single_threaded()
-    # (workers > 1: a bad model is a one-line error here, not one traceback per worker)
-    app = create_app(**settings) if workers == 1 else load(settings["model"])
-    if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
-        return
-    os.environ[ENV_CONFIG] = json.dumps(settings)
-    run_workers(uvicorn.Config("lenet5.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                               timeout_graceful_shutdown=SHUTDOWN_GRACE_S, log_level=log_level))
+    sock.set_inheritable(True)  # --workers: each worker process accepts on it
+    return sock
 
 
-def run_workers(config) -> None:
+def run_workers(config, sock: socket.socket) -> None:
     """uvicorn.run's `workers > 1` branch, except that the signal that stopped the server is raised again
     once it has stopped, as uvicorn does for one process: `lenet5 serve --workers 2` stopped by SIGTERM
     exited 0, not 143, since uvicorn's supervisor takes the signals for good."""
@@ -859,7 +885,7 @@ def run_workers(config) -> None:
             self.stopped_by = signal.SIGTERM
             super().handle_term()
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    supervisor = Supervisor(config, sockets=[config.bind_socket()])
+    supervisor = Supervisor(config, sockets=[sock])
     try:
         supervisor.run()
     finally:
