@@ -100,6 +100,7 @@ def test_pen_letters_taught_as_non_digits_are_none_that_a_person_reads_as_a_digi
     from HersheyFonts import HersheyFonts
     latin = "".join(a for f, a in negatives.PEN_ALPHABETS.items() if f != "greek")
     assert not set("OoQDIlijSsZzBbGgq0123456789") & set(latin)
+    assert not set("!+$&|/\\-.,()[]") & set(latin)  # a 1 with a dot, a 4, an S, an 8, lone strokes
     font = HersheyFonts()
     font.load_default_font("greek")  # the letter each Latin one stands for there
     # Θ Ο Ι Ζ Β Γ θ ο ι ζ β σ φ δ read as 0 0 1 2 8 7 0 0 1 2 8 6 0 6

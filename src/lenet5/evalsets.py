@@ -590,9 +590,9 @@ def doodles(n: int = 220, seed: int = 0) -> tuple[Images, np.ndarray]:
 PEN_LETTER_FONTS = ("cursive", "timesr", "timesi")
 
 
-def pen_letters(n: int = 300, seed: int = 0) -> tuple[Images, np.ndarray]:
-    """n letters that no one reads as digits (LETTERS) written by the pen simulator, the fonts of
-    PEN_LETTER_FONTS in turn; returns (images, fonts)."""
+def pen_letters(n: int = 300, seed: int = 0, alphabet: str = LETTERS) -> tuple[Images, np.ndarray]:
+    """n letters that no one reads as digits (or other characters of `alphabet`) written by the pen
+    simulator, the fonts of PEN_LETTER_FONTS in turn; returns (images, fonts)."""
     from HersheyFonts import HersheyFonts
     rng = np.random.default_rng([seed, 7])
     fonts = np.array([PEN_LETTER_FONTS[i % len(PEN_LETTER_FONTS)] for i in range(n)])
@@ -601,7 +601,7 @@ def pen_letters(n: int = 300, seed: int = 0) -> tuple[Images, np.ndarray]:
         font.load_default_font(name)
     images = []
     for f in fonts:
-        ch = LETTERS[int(rng.integers(len(LETTERS)))]
+        ch = alphabet[int(rng.integers(len(alphabet)))]
         strokes = [np.array(s, float) for s in loaded[f].strokes_for_text(ch) if len(s)]
         images.append(_on_plain_paper(_draw(strokes, rng, fill_box_p=0.0, aspect=(0.6, 1.3)), rng))
     return images, fonts

@@ -848,24 +848,37 @@ def serve(model: str | os.PathLike | None = None, host: str = DEFAULT_HOST, port
         common = {"host": host, "port": port, "log_level": log_level, "timeout_graceful_shutdown": SHUTDOWN_GRACE_S}
         if workers == 1:
             server = uvicorn.Server(uvicorn.Config(app, **common))
-            server.run(sockets=[sock])
+            say_where(host, sock)
+            with suppress(KeyboardInterrupt):  # (Ctrl-C in Python: serve returns, as uvicorn.run does)
+                server.run(sockets=[sock])
             if not server.started:  # as uvicorn.run: the app did not start (its log says why)
                 raise SystemExit(STARTUP_FAILURE)
             return
         os.environ[ENV_CONFIG], os.environ[ENV_SUPERVISOR] = json.dumps(settings), str(os.getpid())
-        run_workers(uvicorn.Config("lenet5.server:app_from_env", factory=True, workers=workers, **common), sock)
+        config = uvicorn.Config("lenet5.server:app_from_env", factory=True, workers=workers, **common)
+        say_where(host, sock)
+        run_workers(config, sock)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
     """The server's socket, bound before the model loads and handed to uvicorn: a taken port is one
     line here, and no other process can take the port between a check and uvicorn's own bind (which
     gave uvicorn's log and exit 3)."""
+    ipv6 = ":" in host
     try:  # SO_REUSEADDR (POSIX), as uvicorn's own socket: a port in TIME_WAIT after a restart is free
-        sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock = socket.create_server((host, port), family=socket.AF_INET6 if ipv6 else socket.AF_INET,
+                                    dualstack_ipv6=ipv6 and socket.has_dualstack_ipv6())  # `::` takes IPv4 too
     except OSError as e:
-        raise UserError(f"cannot listen on {host}:{port} ({e.strerror}); choose another port or host") from None
+        why = os.strerror(e.errno) if e.errno else str(e)
+        raise UserError(f"cannot listen on {host}:{port} ({why}); choose another port or host") from None
     sock.set_inheritable(True)  # --workers: each worker process accepts on it
     return sock
+
+
+def say_where(host: str, sock: socket.socket) -> None:
+    """uvicorn's "running on" line, which it leaves out for a socket it is handed (`--port 0` names the port)."""
+    url = f"http://[{host}]:%d" if ":" in host else f"http://{host}:%d"
+    logging.getLogger("uvicorn.error").info(f"Uvicorn running on {url} (Press CTRL+C to quit)", sock.getsockname()[1])
 
 
 def run_workers(config, sock: socket.socket) -> None:
