@@ -869,7 +869,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
         sock = socket.create_server((host, port), family=socket.AF_INET6 if ipv6 else socket.AF_INET,
                                     dualstack_ipv6=ipv6 and socket.has_dualstack_ipv6())  # `::` takes IPv4 too
     except OSError as e:
-        why = os.strerror(e.errno) if e.errno else str(e)
+        why = (e.strerror or str(e)).split(" (while attempting")[0]  # create_server's note repeats the address
         raise UserError(f"cannot listen on {host}:{port} ({why}); choose another port or host") from None
     sock.set_inheritable(True)  # --workers: each worker process accepts on it
     return sock
