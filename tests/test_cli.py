@@ -159,3 +159,22 @@ def test_serves_help_names_the_servers_own_defaults(capsys):
     for default in (f"default {server.DEFAULT_PORT}", f"default {server.DEFAULT_MAX_BODY}",
                     f"default {server.DEFAULT_WORKERS}", f"default {server.DEFAULT_QUEUE}"):
         assert default in text, default
+
+
+def test_main_called_from_python_gives_back_the_callers_signal_handlers_and_hooks(tmp_path, capsys):
+    """(A notebook or program that called `main` lost its own Ctrl-C and SIGTERM handlers to the CLI's.)"""
+    import signal
+    import warnings
+
+    def mine(signum, frame):
+        pass
+    before = {sig: signal.signal(sig, mine) for sig in (signal.SIGINT, signal.SIGTERM)}
+    hook, formatwarning = sys.unraisablehook, warnings.formatwarning
+    try:
+        assert main(["data", "check", "--data-dir", str(DATA_DIR)]) == 0
+        assert main(["predict", str(tmp_path / "missing.png")]) != 0
+        assert signal.getsignal(signal.SIGINT) is mine and signal.getsignal(signal.SIGTERM) is mine
+        assert sys.unraisablehook is hook and warnings.formatwarning is formatwarning
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

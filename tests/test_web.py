@@ -354,6 +354,7 @@ def test_a_photo_of_blank_paper_is_said_to_have_no_ink_not_that_nothing_was_draw
     page.wait_for_function("document.getElementById('result').dataset.state === 'blank'", timeout=30_000)
     assert "No ink found in this photo" in page.locator("#message").text_content()
     assert page.locator("#announce").text_content() == "Prediction: no ink found in this photo"
+    assert prediction(page) == "no ink found"  # (the heading said "draw a digit" under a photo)
 
 
 def test_a_photo_dropped_beside_the_pad_is_read_not_opened_in_place_of_the_page(page):
@@ -510,8 +511,8 @@ def canned(probabilities, label=None, reason=None, not_digit=None, number=None):
     (canned(None, reason="blank"), "draw a digit", "blank", "No ink found"),
     (canned([0.05, 0, 0, 0.1, 0.6, 0, 0, 0.05, 0, 0.2], reason="not a digit", not_digit=0.93), "not a digit",
      "not-digit", "if it is a digit: 4\u00a060% · 9\u00a020% · 3\u00a010%"),  # a digit and its percent stay on one line
-    (canned([0.05, 0, 0, 0.1, 0.6, 0, 0, 0.05, 0, 0.2], reason="not a digit", not_digit=0.45), "probably not a digit",
-     "not-digit", "45% chance this is no digit"),  # refused under 50%: not "45% sure this is no digit"
+    (canned([0.05, 0, 0, 0.1, 0.6, 0, 0, 0.05, 0, 0.2], reason="not a digit", not_digit=0.45), "not clearly a digit",
+     "not-digit", "45% chance this is no digit"),  # refused under 50%: not "45% sure", nor "probably"
     (canned([0, 0, 0, 0.1, 0.55, 0, 0, 0.05, 0, 0.3], label=4), "4", "unsure", "or maybe: 9\u00a030% · 3\u00a010%"),
     (canned([0, 0, 0, 0, 0.99, 0, 0, 0, 0, 0.01], label=4), "4", "answer", "99% sure"),
     (canned([0.05, 0, 0, 0.1, 0.6, 0, 0, 0.05, 0, 0.2], reason="not a digit", not_digit=0.7,
@@ -523,6 +524,56 @@ def test_blank_not_a_digit_and_unsure_answers_are_shown_as_such(page, body, text
     draw(page, DIGITS[1])
     assert prediction(page) == text and page.locator("#result").get_attribute("data-state") == state
     assert detail in page.locator("#result").text_content()
+
+
+def test_a_refused_drawing_wider_than_high_in_several_strokes_says_to_leave_a_gap(page):
+    """(A browser user's "2024", its digits 14 px apart, was "not a digit" with no word why: the 18-px
+    pen had joined them, so no row could be cut apart.)"""
+    refused = canned([0.1] * 10, reason="not a digit", not_digit=0.9)
+    page.route("**/api/predict*", lambda route: route.fulfill(status=200, content_type="application/json", body=refused))
+    draw(page, DIGITS[4])  # two strokes, higher than wide: one refused shape
+    assert prediction(page) == "not a digit" and "Leave a gap" not in page.locator("#message").text_content()
+    page.click("#clear")
+    draw(page, [line(30, 120, 130, 120), line(130, 100, 250, 170)])
+    assert prediction(page) == "not a digit" and "Leave a gap" in page.locator("#message").text_content()
+    assert "Leave a gap" in page.locator("#announce").text_content()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_refusal_s_words_stay_inside_their_box_on_a_320_px_phone(browser, served, lang):
+    """("probably" ran 20 px out of its box, into the percent beside it, at 320 px.)"""
+    page = open_page(browser, served, viewport={"width": 320, "height": 640}, locale="zh-CN" if lang == "zh" else "en-US")
+    try:
+        unsure = canned([0.05, 0, 0, 0.1, 0.6, 0, 0, 0.05, 0, 0.2], reason="not a digit", not_digit=0.45)
+        page.route("**/api/predict*", lambda route: route.fulfill(status=200, content_type="application/json", body=unsure))
+        page.evaluate("notDigitAt = 0.38")  # the bundled model's threshold (the test model has none): said beside it
+        draw(page, DIGITS[1])
+        assert page.locator("#result").get_attribute("data-state") == "not-digit"
+        heading, about = page.locator("#digit"), page.locator(".about")
+        assert heading.evaluate("e => e.scrollWidth <= e.clientWidth")
+        assert heading.bounding_box()["x"] + heading.bounding_box()["width"] <= about.bounding_box()["x"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    finally:
+        page.context.close()
+
+
+def test_escape_clears_the_pad_and_undo_brings_the_drawing_back(page):
+    draw(page, DIGITS[1])
+    assert prediction(page) == "1"
+    page.keyboard.press("Escape")
+    assert prediction(page) == "draw a digit" and page.locator("#undo").is_enabled()
+    page.keyboard.press("Control+z")
+    wait_finals(page, 2)
+    assert prediction(page) == "1" and not page.errors
+
+
+def test_the_file_chooser_offers_exactly_the_images_lenet5_reads(page):
+    """(It offered every image, "image/*": an SVG was chosen and then refused.)"""
+    from lenet5.preprocess import IMAGE_EXTENSIONS
+    accept = page.locator("#file").get_attribute("accept").split(",")
+    assert {a for a in accept if a.startswith(".")} == set(IMAGE_EXTENSIONS)
+    assert all(a.startswith(".") or a in ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/tiff",
+                                          "image/webp") for a in accept), accept
 
 
 def test_a_row_of_digits_on_the_pad_is_read_as_a_number_and_undo_brings_back_the_single_digit(page):
@@ -557,7 +608,7 @@ def test_a_long_number_stays_on_one_line_inside_the_answer_panel(browser, served
                                             r = document.getElementById('result').getBoundingClientRect();
                                       return d.left >= r.left && d.right <= r.right; }""")
     assert round(lines) == 1 and inside
-    assert page.locator("#bars").is_hidden() and "read as one digit, it is no digit" in page.locator("#result").text_content()
+    assert page.locator("#bars").is_hidden() and "read as one digit: not a digit" in page.locator("#result").text_content()
     assert not page.errors and not page.outside
     page.context.close()
 
@@ -673,9 +724,9 @@ def test_a_touch_drawing_works_on_a_phone_and_everything_fits(browser, served):
         assert abs(pad["width"] - 0.9 * 390) < 2 and abs(pad["height"] - pad["width"]) < 2
         touch_stroke(page, DIGITS[1][0])
         assert wait_finals(page, 1)[0]["text"] == "1"
-        for button in page.locator("button").all():
-            b = button.bounding_box()
-            assert b["width"] >= 44 and b["height"] >= 44, button.text_content()
+        for target in page.locator("button").all() + page.locator("footer a").all():
+            b = target.bounding_box()
+            assert b["width"] >= 44 and b["height"] >= 44, target.text_content()  # (中文 was 32×40)
         # The answer and every bar sit on the first screen, under the pad; nothing scrolls sideways.
         assert page.locator("#digit").bounding_box()["y"] + 40 < 844
         last_bar = page.locator(".bar").last.bounding_box()

@@ -9,6 +9,7 @@ path), 130 interrupted by Ctrl-C (SIGINT), 143 stopped by SIGTERM.
 from __future__ import annotations
 
 import argparse
+import atexit
 import errno
 import json
 import os
@@ -18,11 +19,13 @@ import sys
 import threading
 import textwrap
 import warnings
+from contextlib import suppress
 from pathlib import Path
 
 from .errors import TrainingDiverged, UserError, install_hint
 from .files import check_output_folder, written_path
 from .i18n import LANGS
+from .run import RunFolder
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143  # 128 + SIGINT, SIGTERM
 
@@ -252,6 +255,7 @@ def cmd_train(a) -> int:
     else:
         cfg = config.resolve(a.preset, overrides)
     out = Path(a.out) if a.out else train.default_run_dir(cfg)
+    a.out = str(out)  # where an interruption's hint says to resume
     progress = sys.stderr.isatty() and not a.quiet
     command = " ".join(["lenet5", *map(shlex.quote, sys.argv[1:])])  # recorded in config.json
     rows = train.train(cfg, out, resume=a.resume, device=a.device, data_dir=a.data_dir,
@@ -431,6 +435,7 @@ def _interrupts_raised_again(previous):
 # What an interrupted command leaves behind, said after "lenet5: interrupted".
 INTERRUPTED_HINTS = {
     "train": "; a run folder keeps every finished epoch (continue with `lenet5 train --out {out} --resume`)",
+    "train (nothing written)": "; nothing was written yet (run the same command again)",
     "ablate": "; finished runs are kept in the study (run the same command again to continue; "
               "the interrupted ones are run again)",
     "tune": "; finished trials are kept in the study (run the same command again to continue; "
@@ -460,15 +465,19 @@ def _leave_at_once(signum, frame) -> None:
 
 
 def entry() -> None:
-    """What `lenet5` and `python -m lenet5` run (lenet5.__main__). An interrupted command leaves at once: the
-    interpreter's own teardown after importing torch takes 0.5–2 s, and a stopped command must be
-    gone within 2 s. Everything it wrote was already committed (atomic renames)."""
+    """What `lenet5` and `python -m lenet5` run (lenet5.__main__). Every command leaves with
+    os._exit once its output is flushed: the interpreter's own teardown after importing torch or ONNX
+    Runtime takes 0.1–2 s in native code, where no signal handler runs (a Ctrl-C or SIGTERM then
+    ended a finished command with a bare −2 or −15), and a stopped command must be gone within 2 s.
+    A finished one runs Python's exit handlers first (joining workers, flushing logs); whatever it
+    wrote was already committed (atomic renames)."""
     code = main()
-    if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
+    if code not in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        atexit._run_exitfuncs()  # a signal meanwhile is lenet5.__main__'s again: one line, 130 or 143
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(BrokenPipeError):  # the reader went away: what it did not read is not an error
+            stream.flush()
+    os._exit(code)
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
@@ -476,7 +485,21 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    command, hint, out = None, None, "RUN_DIR"
+    """Run one command; its exit status. What it sets for itself (the SIGINT and SIGTERM handlers,
+    the unraisable hook, the warnings' format) is given back when it returns, so a notebook or a
+    program calling it keeps its own."""
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook,
+              warnings.formatwarning)
+    try:
+        return _run_command(argv)
+    finally:
+        sigint, sigterm, sys.unraisablehook, warnings.formatwarning = before
+        signal.signal(signal.SIGINT, sigint)
+        signal.signal(signal.SIGTERM, sigterm)
+
+
+def _run_command(argv: list[str] | None) -> int:
+    command, hint, args = None, None, None
     warnings.formatwarning = _one_line_warning  # a library warning (e.g. no CJK font) is one line, no source
     try:
         signal.signal(signal.SIGTERM, _raise_terminated)  # SIGTERM stops like Ctrl-C: between atomic writes
@@ -484,7 +507,6 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         command = args.command
         hint = f"{command} --json" if getattr(args, "json", False) else command
-        out = getattr(args, "out", None) or out  # the run folder, where the hints name it
         sys.unraisablehook = _interrupts_raised_again(sys.unraisablehook)
         return COMMANDS[args.command](args)
     except UserError as e:
@@ -494,14 +516,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lenet5: {e}", file=sys.stderr)
         return EXIT_FAIL
     except KeyboardInterrupt as e:
+        out = _run_folder_named(args)
+        if command == "train" and not RunFolder(out).resumable():
+            hint = "train (nothing written)"  # stopped before its run folder held anything to resume
         say_interrupted(hint, out)
         return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
     except OSError as e:  # the environment said no: a path, a permission, a full disk
-        code, message = describe_os_error(e, command, out)
+        code, message = describe_os_error(e, command, _run_folder_named(args))
         print(f"lenet5: error: {message}", file=sys.stderr)
         return code
+
+
+def _run_folder_named(args) -> str:
+    """The run folder the hints name: --out, or the one `train` chose without it (cmd_train sets it)."""
+    return getattr(args, "out", None) or "RUN_DIR"
 
 
 USER_ERRNOS = {errno.EACCES: "permission denied", errno.EPERM: "not permitted", errno.EROFS: "read-only file system",

@@ -147,6 +147,11 @@ class RunFolder:
         done = len(self.last_state()["metrics"])
         return "complete" if done >= self.config().train.epochs else "partial"
 
+    def resumable(self) -> bool:
+        """Whether `lenet5 train --out FOLDER --resume` has something to continue: a finished epoch,
+        or the config.json a run writes before its first epoch."""
+        return self.checkpoint("last").is_file() or self.config_file.is_file()
+
     # ------------------------------------------------------------ writing (the training loop's)
     def start(self, cfg: config_mod.RunConfig | None, resume: bool) -> tuple[config_mod.RunConfig, dict | None]:
         """(the config to train with, the committed state to continue from or None).
@@ -159,7 +164,7 @@ class RunFolder:
             if has_run:
                 raise UserError(f"{self.path} already holds a run; continue it (resume) or choose another output folder")
             return cfg, None
-        if not has_run and not self.config_file.is_file():
+        if not self.resumable():
             raise UserError(f"nothing to resume in {self.path}: no {self.checkpoint('last')} (start it without resuming)")
         state = self.last_state() if has_run else None
         saved = config_mod.from_dict(state["config"]) if state else self.config()

@@ -37,9 +37,9 @@ import threading
 import time
 import traceback
 import warnings
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager, suppress
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import numpy as np
 import orjson
@@ -453,17 +453,10 @@ class _Worker:
         # spawn, not fork: the server process has threads.
         ctx = multiprocessing.get_context("spawn")
         self.conn, theirs = ctx.Pipe()
-        self.proc = ctx.Process(target=lane_worker, args=(theirs, model), daemon=True, name=f"lenet5-{name}")
-        # Started with SIGINT ignored, which a new process keeps from birth: a Ctrl-C in a terminal, sent
-        # to every process, printed a KeyboardInterrupt traceback from each one still starting. (So the
-        # server ignores one for these few milliseconds too.)
-        in_main = threading.current_thread() is threading.main_thread()  # (else no signal comes here)
-        before = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
-        try:
+        self.proc = ctx.Process(target=lane_worker, args=(theirs, model, os.getpid()), daemon=True,
+                                name=f"lenet5-{name}")
+        with _sigint_ignored_from_birth():
             self.proc.start()
-        finally:
-            if in_main:
-                signal.signal(signal.SIGINT, before)
         theirs.close()
         self.loop = asyncio.get_running_loop()
         self.ready = self.loop.create_future()  # its first message: the model is loaded (result: its runtime)
@@ -509,6 +502,24 @@ class _Worker:
         self.waiting.clear()
 
 
+@contextmanager
+def _sigint_ignored_from_birth() -> Iterator[None]:
+    """Processes started here ignore SIGINT from birth (SIG_IGN outlives exec): a Ctrl-C in a terminal,
+    sent to every process, printed a KeyboardInterrupt traceback from each lane still starting. So that
+    the server's own Ctrl-C is not lost meanwhile (it was, and the server ran on), it is blocked too:
+    kept pending, and taken once the handler is back (Linux keeps a blocked signal that is ignored)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 PIPE_BYTES = 60_000  # a message this small fits in a Linux pipe's 64 KiB buffer
 
 
@@ -519,9 +530,13 @@ def _size(job: tuple) -> int:
 MAX_BATCH = 16  # jobs taken together by a lane process
 
 
-def lane_worker(conn, model: str | None) -> None:
+def lane_worker(conn, model: str | None, server: int) -> None:
     """A lane process: load the model, say so, then answer jobs until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the server, which stops us (`_Worker`)
+    # A server killed by SIGKILL closes no pipe we read before the model is loaded: its lanes ran on
+    # for up to ~10 s on a busy machine, loading a model for nobody. (The signal comes when the thread
+    # that started us ends: the event loop's, which lasts as long as the server.)
+    leave_with(server, signal.SIGKILL)
     from .predict import load
     single_threaded()
     predictor = load(model)
@@ -811,20 +826,20 @@ def single_threaded() -> None:
 
 def app_from_env():
     """The app for each of uvicorn's worker processes (`serve(workers=N)`): settings from ENV_CONFIG."""
-    leave_with_the_supervisor()
+    leave_with(int(os.environ[ENV_SUPERVISOR]), signal.SIGTERM)  # (it stops as on Ctrl-C)
     single_threaded()
     return create_app(**json.loads(os.environ[ENV_CONFIG]))
 
 
-def leave_with_the_supervisor() -> None:
-    """A worker process is sent SIGTERM when its supervisor dies, even of a SIGKILL, and stops as on
-    Ctrl-C (Linux; elsewhere nothing). Without it, the workers of a killed `serve --workers N` served on."""
+def leave_with(parent: int, sig: signal.Signals) -> None:
+    """This process is sent `sig` when its parent dies, even of a SIGKILL (Linux; elsewhere nothing).
+    Without it, the workers of a killed `serve --workers N` served on."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != int(os.environ[ENV_SUPERVISOR]):  # it died before the line above
-        signal.raise_signal(signal.SIGTERM)
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, sig)
+    if os.getppid() != parent:  # it died before the line above
+        signal.raise_signal(sig)
 
 
 def serve(model: str | os.PathLike | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,

@@ -60,7 +60,14 @@ function extent() {  // the strokes' box on the pad, the pen's width left out: {
   if (!pts.length) return null;
   const [x0, x1, y0, y1] = pts.reduce(([a, b, c, d], [x, y]) => [Math.min(a, x), Math.max(b, x), Math.min(c, y), Math.max(d, y)],
                                       [Infinity, -Infinity, Infinity, -Infinity]);
-  return { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, side: Math.max(x1 - x0, y1 - y0) };
+  return { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, side: Math.max(x1 - x0, y1 - y0), w: x1 - x0, h: y1 - y0 };
+}
+// Refused, in several strokes, half as wide again as high (the pen's width counted): digits written
+// close together, whose ink the 18-px pen joined, so that no row of digits could be cut apart (a
+// browser user's "2024" with 14-px gaps was "not a digit", with no word why).
+function looksLikeJoinedDigits() {
+  const box = extent();
+  return strokes.length >= 2 && box.w + PEN_WIDTH >= 1.5 * (box.h + PEN_WIDTH);
 }
 function segment(a, b) { strokeStyle(); ctx.beginPath(); ctx.moveTo(a[0], a[1]); ctx.lineTo(b[0] + (a === b ? 0.1 : 0), b[1]); ctx.stroke(); }
 function point(e) {
@@ -165,6 +172,7 @@ for (const b of document.querySelectorAll(".buttons button")) {
   b.addEventListener("click", e => { if (e.isTrusted && performance.now() - tappedAt < TAP_CLICK_MS) e.stopImmediatePropagation(); }, true);
 }
 document.addEventListener("keydown", e => {
+  if (e.key === "Escape" && !(e.ctrlKey || e.metaKey || e.altKey || e.shiftKey)) { e.preventDefault(); clearAll(); return; }
   if (!(e.ctrlKey || e.metaKey) || e.altKey) return;
   const k = e.key.toLowerCase();
   if (k === "z" && !e.shiftKey) { e.preventDefault(); undo(); }
@@ -298,7 +306,7 @@ function topK(probs, k) { return probs.map((p, i) => [p, i]).sort((a, b) => b[0]
 function show(p, kind) {  // kind: "live" (the pen still moving), "final" or "photo"
   const final = kind !== "live", photo = kind === "photo";
   if (p.reason === "blank") {
-    setAnswer("blank", say("drawADigit"), "", "", say(photo ? "noInkPhoto" : "noInk"));
+    setAnswer("blank", say(photo ? "noInkTitle" : "drawADigit"), "", "", say(photo ? "noInkPhoto" : "noInk"));
     clearPictures(); if (final) announce(say(photo ? "saidNoInkPhoto" : "saidNothing"));
     return;
   }
@@ -309,8 +317,9 @@ function show(p, kind) {  // kind: "live" (the pen still moving), "final" or "ph
     // (under 50%, both rounded down: the score shown is never under the threshold it passed)
     const how = sure ? say("sureNoDigit", { p: pct(p.not_digit) })
                      : say("noDigit", { p: floorPct(p.not_digit) }) + (notDigitAt ? say("refusedFrom", { p: floorPct(notDigitAt) }) : "");
-    setAnswer("not-digit", said, how, say("ifDigit", { top: top3 }));
-    if (final) announce(say("saidNotDigit", { said, how }));
+    const gap = !photo && looksLikeJoinedDigits() ? say("leaveAGap") : "";
+    setAnswer("not-digit", said, how, say("ifDigit", { top: top3 }), gap);
+    if (final) announce(say("saidNotDigit", { said, how }) + (gap ? ". " + gap : ""));
   } else {
     const best = p.probabilities[p.label], unsure = best < UNSURE;
     const others = topK(p.probabilities, 3).filter(([, i]) => i !== p.label).slice(0, 2).map(named).join(" · ");
