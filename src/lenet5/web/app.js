@@ -319,7 +319,7 @@ function show(p, kind) {  // kind: "live" (the pen still moving), "final" or "ph
                      : say("noDigit", { p: floorPct(p.not_digit) }) + (notDigitAt ? say("refusedFrom", { p: floorPct(notDigitAt) }) : "");
     const gap = !photo && looksLikeJoinedDigits() ? say("leaveAGap") : "";
     setAnswer("not-digit", said, how, say("ifDigit", { top: top3 }), gap);
-    if (final) announce(say("saidNotDigit", { said, how }) + (gap ? ". " + gap : ""));
+    if (final) announce(say("saidNotDigit", { said, how }) + (gap ? say("then") + gap : ""));
   } else {
     const best = p.probabilities[p.label], unsure = best < UNSURE;
     const others = topK(p.probabilities, 3).filter(([, i]) => i !== p.label).slice(0, 2).map(named).join(" · ");

@@ -49,6 +49,7 @@ const WORDS = {
     noDigit: "{p} chance this is no digit",
     refusedFrom: "; the model answers “not a digit” from {p} on",
     leaveAGap: "Several digits? Leave a gap between them, and they are read as a number.",
+    then: ". ",  // between two sentences the live region says
     ifDigit: "if it is a digit: {top}",
     sure: "{p} sure",
     orMaybe: "or maybe: {others}",
@@ -112,6 +113,7 @@ const WORDS = {
     noDigit: "不是数字的概率 {p}",
     refusedFrom: "（达到 {p} 即判为不是数字）",
     leaveAGap: "是几个数字吗？在数字之间留出空隙，就会读成一个数。",
+    then: "。",
     ifDigit: "如果是数字：{top}",
     sure: "置信度 {p}",
     orMaybe: "也可能是：{others}",
