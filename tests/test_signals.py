@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from contextlib import suppress
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -315,6 +316,16 @@ def test_a_process_that_leaves_with_its_parent_goes_when_the_parent_is_killed(tm
     pytest.fail("the child outlived its parent by 5 s")
 
 
+def in_group(pgid: int) -> list[int]:
+    """The processes of a process group (Linux: /proc)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                pids.append(int(stat.parent.name))
+    return pids
+
+
 def running(pid: int) -> bool:
     """Whether the process runs: not gone, and not a zombie waiting to be reaped (which a busy PID 1
     can leave for seconds; `os.kill(pid, 0)` still finds one)."""
@@ -330,9 +341,13 @@ def test_the_lanes_of_a_server_killed_by_sigkill_while_they_load_the_model_leave
     p = start_serve_until_its_lanes_start()
     p.kill()
     p.wait(timeout=30)
-    t0 = time.monotonic()
-    assert_group_gone(p)
-    assert time.monotonic() - t0 < STOP_WITHIN_S
+    for _ in range(int(STOP_WITHIN_S / 0.1)):
+        if not any(running(pid) for pid in in_group(p.pid)):
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"lane processes ran on {STOP_WITHIN_S} s after the server was killed")
+    assert_group_gone(p)  # (and are reaped, however busy PID 1 is)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
