@@ -41,10 +41,9 @@ def stop(p, sig):
 def assert_group_gone(p):
     # Workers the parent killed, and multiprocessing's resource tracker, leave once they see the parent gone:
     # on a loaded machine that can take seconds. A worker that was left behind would still be here after 10.
+    # (A zombie that a busy PID 1 has not reaped yet has left: `killpg(pgid, 0)` still found one.)
     for _ in range(100):
-        try:
-            os.killpg(p.pid, 0)
-        except ProcessLookupError:
+        if not any(running(pid) for pid in in_group(p.pid)):
             return
         time.sleep(0.1)
     try:
@@ -341,13 +340,9 @@ def test_the_lanes_of_a_server_killed_by_sigkill_while_they_load_the_model_leave
     p = start_serve_until_its_lanes_start()
     p.kill()
     p.wait(timeout=30)
-    for _ in range(int(STOP_WITHIN_S / 0.1)):
-        if not any(running(pid) for pid in in_group(p.pid)):
-            break
-        time.sleep(0.1)
-    else:
-        pytest.fail(f"lane processes ran on {STOP_WITHIN_S} s after the server was killed")
-    assert_group_gone(p)  # (and are reaped, however busy PID 1 is)
+    t0 = time.monotonic()
+    assert_group_gone(p)
+    assert time.monotonic() - t0 < STOP_WITHIN_S
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
