@@ -454,14 +454,18 @@ def say_interrupted(hint: str | None, out: str) -> None:
 def _leave_at_once(signum, frame) -> None:
     """`serve`'s SIGINT/SIGTERM handler while uvicorn does not hold the signals: exit 130 or 143 now,
     with the processes it started (a second Ctrl-C makes uvicorn skip closing them: they ran on for
-    6-11 s, each with a BrokenPipeError traceback)."""
-    import multiprocessing
-    for child in multiprocessing.active_children():
-        child.kill()
-    say_interrupted("serve", "RUN_DIR")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED)
+    6-11 s, each with a BrokenPipeError traceback). It imports nothing: the signal may come while the
+    server is still importing multiprocessing, and the half-made module has no `active_children` (an
+    AttributeError traceback and exit 1 in CI); no process was started by it then."""
+    try:
+        process = sys.modules.get("multiprocessing.process")
+        for child in getattr(process, "active_children", list)():
+            child.kill()
+        say_interrupted("serve", "RUN_DIR")
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED)
 
 
 def entry() -> None:

@@ -28,12 +28,12 @@ import json
 import logging
 import math
 import multiprocessing
+from multiprocessing import resource_tracker
 import os
 import re
 import signal
 import socket
 import sys
-import threading
 import time
 import traceback
 import warnings
@@ -455,7 +455,7 @@ class _Worker:
         self.conn, theirs = ctx.Pipe()
         self.proc = ctx.Process(target=lane_worker, args=(theirs, model, os.getpid()), daemon=True,
                                 name=f"lenet5-{name}")
-        with _sigint_ignored_from_birth():
+        with _sigint_blocked_from_birth():
             self.proc.start()
         theirs.close()
         self.loop = asyncio.get_running_loop()
@@ -503,20 +503,22 @@ class _Worker:
 
 
 @contextmanager
-def _sigint_ignored_from_birth() -> Iterator[None]:
-    """Processes started here ignore SIGINT from birth (SIG_IGN outlives exec): a Ctrl-C in a terminal,
-    sent to every process, printed a KeyboardInterrupt traceback from each lane still starting. So that
-    the server's own Ctrl-C is not lost meanwhile (it was, and the server ran on), it is blocked too:
-    kept pending, and taken once the handler is back (Linux keeps a blocked signal that is ignored)."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+def _sigint_blocked_from_birth() -> Iterator[None]:
+    """Processes started here are born with SIGINT blocked (the mask outlives fork and exec): a Ctrl-C in
+    a terminal, sent to every process, printed a KeyboardInterrupt traceback from each lane still
+    starting; a lane drops it once it ignores SIGINT (`lane_worker`). The server still takes its own:
+    another of its threads receives it, or it waits here until the mask is restored. (The server used to
+    ignore SIGINT meanwhile as well; with another thread in the process, the kernel handed the Ctrl-C to
+    that thread, which dropped it as ignored, and the server ran on: CI, 1 run in 3.)"""
+    if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # multiprocessing starts its resource tracker with the first process, and unblocks SIGINT after it
+    resource_tracker.ensure_running()
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, before)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
