@@ -281,7 +281,7 @@ def test_the_workers_of_a_server_killed_by_sigkill_leave_with_it():
 
 def test_serve_stopped_while_it_imports_multiprocessing_still_says_interrupted():
     """(`serve`'s handler imported multiprocessing to stop the processes it started; a signal while the
-    server was still importing it found the half-made module: an AttributeError traceback, exit 1, CI.)"""
+    server was still importing it found the half-made module: a traceback and exit 1, in the project's CI.)"""
     half_made = "import sys, types; from lenet5.cli import _leave_at_once; " \
                 "sys.modules['multiprocessing'] = types.ModuleType('multiprocessing'); " \
                 "sys.modules['multiprocessing.process'] = types.ModuleType('multiprocessing.process'); "
@@ -294,7 +294,7 @@ def test_serve_stopped_while_it_imports_multiprocessing_still_says_interrupted()
 def test_a_ctrl_c_while_a_lane_process_starts_reaches_the_server_and_not_the_lane():
     """(The server ignored SIGINT while it started a lane, so that the lane was born ignoring it. With
     another thread in the process, the kernel handed the Ctrl-C to that thread, which dropped it as
-    ignored, and the server served on: CI, 1 run in 3.)"""
+    ignored, and the server served on (the project's CI).)"""
     from lenet5.server import _sigint_blocked_from_birth
     done = threading.Event()
     threading.Thread(target=done.wait, daemon=True).start()  # as the server's (asyncio, torch, uvicorn)

@@ -456,7 +456,7 @@ def _leave_at_once(signum, frame) -> None:
     with the processes it started (a second Ctrl-C makes uvicorn skip closing them: they ran on for
     6-11 s, each with a BrokenPipeError traceback). It imports nothing: the signal may come while the
     server is still importing multiprocessing, and the half-made module has no `active_children` (an
-    AttributeError traceback and exit 1 in CI); no process was started by it then."""
+    AttributeError traceback and exit 1, in the project's CI); no process was started by it then."""
     try:
         process = sys.modules.get("multiprocessing.process")
         for child in getattr(process, "active_children", list)():

@@ -509,7 +509,7 @@ def _sigint_blocked_from_birth() -> Iterator[None]:
     starting; a lane drops it once it ignores SIGINT (`lane_worker`). The server still takes its own:
     another of its threads receives it, or it waits here until the mask is restored. (The server used to
     ignore SIGINT meanwhile as well; with another thread in the process, the kernel handed the Ctrl-C to
-    that thread, which dropped it as ignored, and the server ran on: CI, 1 run in 3.)"""
+    that thread, which dropped it as ignored, and the server ran on: seen in the project's CI.)"""
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
