@@ -4,6 +4,7 @@ tested, real subprocesses where the process matters (entry point, training, sign
 import errno
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -52,6 +53,7 @@ def test_train_then_evaluate_json_agree(tmp_path):
     (["train", "--lr", "nan"], ["learning rate must be > 0"]),
     (["train", "--epochs", "99999999"], ["epochs must be 1–10,000"]),
     (["evaluate", "/nonexistent/run"], ["no such run folder"]),
+    (["predict", "x.png", "--model", "/dev/null"], ["/dev/null is a file, not a run folder"]),  # not "no such"
     (["predict", "x.png", "--top-k", "abc"], ["--top-k", "must be a whole number >= 1, got 'abc'"]),
     (["predict", "x.png", "--model", "/nonexistent/model.pt"], ["no such model file", "leave --model out"]),
     (["train", "--resume"], ["--resume continues the run in --out"]),
@@ -178,3 +180,40 @@ def test_main_called_from_python_gives_back_the_callers_signal_handlers_and_hook
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+
+def a_drawn_seven(folder) -> str:
+    from PIL import Image, ImageDraw
+    image = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(image).line([(60, 40), (140, 40), (90, 170)], fill=0, width=14)
+    image.save(folder / "seven.png")
+    return str(folder / "seven.png")
+
+
+def in_a_shell(redirect: str, *args) -> subprocess.CompletedProcess:
+    """`python -m lenet5 ARGS REDIRECT` as a shell runs it, its output buffered (no PYTHONUNBUFFERED)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    command = " ".join(map(shlex.quote, [sys.executable, "-m", "lenet5", *map(str, args)]))
+    return subprocess.run(["bash", "-c", f"{command} {redirect}"], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_a_full_disk_under_a_short_answer_is_one_line_and_exit_1(tmp_path):
+    """(An answer still in Python's buffer when the command ended met the full disk at the last flush:
+    a traceback and exit 120.)"""
+    for args in (["predict", a_drawn_seven(tmp_path), "--json"], ["data", "check", "--data-dir", DATA_DIR]):
+        r = in_a_shell("> /dev/full", *args)
+        assert_one_line_error(r, 1, "no space left on the device")
+
+
+def test_a_command_started_with_its_output_closed_answers_with_the_exit_it_earned(tmp_path):
+    """(With stdout closed (`>&-`) every command ended in a traceback and exit 1; with stderr closed,
+    `predict` failed silently, and a usage error was printed on stdout.)"""
+    seven = a_drawn_seven(tmp_path)
+    r = in_a_shell(">&-", "predict", seven)
+    assert (r.returncode, r.stderr) == (0, "")
+    r = in_a_shell("2>&-", "predict", seven)
+    assert r.returncode == 0 and r.stdout.startswith(f"{seven}: 7 (7 "), r.stdout
+    r = in_a_shell("2>&-", "predict", "--top-k", "0", seven)
+    assert (r.returncode, r.stdout) == (2, "")

@@ -103,6 +103,20 @@ def test_bad_export_requests_are_clear_errors(trained_run, tmp_path):
     assert r.returncode == 2 and "an ONNX file, which `lenet5 predict` and `lenet5 serve` read" in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("missing", ["onnx", "onnxruntime"])
+def test_onnx_export_without_the_export_extra_says_how_to_add_it_and_writes_nothing(trained_run, tmp_path, missing):
+    """(Installed without the `export` extra, `lenet5 export --format onnx` imported onnx before the
+    check that says how to add it: a ModuleNotFoundError traceback, exit 1.)"""
+    shadow = tmp_path / "shadow" / missing  # found first on the path: as if it were not installed
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(f'raise ModuleNotFoundError("No module named {missing!r}", name={missing!r})')
+    out = tmp_path / "m.onnx"
+    r = run_cli("export", trained_run, "--format", "onnx", "--out", out,
+                env_extra={"PYTHONPATH": str(tmp_path / "shadow")})
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "pip install '.[export]'" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shadow"]
+
+
 def test_a_model_whose_weights_hold_nan_is_refused_in_one_line_not_read_as_zeros(trained_run, tmp_path):
     state = load(trained_run)
     for weights in (state["model"], state["ema"]):

@@ -266,14 +266,18 @@ def test_broken_links_and_fifos_are_named_not_skipped_in_a_folder_or_alone(train
     paper_digit(x[0], np.random.default_rng(0)).save(tmp_path / "good.png")
     (tmp_path / "broken.png").symlink_to(tmp_path / "gone.png")
     os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop2.png")
+    (tmp_path / "loop2.png").symlink_to(tmp_path / "loop.png")
     r = run_cli("predict", tmp_path, tmp_path / "broken.png", "--json", "--model", trained_run, timeout=60)
     assert r.returncode == 1  # some files could not be read
     out = json.loads(r.stdout)
-    by_name = {__import__("pathlib").Path(o["file"]).name: o for o in out[:3]}
+    by_name = {__import__("pathlib").Path(o["file"]).name: o for o in out[:-1]}
     assert by_name["good.png"]["label"] == y[0]
     assert "not a regular file" in by_name["pipe.png"]["error"]
-    for broken in (by_name["broken.png"], out[3]):  # in the folder, and named alone (it said "no such file")
+    for broken in (by_name["broken.png"], out[-1]):  # in the folder, and named alone (it said "no such file")
         assert f"a broken link (it points to {tmp_path / 'gone.png'}, which does not exist)" in broken["error"]
+    # (it was called a link to a file that does not exist: loop2.png, which does)
+    assert f"a loop of links (it points to {tmp_path / 'loop2.png'}, which leads back to it)" in by_name["loop.png"]["error"]
     assert "Traceback" not in r.stderr
 
 

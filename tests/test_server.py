@@ -596,7 +596,8 @@ def test_health_says_starting_until_the_lane_processes_have_loaded_the_model_and
         while True:  # the first answer comes as soon as the server listens (it loaded the model itself)
             assert proc.poll() is None, "the server ended"
             try:
-                first = httpx.get(base + "/healthz", timeout=5)
+                model = httpx.get(base + "/api/model", timeout=5).json()  # (before: had it been ready then,
+                first = httpx.get(base + "/healthz", timeout=5)              # it would be now)
                 break
             except httpx.TransportError:
                 time.sleep(0.02)
@@ -608,6 +609,7 @@ def test_health_says_starting_until_the_lane_processes_have_loaded_the_model_and
         stop(proc)
     assert first.status_code == 503 and first.headers["retry-after"].isdigit(), first.text
     assert first.json()["detail"].startswith("starting (the model is loading)"), first.text
+    assert model["backend"] == "starting"  # (it said "torch", a guess, until the lanes had said what they use)
     assert drawing.status_code == 200 and drawing.json()["label"] == digits[1][0], drawing.text
     assert then.status_code == 200 and then.json() == {"status": "ok"}
 

@@ -279,6 +279,23 @@ def test_the_workers_of_a_server_killed_by_sigkill_leave_with_it():
         httpx.get(url + "/healthz", timeout=2)
 
 
+def test_a_sigterm_while_onnx_runtime_is_imported_stops_predict_and_is_not_taken_for_a_broken_install(tmp_path):
+    """(ONNX Runtime's native import turns a signal raised inside it into "ImportError: initialization
+    failed"; `predict` took that for an ONNX Runtime that cannot start here, read the model with torch
+    and answered, exit 0, or hung once the same signal to the group had killed its pool's workers.)"""
+    shadow = tmp_path / "shadow" / "onnxruntime"  # found first on the path: an import the signal lands in
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("import os, signal, time\n"
+                                        "try:\n    os.kill(os.getpid(), signal.SIGTERM)\n    time.sleep(10)\n"
+                                        "except BaseException:\n    raise ImportError('initialization failed')\n")
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 12:16] = 255
+    Image.fromarray(digit).save(tmp_path / "one.png")
+    p = start("predict", tmp_path / "one.png", "--json", env={**os.environ, "PYTHONPATH": str(tmp_path / "shadow")})
+    out, err = p.communicate(timeout=60)
+    assert (p.returncode, out) == (143, "") and "interrupted" in err and "Traceback" not in err, (p.returncode, out, err)
+
+
 def test_serve_stopped_while_it_imports_multiprocessing_still_says_interrupted():
     """(`serve`'s handler imported multiprocessing to stop the processes it started; a signal while the
     server was still importing it found the half-made module: a traceback and exit 1, in the project's CI.)"""

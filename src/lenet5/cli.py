@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--save-preprocessed", metavar="DIR", type=path_arg, help="write the 28×28 images the model saw")
 
     x = command("export", "export a run's model to ONNX or TorchScript")
-    x.add_argument("run_dir", type=path_arg, help="a folder `lenet5 train` wrote")
+    x.add_argument("run_dir", type=path_arg,
+                   help="a folder `lenet5 train` wrote, or a .pt checkpoint (e.g. one `--format pt` wrote)")
     x.add_argument("--format", choices=["onnx", "torchscript", "pt"], default="onnx",
                    help="pt: a small inference checkpoint with a JSON record beside it (how the bundled model is made)")
     x.add_argument("--out", type=path_arg, help="output file (default RUN_DIR/export/model.onnx, model.torchscript.pt or model.pt)")
@@ -275,7 +276,9 @@ def cmd_evaluate(a) -> int:
         print(json.dumps({k: r[k] for k in ("loss", "accuracy", "per_class_accuracy", "confusion_matrix",
                                              "epoch", "dataset", "classes")}))
         return EXIT_OK
-    print(f"{r['run']} ({r['checkpoint']} checkpoint, epoch {r['epoch']}, {r['dataset']} test set)")
+    # (its count of finished epochs: `train` numbers them from 0, as the lab report does)
+    print(f"{r['run']} ({r['checkpoint']} checkpoint, after {r['epoch']} epoch{'s' * (r['epoch'] != 1)}, "
+          f"{r['dataset']} test set)")
     print(f"loss {r['loss']:.4f}  accuracy {r['accuracy']:.4f}")
     print("per-class accuracy:")
     for name, acc in zip(r["classes"], r["per_class_accuracy"]):
@@ -475,12 +478,22 @@ def entry() -> None:
     ended a finished command with a bare −2 or −15), and a stopped command must be gone within 2 s.
     A finished one runs Python's exit handlers first (joining workers, flushing logs); whatever it
     wrote was already committed (atomic renames)."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:  # started with it closed (`>&-`): what it would say goes nowhere
+            setattr(sys, name, open(os.devnull, "w"))
     code = main()
     if code not in (EXIT_INTERRUPTED, EXIT_TERMINATED):
         atexit._run_exitfuncs()  # a signal meanwhile is lenet5.__main__'s again: one line, 130 or 143
-    for stream in (sys.stdout, sys.stderr):
-        with suppress(BrokenPipeError):  # the reader went away: what it did not read is not an error
-            stream.flush()
+    try:
+        sys.stdout.flush()  # what is still buffered: its last lines, or all of a short answer
+    except BrokenPipeError:  # the reader went away: what it did not read is not an error
+        pass
+    except OSError as e:  # (a full disk: a traceback and exit 120 before)
+        failed, message = describe_os_error(e)
+        code = max(code, failed)
+        print(f"lenet5: error: {message}", file=sys.stderr)
+    with suppress(OSError):  # nowhere left to say it
+        sys.stderr.flush()
     os._exit(code)
 
 

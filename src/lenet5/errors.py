@@ -19,6 +19,18 @@ class TrainingDiverged(Exception):
     """The loss became NaN or infinite; the CLI exits 1 with the message."""
 
 
+def raise_interrupt_inside(e: BaseException) -> None:
+    """Raise the Ctrl-C or SIGTERM that native code turned into an ordinary exception, kept as its
+    cause or context (ONNX Runtime's pybind11 import: "ImportError: initialization failed"), if `e`
+    holds one. A stop caught as a failure was lost: `predict` fell back to torch and answered, or hung."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            raise e from None
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+
+
 def install_hint(extra: str) -> str:
     """How to add an optional part: lenet5 is installed from its folder (README), not from an index."""
     return f"pip install '.[{extra}]' in the lenet5 folder"

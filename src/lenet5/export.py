@@ -139,8 +139,9 @@ def onnx_model(model: torch.nn.Module, example: torch.Tensor | None = None) -> b
 
 
 def _write_onnx(model, example, path: Path, meta: dict) -> None:
+    made = onnx_model(model, example)  # (first: without onnx installed, it says how to add it)
     import onnx
-    proto = onnx.load_from_string(onnx_model(model, example))
+    proto = onnx.load_from_string(made)
     entry = proto.metadata_props.add()
     entry.key, entry.value = ONNX_META_KEY, json.dumps(meta)
     onnx.checker.check_model(proto)
@@ -160,7 +161,11 @@ def parity(model, path: Path, fmt: str, dataset: str, data_dir=None) -> tuple[fl
     images = data_mod.load(dataset, "test", data_dir).images
     expected = predict_logits(model, images)
     if fmt == "onnx":
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise UserError("checking the ONNX file needs onnxruntime: " + install_hint("export")
+                            + " (or skip the check: --no-check)") from None
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         got = np.concatenate([session.run(None, {"image": images[i:i + DEFAULT_EVAL_BATCH].numpy()})[0]
                               for i in range(0, len(images), DEFAULT_EVAL_BATCH)])

@@ -13,6 +13,7 @@ forked from a process without torch's threads.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ import numpy as np
 
 from .preprocess import (FIELD, IMAGE_EXTENSIONS, BlankImageError, ImageError, light_paper, preprocess,
                          unit_range, unspecked)
+from .run import RunFolder
 
 BLANK_INK = 1e-3  # a 28×28 array whose brightest pixel is less than this over its darkest holds no digit
 MNIST_SIDES = (13, 22)  # px: a 28×28 array whose ink's longer side is outside these is not fitted as MNIST's
@@ -100,7 +102,7 @@ def collect_images(paths: Sequence[str | os.PathLike]) -> list[Path | tuple[str,
         p = Path(raw)
         if not str(raw):  # Path("") is the current folder: not what anyone means by it
             items.append(("", "an empty path was given: name an image file or a folder"))
-        elif p.is_dir() and (p / "checkpoints").is_dir():
+        elif p.is_dir() and RunFolder(p).checkpoints_dir.is_dir():
             items.append((str(p), f"{p} is a run folder, not images: pass it as --model {p}"))
         elif p.is_dir():
             try:
@@ -145,6 +147,11 @@ def _some(names: list[str]) -> str:
 
 
 def _broken_link(p: Path) -> str:
+    try:
+        os.stat(p)
+    except OSError as e:
+        if e.errno == errno.ELOOP:  # (it was called a link to a file that does not exist, which does)
+            return f"{p}: a loop of links (it points to {os.readlink(p)}, which leads back to it)"
     return f"{p}: a broken link (it points to {os.readlink(p)}, which does not exist)"
 
 

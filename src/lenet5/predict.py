@@ -36,12 +36,13 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from .data import get_spec
-from .errors import UserError, install_hint
+from .errors import UserError, install_hint, raise_interrupt_inside
 from .files import atomic_path, check_output_folder, file_sha256
 from .many import (BLANK_INK, POOL_CHUNK, as_input, collect_images, image_files, naming, preprocess_many,
                    preprocessing, source_name, to_array)
 from .preprocess import FIELD, BlankImageError, ImageError, side_by_side, split_row
 from .reject import checked
+from .run import RunFolder
 from .views import averaged
 
 # A folder of this many images is classified through ONNX Runtime where it is installed: a batch of 64
@@ -293,7 +294,8 @@ def _run_folder(source: str | os.PathLike | None) -> str:
     path = Path(source)
     if path.is_dir():
         return str(path)
-    return str(path.parent.parent) if path.parent.name == "checkpoints" else "RUN"
+    folder = RunFolder.holding(path)
+    return str(folder.path) if folder else "RUN"
 
 
 def _one_image(images: Any) -> bool:
@@ -363,12 +365,14 @@ def _load_onnx(path: Path) -> Predictor:
     try:
         import onnxruntime  # noqa: F401
     except Exception as e:  # (a broken install: a missing shared library, an illegal instruction)
+        raise_interrupt_inside(e)
         raise UserError(f"ONNX Runtime cannot start here ({e}); reinstall it, or use --backend torch") from None
     try:
         # One thread: a network this small gains nothing from a second, and ONNX Runtime's spinning
         # threads take the cores from a folder's preprocessing.
         session = _onnx_session(str(path), threads=1)
     except Exception as e:  # onnxruntime raises its own, unexported exception types
+        raise_interrupt_inside(e)
         raise UserError(f"{path}: not a loadable ONNX model ({e})") from None
     meta = session.get_modelmeta().custom_metadata_map
     if ONNX_META_KEY not in meta:
@@ -504,8 +508,11 @@ def describe(r: Prediction | NumberReading, top_k: int, classes: Sequence[str]) 
     if r.reason == BLANK:
         return "blank (no ink found): draw or photograph a digit"
     top = ", ".join(f"{c} {p:.1%}" for c, p in r.top_k(top_k, classes))
-    said = f"not a digit ({r.not_digit:.0%} sure; nearest digits: {top})" if r.reason == NOT_A_DIGIT else \
-        f"{r.class_name} ({top})"
+    if r.reason == NOT_A_DIGIT:  # (its digits' chances are those it has if it is a digit at all)
+        said = (f"not a digit ({r.not_digit:.0%} sure" if r.not_digit >= 0.5 else
+                f"not clearly a digit ({r.not_digit:.0%} chance this is no digit") + f"; if a digit: {top})"
+    else:
+        said = f"{r.class_name} ({top})"
     return said + ("; several digits side by side? --multi reads them as a number" if r.side_by_side else "")
 
 

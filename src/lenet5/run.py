@@ -75,15 +75,25 @@ class RunFolder:
     def export_dir(self) -> Path:
         return self.path / "export"
 
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
     def checkpoint(self, which: str = "last") -> Path:
         if which not in CHECKPOINTS:
             raise UserError(f"unknown checkpoint {which!r}; known: {', '.join(CHECKPOINTS)}")
-        return self.path / "checkpoints" / f"{which}.pt"
+        return self.checkpoints_dir / f"{which}.pt"
+
+    @staticmethod
+    def holding(checkpoint: Path) -> "RunFolder | None":
+        """The run folder a checkpoint file lies in, or None (a .pt file anywhere else)."""
+        folder = RunFolder(checkpoint.parent.parent)
+        return folder if checkpoint.parent == folder.checkpoints_dir else None
 
     # ------------------------------------------------------------ reading
     def require(self) -> "RunFolder":
         """This folder, if it holds at least one finished epoch; else a UserError saying what to do."""
-        if self.path.is_file():
+        if self.path.exists() and not self.path.is_dir():  # a file, or a device (/dev/null: "no such run folder")
             raise UserError(f"{self.path} is a file, not a run folder (give the folder a training run wrote)")
         if not self.path.is_dir():
             raise UserError(f"no such run folder: {self.path} (train one with `lenet5 train --out {self.path}`)")
@@ -92,7 +102,8 @@ class RunFolder:
                             f"folder `lenet5 train --out` wrote")
         if not self.checkpoint("last").is_file():
             raise UserError(f"{self.path} has no finished epoch yet (no {self.checkpoint('last')}); "
-                            f"train or resume it with `lenet5 train --out {self.path} --resume`")
+                            f"wait for its first epoch if it is training, or resume it with "
+                            f"`lenet5 train --out {self.path} --resume`")
         return self
 
     def last_state(self) -> dict[str, Any]:

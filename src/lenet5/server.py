@@ -122,7 +122,8 @@ class ModelOut(BaseModel):
     test_accuracy: float | None
     epoch: int | None
     classes: list[str]
-    backend: str  # what computes the answers' logits: "onnx" (ONNX Runtime, when installed) or "torch"
+    backend: str  # what computes the answers' logits: "onnx" (ONNX Runtime, when installed) or "torch";
+    # "starting" until the lane processes have loaded the model (it said "torch" meanwhile: a guess)
     views: list[str]  # the ways each image is read, probabilities averaged (lenet5.views); [] = once
     not_digit: bool  # whether the model can refuse an image as "not a digit"
     not_digit_threshold: float | None  # refused when the not-a-digit probability is at least this
@@ -783,7 +784,8 @@ def create_app(model: str | os.PathLike | None = None, max_body: int = DEFAULT_M
         info = predictor.info
         return {"preset": info.get("preset"), "dataset": info.get("dataset"), "parameters": info.get("parameters"),
                 "test_accuracy": info.get("test_accuracy"), "epoch": info.get("epoch"),
-                "classes": predictor.classes, "backend": light.runtime() or predictor.runtime,
+                "classes": predictor.classes,
+                "backend": (light.ready() and photos.ready() and light.runtime()) or "starting",
                 "views": list(predictor.views), "not_digit": predictor.reject is not None,
                 "not_digit_threshold": (predictor.reject or {}).get("threshold"),
                 "feature_maps": (info.get("config") or {}).get("model", {}).get("channels")}
