@@ -93,7 +93,7 @@ class RunFolder:
     # ------------------------------------------------------------ reading
     def require(self) -> "RunFolder":
         """This folder, if it holds at least one finished epoch; else a UserError saying what to do."""
-        if self.path.exists() and not self.path.is_dir():  # a file, or a device (/dev/null: "no such run folder")
+        if self.path.exists() and not self.path.is_dir():  # a file, or a device: /dev/null was "no such run folder"
             raise UserError(f"{self.path} is a file, not a run folder (give the folder a training run wrote)")
         if not self.path.is_dir():
             raise UserError(f"no such run folder: {self.path} (train one with `lenet5 train --out {self.path}`)")
