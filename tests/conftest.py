@@ -36,6 +36,15 @@ def run_cli(*args, env_extra=None, timeout=300, **kw):
                           env=env, timeout=timeout, **kw)
 
 
+def shadowing(folder: Path, module: str, code: str) -> dict[str, str]:
+    """The PYTHONPATH under which `import module` finds, before the installed one, a package in
+    `folder` that runs `code`: as if the module were missing, or did that as it is imported."""
+    package = folder / module
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(code)
+    return {"PYTHONPATH": str(folder)}
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """A real PostgreSQL server for the session: Debian's binaries (`.ci/run` installs them), run by an

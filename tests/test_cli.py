@@ -207,6 +207,23 @@ def test_a_full_disk_under_a_short_answer_is_one_line_and_exit_1(tmp_path):
         assert_one_line_error(r, 1, "no space left on the device")
 
 
+def test_a_file_name_with_a_newline_or_a_terminal_escape_keeps_its_answer_on_one_line(tmp_path):
+    """(A newline in a file's name split its answer over two lines, and an escape sequence in it drove
+    the terminal: `ls` shows both escaped, so does `predict` now. `--json` keeps the name as it is.)"""
+    import shutil
+    seven = a_drawn_seven(tmp_path)
+    odd = {"a\nb.png": "a\\nb.png", "red\x1b[31m.png": "red\\x1b[31m.png", os.fsdecode(b"\xff.png"): "\\xff.png"}
+    for name in odd:
+        shutil.copy(seven, tmp_path / name)
+    r = run_cli("predict", *[tmp_path / name for name in odd], tmp_path / "gone\t.png")
+    lines = r.stdout.splitlines()
+    assert r.returncode == 1 and len(lines) == len(odd), r.stdout
+    assert all(line.startswith(f"{tmp_path}/{shown}: 7 (7 ") for line, shown in zip(lines, odd.values())), lines
+    assert r.stderr == f"lenet5: error: {tmp_path}/gone\\t.png: no such file or folder\n"
+    r = run_cli("predict", tmp_path / "a\nb.png", "--json")
+    assert json.loads(r.stdout)[0]["file"] == f"{tmp_path}/a\nb.png"
+
+
 def test_a_command_started_with_its_output_closed_answers_with_the_exit_it_earned(tmp_path):
     """(With stdout closed (`>&-`) every command ended in a traceback and exit 1; with stderr closed,
     `predict` failed silently, and a usage error was printed on stdout.)"""

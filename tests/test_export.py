@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import lenet5
-from conftest import run_cli
+from conftest import run_cli, shadowing
 from lenet5 import data
 from lenet5.errors import UserError
 from lenet5.export import PARITY_TOLERANCE, export, parity, parity_allowance
@@ -107,12 +107,10 @@ def test_bad_export_requests_are_clear_errors(trained_run, tmp_path):
 def test_onnx_export_without_the_export_extra_says_how_to_add_it_and_writes_nothing(trained_run, tmp_path, missing):
     """(Installed without the `export` extra, `lenet5 export --format onnx` imported onnx before the
     check that says how to add it: a ModuleNotFoundError traceback, exit 1.)"""
-    shadow = tmp_path / "shadow" / missing  # found first on the path: as if it were not installed
-    shadow.mkdir(parents=True)
-    (shadow / "__init__.py").write_text(f'raise ModuleNotFoundError("No module named {missing!r}", name={missing!r})')
+    not_installed = shadowing(tmp_path / "shadow", missing,
+                              f'raise ModuleNotFoundError("No module named {missing!r}", name={missing!r})')
     out = tmp_path / "m.onnx"
-    r = run_cli("export", trained_run, "--format", "onnx", "--out", out,
-                env_extra={"PYTHONPATH": str(tmp_path / "shadow")})
+    r = run_cli("export", trained_run, "--format", "onnx", "--out", out, env_extra=not_installed)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "pip install '.[export]'" in r.stderr, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shadow"]
 

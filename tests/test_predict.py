@@ -11,6 +11,7 @@ from PIL import Image
 import lenet5
 from conftest import run_cli
 from lenet5 import data
+from lenet5.many import to_array
 from lenet5.preprocess import ImageError, naive_resize
 from lenet5.synth import paper_digit, paper_number
 
@@ -258,6 +259,46 @@ def test_a_large_folder_is_read_in_parallel_with_the_same_answers_in_order(predi
     assert [r.source for r in results] == [str(tmp_path / f"{k:03d}.png") for k in range(n)]
     assert [r.label for r in results] == [r.label for r in one_by_one]
     assert np.allclose([r.probabilities for r in results], [r.probabilities for r in one_by_one], atol=1e-5)
+
+
+def within(seconds: float, work):
+    """work(), failing the test if it has not returned in `seconds` (on a thread: a hang stays there)."""
+    import threading
+    done = []
+    thread = threading.Thread(target=lambda: done.append(work()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert done, f"still waiting after {seconds} s"
+    return done[0]
+
+
+def _dies_on_poison(image):
+    """`to_array`, except that its process is killed, as the out-of-memory killer would, by an image
+    named *poison*."""
+    import signal
+    if "poison" in os.path.basename(image):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return to_array(image)
+
+
+def test_an_image_whose_worker_process_dies_is_named_and_the_rest_of_the_folder_is_read(tmp_path, monkeypatch):
+    """(A worker that died took its images with it: the folder waited for them for ever.)"""
+    from lenet5 import many
+    monkeypatch.setattr(many, "to_array", _dies_on_poison)  # the forked workers inherit it
+    n = 3 * many.POOL_CHUNK + 10
+    names = [f"{k:03d}{'poison' if k == many.POOL_CHUNK + 5 else ''}.png" for k in range(n)]
+    for k, name in enumerate(names):
+        im = np.zeros((56, 56), np.uint8)
+        im[10 + k % 10:40 + k % 10, 25:31] = 255
+        Image.fromarray(im).save(tmp_path / name)
+    files = [tmp_path / name for name in names]
+    results = within(120, lambda: list(many.preprocess_many(files)))
+    errors = {k: error for k, (_, error) in enumerate(results) if error}
+    assert list(errors) == [many.POOL_CHUNK + 5], errors
+    assert errors[many.POOL_CHUNK + 5].startswith(f"{files[many.POOL_CHUNK + 5]}: the process reading it was "
+                                                  f"killed by SIGKILL"), errors
+    alone = [to_array(f) for f in files]
+    assert all(np.array_equal(a, b) for k, ((a, _), b) in enumerate(zip(results, alone)) if k not in errors)
 
 
 def test_broken_links_and_fifos_are_named_not_skipped_in_a_folder_or_alone(trained_run, test_digits, tmp_path):

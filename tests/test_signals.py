@@ -1,6 +1,7 @@
 """SIGINT and SIGTERM, as `kill`, `timeout`, supervisors and Ctrl-C send them, to real `lenet5` processes:
 each stops within 2 s with its workers, says what it leaves behind, and leaves resumable state."""
 
+import json
 import os
 import signal
 import socket
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import DATA_DIR
+from conftest import DATA_DIR, shadowing
 from lenet5.run import RunFolder
 
 STOP_WITHIN_S = 2.0
@@ -105,6 +106,31 @@ def test_a_folder_prediction_stops_its_workers_within_two_seconds(tmp_path, sig)
     assert "no list was printed" in err and "printed so far" not in err, err  # --json: nothing was
     assert_group_gone(p)
     assert not (tmp_path / "seen").exists()  # nothing half-written
+
+
+def test_a_folder_whose_worker_process_is_killed_on_its_own_is_still_read_whole(tmp_path):
+    """(The OOM killer, or a `kill -9`, took a worker's images with it, and the command waited for
+    them for ever.)"""
+    folder = _folder_of_ones(tmp_path, n=2000)
+    p = start("predict", folder, "--json")
+    wait_for_workers(p)
+    workers = [pid for pid in in_group(p.pid) if pid != p.pid and _command_line(pid) == _command_line(p.pid)]
+    os.kill(workers[0], signal.SIGKILL)
+    try:
+        out, err = p.communicate(timeout=120)
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
+    answers = json.loads(out)
+    assert p.returncode == 0 and "Traceback" not in err, err
+    assert len(answers) == 2000 and not [a for a in answers if "error" in a], err
+    assert_group_gone(p)
+
+
+def _command_line(pid: int) -> bytes:
+    with suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    return b""
 
 
 def test_a_folder_s_answers_are_printed_as_they_come_and_stand_after_ctrl_c(tmp_path):
@@ -304,15 +330,14 @@ def test_a_sigterm_while_onnx_runtime_is_imported_stops_predict_and_is_not_taken
     """(ONNX Runtime's native import turns a signal raised inside it into "ImportError: initialization
     failed"; `predict` took that for an ONNX Runtime that cannot start here, read the model with torch
     and answered, exit 0, or hung once the same signal to the group had killed its pool's workers.)"""
-    shadow = tmp_path / "shadow" / "onnxruntime"  # found first on the path: an import the signal lands in
-    shadow.mkdir(parents=True)
-    (shadow / "__init__.py").write_text("import os, signal, time\n"
-                                        "try:\n    os.kill(os.getpid(), signal.SIGTERM)\n    time.sleep(10)\n"
-                                        "except BaseException:\n    raise ImportError('initialization failed')\n")
+    signalled_inside = shadowing(tmp_path / "shadow", "onnxruntime",
+                                 "import os, signal, time\n"
+                                 "try:\n    os.kill(os.getpid(), signal.SIGTERM)\n    time.sleep(10)\n"
+                                 "except BaseException:\n    raise ImportError('initialization failed')\n")
     digit = np.zeros((28, 28), np.uint8)
     digit[4:24, 12:16] = 255
     Image.fromarray(digit).save(tmp_path / "one.png")
-    p = start("predict", tmp_path / "one.png", "--json", env={**os.environ, "PYTHONPATH": str(tmp_path / "shadow")})
+    p = start("predict", tmp_path / "one.png", "--json", env={**os.environ, **signalled_inside})
     out, err = p.communicate(timeout=60)
     assert (p.returncode, out) == (143, "") and "interrupted" in err and "Traceback" not in err, (p.returncode, out, err)
 

@@ -310,7 +310,7 @@ def cmd_predict(a) -> int:
 
     from .many import collect_images, image_files, preprocessing, skipped_in_folders
     for note in skipped_in_folders(a.images):
-        print(f"lenet5: note: {note}", file=sys.stderr)
+        print(one_line(f"lenet5: note: {note}"), file=sys.stderr)
     if a.save_preprocessed:  # checked before any image is read: a folder's answers can take minutes
         check_output_folder(a.save_preprocessed, "the preprocessed images", f"--save-preprocessed {a.save_preprocessed}")
     items = collect_images(a.images)
@@ -322,10 +322,10 @@ def cmd_predict(a) -> int:
         for r in read_files(predictor, items, arrays, a.multi):  # each said as it comes: a folder takes a while
             results.append(r)
             if isinstance(r, tuple):
-                tqdm.write(f"lenet5: error: {r[1]}", file=sys.stderr)
+                tqdm.write(one_line(f"lenet5: error: {r[1]}"), file=sys.stderr)
             elif not a.json:
                 try:
-                    tqdm.write(f"{r.source}: {describe(r, a.top_k, predictor.classes)}", file=sys.stdout)
+                    tqdm.write(one_line(f"{r.source}: {describe(r, a.top_k, predictor.classes)}"), file=sys.stdout)
                 except BrokenPipeError:  # the reader went away (`| head`): stop, unless images are to be saved
                     if not a.save_preprocessed:
                         raise
@@ -497,6 +497,18 @@ def entry() -> None:
     os._exit(code)
 
 
+def one_line(text: str) -> str:
+    """`text` with its control characters and undecodable bytes as escapes (\\n, \\x1b, \\xff): a file
+    name holding them can neither break its answer's line nor drive the terminal."""
+    return "".join(c if c.isprintable() else _escaped(c) for c in text)
+
+
+def _escaped(c: str) -> str:
+    if "\udc80" <= c <= "\udcff":  # a byte the file system's name held that is no UTF-8 (surrogateescape)
+        return f"\\x{ord(c) - 0xdc00:02x}"
+    return c.encode("unicode_escape").decode("ascii")
+
+
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"lenet5: warning: {message}\n"
 
@@ -527,7 +539,7 @@ def _run_command(argv: list[str] | None) -> int:
         sys.unraisablehook = _interrupts_raised_again(sys.unraisablehook)
         return COMMANDS[args.command](args)
     except UserError as e:
-        print(f"lenet5: error: {e}", file=sys.stderr)
+        print(one_line(f"lenet5: error: {e}"), file=sys.stderr)
         return EXIT_USAGE
     except TrainingDiverged as e:
         print(f"lenet5: {e}", file=sys.stderr)
@@ -542,7 +554,7 @@ def _run_command(argv: list[str] | None) -> int:
         return EXIT_OK
     except OSError as e:  # the environment said no: a path, a permission, a full disk
         code, message = describe_os_error(e, command, _run_folder_named(args))
-        print(f"lenet5: error: {message}", file=sys.stderr)
+        print(one_line(f"lenet5: error: {message}"), file=sys.stderr)
         return code
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,7 @@ BLANK_INK = 1e-3  # a 28×28 array whose brightest pixel is less than this over 
 MNIST_SIDES = (13, 22)  # px: a 28×28 array whose ink's longer side is outside these is not fitted as MNIST's
 POOL_MIN_FILES = 64  # folders at least this large are preprocessed in parallel processes
 POOL_CHUNK = 64  # images per task and per model call
+WORKER_CHECK_S = 0.5  # s: while no result comes, how often the pool's workers are looked at (one may have died)
 
 Result = tuple[np.ndarray | None, str | None]  # (array or None for blank, None) or (None, error message)
 
@@ -168,6 +170,10 @@ def preprocess_one(image: Any) -> Result:
         return None, naming(str(e), source_name(image))
 
 
+def preprocess_all(images: Sequence[Any]) -> list[Result]:
+    return [preprocess_one(image) for image in images]
+
+
 @contextmanager
 def preprocessing(images: Sequence[Any], progress: bool = False) -> Iterator[Iterator[Result]]:
     """Start preprocessing `images` now — in a pool of processes, one per core, when there are many —
@@ -179,11 +185,77 @@ def preprocessing(images: Sequence[Any], progress: bool = False) -> Iterator[Ite
         if len(images) < POOL_MIN_FILES or workers < 2:
             yield _counted(map(preprocess_one, images), bar)
             return
-        from multiprocessing import get_context
-        # fork: workers start in milliseconds and need only numpy, Pillow and scipy
-        ctx = get_context("fork" if sys.platform == "linux" else "spawn")
-        with ctx.Pool(workers, initializer=_pool_worker) as pool:
-            yield _counted(pool.imap(preprocess_one, images, chunksize=POOL_CHUNK), bar)
+        yield _counted(_pooled(images, workers), bar)
+
+
+def _pooled(images: Sequence[Any], workers: int) -> Iterator[Result]:
+    """`preprocess_one` of each image in order, from pools of `workers` processes.
+
+    A worker that dies (the out-of-memory killer, a `kill -9`) takes the images it held with it, and
+    `multiprocessing.Pool` never sends them again: its reader would wait for ever. From there the
+    images are read again, the next POOL_CHUNK by one worker, one at a time, so that an image whose
+    worker dies once more is known, and answered with an error instead."""
+    from multiprocessing import get_context
+    # fork: workers start in milliseconds and need only numpy, Pillow and scipy
+    ctx = get_context("fork" if sys.platform == "linux" else "spawn")
+    start, alone_until = 0, 0
+    while start < len(images):
+        alone = start < alone_until
+        todo = images[start:alone_until] if alone else images[start:]
+        try:
+            pool, first_workers = _started_pool(ctx, 1 if alone else workers)
+            with pool:
+                for result in _until_a_worker_dies(pool, first_workers, todo, 1 if alone else POOL_CHUNK):
+                    yield result
+                    start += 1
+        except _WorkerDied as died:
+            if alone:  # the one worker held this image, and only this one
+                yield None, naming(f"the process reading it was {died}, twice: if memory ran out, free some "
+                                   f"or make the image smaller", source_name(images[start]))
+                start += 1
+            else:
+                alone_until = start + POOL_CHUNK
+
+
+class _WorkerDied(Exception):
+    """A pool's worker process ended while the pool was reading images: str() says how."""
+
+
+def _started_pool(ctx, processes: int):
+    """A pool of `processes` workers, and those workers (the children it started)."""
+    from multiprocessing import active_children
+    before = set(active_children())
+    pool = ctx.Pool(processes, initializer=_pool_worker)
+    return pool, [p for p in active_children() if p not in before]
+
+
+def _until_a_worker_dies(pool, workers: list, images: Sequence[Any], chunksize: int) -> Iterator[Result]:
+    """`preprocess_one` of each image, `chunksize` images a task, raising _WorkerDied once one of
+    `workers` has ended (Pool starts another in its place, but does not send its images again)."""
+    from multiprocessing import TimeoutError
+    chunks = [images[i:i + chunksize] for i in range(0, len(images), chunksize)]
+    results = pool.imap(preprocess_all, chunks)  # (imap's own chunks come without next(timeout))
+    for _ in chunks:
+        while True:
+            try:
+                chunk = results.next(timeout=WORKER_CHECK_S)
+                break
+            except TimeoutError:
+                ended = [w.exitcode for w in workers if w.exitcode is not None]
+                if ended:
+                    raise _WorkerDied(_ended_by(ended[0])) from None
+        yield from chunk
+
+
+def _ended_by(exitcode: int) -> str:
+    """How a process that left with `exitcode` ended: "killed by SIGKILL (…)", "ended with status 1"."""
+    if exitcode >= 0:
+        return f"ended with status {exitcode}"
+    try:
+        name = signal.Signals(-exitcode).name
+    except ValueError:
+        name = f"signal {-exitcode}"
+    return f"killed by {name}" + (" (as the out-of-memory killer kills)" if -exitcode == signal.SIGKILL else "")
 
 
 def preprocess_many(images: Sequence[Any], progress: bool = False) -> Iterable[Result]:
@@ -201,7 +273,6 @@ def _counted(results: Iterable[Result], bar) -> Iterator[Result]:
 def _pool_worker() -> None:
     """Ctrl-C reaches the whole process group: the parent alone handles it (and stops the workers),
     and SIGTERM ends a worker quietly instead of raising into its loop."""
-    import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     one_blas_thread()

@@ -28,7 +28,6 @@ import json
 import logging
 import math
 import multiprocessing
-from multiprocessing import resource_tracker
 import os
 import re
 import signal
@@ -38,6 +37,7 @@ import time
 import traceback
 import warnings
 from contextlib import asynccontextmanager, contextmanager, suppress
+from multiprocessing import resource_tracker
 from importlib import resources
 from typing import Any, Iterator, Literal
 
