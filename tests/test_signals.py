@@ -439,6 +439,20 @@ def test_the_server_with_two_workers_stops_within_two_seconds_with_the_signals_s
     assert_group_gone(p)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_the_server_with_two_workers_stops_within_two_seconds_while_they_start(sig):
+    """(A worker still importing had taken uvicorn's handlers, and started in full before it stopped:
+    3–5 s, 11 of 11 times in a red-team's hands.)"""
+    p = start("serve", "--port", free_port(), "--workers", "2")
+    for line in p.stderr:
+        if "Started parent process" in line:  # uvicorn's supervisor: its workers start now
+            break
+    time.sleep(0.5)
+    seconds, err = stop(p, sig)
+    assert p.returncode == 128 + sig and seconds < STOP_WITHIN_S and "Traceback" not in err, (seconds, err)
+    assert_group_gone(p)
+
+
 def test_the_server_stops_when_sigterm_comes_while_it_loads_the_model():
     p = start("serve", "--port", free_port())
     time.sleep(1.5)  # the command is loading the model: uvicorn does not yet handle signals

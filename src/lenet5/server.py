@@ -61,6 +61,7 @@ DEFAULT_PORT = 8000
 DEFAULT_MAX_BODY = 16 * 1024 * 1024  # bytes: a 12-MP phone photo, even base64-encoded in JSON
 DEFAULT_WORKERS = 1                  # server processes (uvicorn workers); each has its own lanes
 MAX_WORKERS = 4 * (os.cpu_count() or 1)
+READY_ASK_S = 0.2  # s: how long a stopping `serve --workers N` waits for a worker to say whether it serves yet
 SHUTDOWN_GRACE_S = 1  # SIGINT/SIGTERM: requests in flight get this long, so the server is gone within 2 s
 DEFAULT_QUEUE = 64                   # requests that may wait per lane beyond those running; then 503
 LIGHT_PROCESSES = min(os.cpu_count() or 1, 4)  # light-lane processes per server process (~250 MB each)
@@ -916,6 +917,15 @@ def run_workers(config, sock: socket.socket) -> None:
         def handle_term(self) -> None:
             self.stopped_by = signal.SIGTERM
             super().handle_term()
+
+        def terminate_all(self) -> None:
+            # A worker still starting (importing, loading the model) has taken uvicorn's handlers, and
+            # it starts in full before it stops: 13 s on a busy machine. It serves no one yet: killed.
+            for process in self.processes:
+                if process.exitcode is None and not process.is_ready(timeout=READY_ASK_S):
+                    process.kill()
+            super().terminate_all()
+
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     supervisor = Supervisor(config, sockets=[sock])
     try:
