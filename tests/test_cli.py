@@ -224,6 +224,20 @@ def test_a_file_name_with_a_newline_or_a_terminal_escape_keeps_its_answer_on_one
     assert json.loads(r.stdout)[0]["file"] == f"{tmp_path}/a\nb.png"
 
 
+def test_images_asked_to_be_saved_are_saved_when_the_answers_meet_a_full_disk(tmp_path):
+    """(The answers are written as they come; the first that met the full disk stopped the command, and
+    no image was saved. Their reader going away (`| head`) already let them be saved.)"""
+    import shutil
+    seven = a_drawn_seven(tmp_path)
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for k in range(150):  # over the 8 KB that stdout holds back before its first write
+        shutil.copy(seven, folder / f"{k:03d}-a-scan-named-at-some-length.png")
+    r = in_a_shell("> /dev/full", "predict", folder, "--save-preprocessed", tmp_path / "seen")
+    assert_one_line_error(r, 1, "no space left on the device")
+    assert len(list((tmp_path / "seen").iterdir())) == 150
+
+
 def test_a_command_started_with_its_output_closed_answers_with_the_exit_it_earned(tmp_path):
     """(With stdout closed (`>&-`) every command ended in a traceback and exit 1; with stderr closed,
     `predict` failed silently, and a usage error was printed on stdout.)"""

@@ -318,7 +318,7 @@ def cmd_predict(a) -> int:
     with preprocessing([] if a.multi else image_files(items), progress=sys.stderr.isatty()) as arrays:
         from .predict import describe, load, read_files, save_preprocessed, to_json
         predictor = load(a.model, backend=a.backend)
-        results = []
+        results, unsaid = [], None
         for r in read_files(predictor, items, arrays, a.multi):  # each said as it comes: a folder takes a while
             results.append(r)
             if isinstance(r, tuple):
@@ -326,12 +326,15 @@ def cmd_predict(a) -> int:
             elif not a.json:
                 try:
                     tqdm.write(one_line(f"{r.source}: {describe(r, a.top_k, predictor.classes)}"), file=sys.stdout)
-                except BrokenPipeError:  # the reader went away (`| head`): stop, unless images are to be saved
-                    if not a.save_preprocessed:
+                except OSError as e:  # the reader went away (`| head`), or a full disk: stop, unless images
+                    if not a.save_preprocessed:  # are to be saved (then say so once they are)
                         raise
+                    unsaid = unsaid or e
                     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if a.save_preprocessed:
         save_preprocessed(results, a.save_preprocessed)
+    if unsaid is not None:
+        raise unsaid
     if a.json:
         print(json.dumps([to_json(r, a.top_k, predictor.classes) for r in results]))
     return EXIT_FAIL if any(isinstance(r, tuple) for r in results) else EXIT_OK
