@@ -97,6 +97,7 @@ TOUCHING_RATIO = 1.4       # a component wider than this × the digits' height h
 FLAT_PIECE = 0.35         # a piece of a row flatter than this × the digits' height is part of a neighbour,
 NEAR_PIECE = 0.1          # when at most this × that height apart from it (`_flat_joined`)
 SIDE_BY_SIDE_INK = 0.2     # a 28×28 field's ink, for telling digits side by side in it (`side_by_side`)
+TALL_PIECE = 0.6           # of the ink's height: rows a piece side by side inks, to be a digit (`side_by_side`)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
                     ".pgm", ".pbm", ".ppm", ".pnm")  # (Netpbm: how many digit sets and scanners keep them)
 TINY_WORK = 64             # px: an image smaller than the field is first enlarged to at least this
@@ -1347,16 +1348,21 @@ def segment(mask: np.ndarray) -> list[DigitBox]:
 
 
 def side_by_side(field: np.ndarray) -> bool:
-    """Whether a 28×28 field holds pieces apart side by side (an empty column between them) across a
-    width at least its height: several digits in a row, squeezed into one digit's field. So looks 95.7%
-    of 300 rows of 2–5 digits read as one, 0.18% of MNIST's test digits (a stroke broken), 0.6% of the
-    form cells, none of the pen digits, photos, scikit-learn's or doodles (benchmarks/bench_number.py --rows)."""
+    """Whether a 28×28 field holds several digits in a row, squeezed into one digit's field: pieces apart
+    side by side (an empty column between them) across a width at least its height, two of them at
+    least TALL_PIECE of the ink's height each (dots and specks, or a 5's bar drawn apart, are no digits).
+    So looks 95.7% of 300 rows of 2–5 digits read as one, 1 of MNIST's 10,000 test digits (18 when any
+    piece counted), 1 of 1,000 form cells (5), none of our 600 non-digits (21), pen digits, photos,
+    scikit-learn's, pen letters or doodles (benchmarks/bench_number.py --rows)."""
     ink = field > SIDE_BY_SIDE_INK
     rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
-    if not cols.size:
+    if not cols.size or cols[-1] - cols[0] < rows[-1] - rows[0]:
         return False
-    inked = ink.any(0)[cols[0]:cols[-1] + 1]
-    return not inked.all() and cols[-1] - cols[0] >= rows[-1] - rows[0]
+    inked = ink.any(0)[cols[0]:cols[-1] + 1].astype(np.int8)
+    edges = np.diff(np.concatenate([[0], inked, [0]]))  # +1 where a piece starts, −1 past its end
+    pieces = [ink[:, cols[0] + a:cols[0] + z].any(1) for a, z in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]
+    tall = [np.count_nonzero(p) >= TALL_PIECE * (rows[-1] - rows[0] + 1) for p in pieces]  # (rows it inks)
+    return sum(tall) >= 2
 
 
 def _flat_joined(boxes: list[DigitBox], height: float) -> list[DigitBox]:
