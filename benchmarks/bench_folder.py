@@ -1,6 +1,6 @@
 """A folder of small images through `lenet5 predict`, this code against an earlier commit, side by side.
 
-    python benchmarks/bench_folder.py --data-dir ../shared/data [--images 1000] [--baseline a81d5b3]
+    python benchmarks/bench_folder.py --data-dir ../shared/data [--images 1000] [--baseline a81d5b3] [--bundled]
 
 Both versions read with the same model, a quick `modern` run trained by the baseline's own code (both
 can load it; the baseline cannot read today's config keys). The folder holds MNIST
@@ -8,7 +8,8 @@ test digits as dark ink on white paper, 28 to 300 px, as PNG. Each version runs 
 it — a fresh `python -m lenet5 predict ... --json` process, start-up included — alternately, three
 times; the median wall time is reported. The baseline is checked out with `git worktree` into a
 temporary folder. The labels of both are checked against the digits' own: each version's share read
-right, and how many answers differ between them.
+right, and how many answers differ between them. With --bundled both read with their own bundled
+model (a baseline that has one: 2026-11-26 on) and no model is trained.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--baseline", default=BASELINE)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--bundled", action="store_true", help="both read with their bundled model (no model trained)")
     a = ap.parse_args()
     print(f"command: python benchmarks/bench_folder.py {' '.join(sys.argv[1:])}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,13 +66,15 @@ def main() -> None:
         truth = make_folder(tmp / "images", a.images, a.data_dir)
         with baseline_checkout(a.baseline, tmp) as old_src:
             env = {**os.environ, "PYTHONPATH": ""}
-            run = str(train_quick_model(old_src, tmp / "run", "modern", a.data_dir))
-            versions = {
-                f"baseline {a.baseline}": ([sys.executable, "-m", "lenet5", "predict", run, str(tmp / "images"), "--json"],
-                                           {**env, "PYTHONPATH": str(old_src)}),
-                "this code": ([sys.executable, "-m", "lenet5", "predict", str(tmp / "images"), "--json", "--model", run],
-                              {**env, "PYTHONPATH": str(ROOT / "src")}),
-            }
+            predict = [sys.executable, "-m", "lenet5", "predict"]
+            if a.bundled:
+                old_cmd = new_cmd = [*predict, str(tmp / "images"), "--json"]
+            else:
+                run = str(train_quick_model(old_src, tmp / "run", "modern", a.data_dir))
+                old_cmd = [*predict, run, str(tmp / "images"), "--json"]
+                new_cmd = [*predict, str(tmp / "images"), "--json", "--model", run]
+            versions = {f"baseline {a.baseline}": (old_cmd, {**env, "PYTHONPATH": str(old_src)}),
+                        "this code": (new_cmd, {**env, "PYTHONPATH": str(ROOT / "src")})}
             times = {k: [] for k in versions}
             labels = {}
             for _ in range(a.repeats):

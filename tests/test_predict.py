@@ -310,8 +310,8 @@ def test_an_image_whose_worker_process_dies_is_named_and_the_rest_of_the_folder_
     results = within(120, lambda: list(many.preprocess_many(files)))
     errors = {k: error for k, (_, error) in enumerate(results) if error}
     assert list(errors) == [many.POOL_CHUNK + 5], errors
-    assert errors[many.POOL_CHUNK + 5].startswith(f"{files[many.POOL_CHUNK + 5]}: the process reading it was "
-                                                  f"killed by SIGKILL"), errors
+    assert errors[many.POOL_CHUNK + 5].startswith(f"{files[many.POOL_CHUNK + 5]}: the process reading it alone "
+                                                  f"was killed by SIGKILL"), errors
     alone = [to_array(f) for f in files]
     assert all(np.array_equal(a, b) for k, ((a, _), b) in enumerate(zip(results, alone)) if k not in errors)
 

@@ -17,6 +17,7 @@ import errno
 import os
 import signal
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -31,7 +32,6 @@ BLANK_INK = 1e-3  # a 28×28 array whose brightest pixel is less than this over 
 MNIST_SIDES = (13, 22)  # px: a 28×28 array whose ink's longer side is outside these is not fitted as MNIST's
 POOL_MIN_FILES = 64  # folders at least this large are preprocessed in parallel processes
 POOL_CHUNK = 64  # images per task and per model call
-WORKER_CHECK_S = 0.5  # s: while no result comes, how often the pool's workers are looked at (one may have died)
 
 Result = tuple[np.ndarray | None, str | None]  # (array or None for blank, None) or (None, error message)
 
@@ -177,74 +177,85 @@ def preprocess_all(images: Sequence[Any]) -> list[Result]:
 @contextmanager
 def preprocessing(images: Sequence[Any], progress: bool = False) -> Iterator[Iterator[Result]]:
     """Start preprocessing `images` now — in a pool of processes, one per core, when there are many —
-    and give the results in order, with a tqdm bar. Leaving the block terminates the workers at once:
-    an interrupted folder stops in milliseconds."""
+    and give the results in order, with a tqdm bar. Leaving the block kills the workers at once: an
+    interrupted folder stops in milliseconds."""
     from tqdm import tqdm
     workers = min(os.cpu_count() or 1, 8)
     with tqdm(total=len(images), unit="img", disable=not progress, file=sys.stderr) as bar:
         if len(images) < POOL_MIN_FILES or workers < 2:
             yield _counted(map(preprocess_one, images), bar)
             return
-        yield _counted(_pooled(images, workers), bar)
-
-
-def _pooled(images: Sequence[Any], workers: int) -> Iterator[Result]:
-    """`preprocess_one` of each image in order, from pools of `workers` processes.
-
-    A worker that dies (the out-of-memory killer, a `kill -9`) takes the images it held with it, and
-    `multiprocessing.Pool` never sends them again: its reader would wait for ever. From there the
-    images are read again, the next POOL_CHUNK by one worker, one at a time, so that an image whose
-    worker dies once more is known, and answered with an error instead."""
-    from multiprocessing import get_context
-    # fork: workers start in milliseconds and need only numpy, Pillow and scipy
-    ctx = get_context("fork" if sys.platform == "linux" else "spawn")
-    start, alone_until = 0, 0
-    while start < len(images):
-        alone = start < alone_until
-        todo = images[start:alone_until] if alone else images[start:]
+        pool = _Workers(images, workers)
         try:
-            pool, first_workers = _started_pool(ctx, 1 if alone else workers)
-            with pool:
-                for result in _until_a_worker_dies(pool, first_workers, todo, 1 if alone else POOL_CHUNK):
+            yield _counted(pool.results(), bar)
+        finally:
+            pool.stop()
+
+
+class _Workers:
+    """`preprocess_one` of each image, in order, from a pool of worker processes.
+
+    A worker that dies (the out-of-memory killer, a `kill -9`) breaks the pool (a ProcessPoolExecutor:
+    `multiprocessing.Pool` never sent its images again, and could deadlock on a lock the dead worker
+    held). The images from the first one unread are then read by a new pool, the next POOL_CHUNK by one
+    worker, one at a time, so that an image whose worker dies there is known, and answered with an
+    error instead."""
+
+    def __init__(self, images: Sequence[Any], processes: int):
+        from multiprocessing import get_context
+        self.images, self.processes = images, processes
+        # fork: workers start in milliseconds and need only numpy, Pillow and scipy
+        self.context = get_context("fork" if sys.platform == "linux" else "spawn")
+        self.pool, self.started = None, []
+
+    def results(self) -> Iterator[Result]:
+        from concurrent.futures.process import BrokenProcessPool
+        start, alone_until = 0, 0
+        while start < len(self.images):
+            alone = start < alone_until
+            todo = self.images[start:alone_until] if alone else self.images[start:]
+            try:
+                for result in self._read(todo, 1 if alone else POOL_CHUNK):
                     yield result
                     start += 1
-        except _WorkerDied as died:
-            if alone:  # the one worker held this image, and only this one
-                yield None, naming(f"the process reading it was {died}, twice: if memory ran out, free some "
-                                   f"or make the image smaller", source_name(images[start]))
-                start += 1
-            else:
-                alone_until = start + POOL_CHUNK
+            except BrokenProcessPool:
+                if alone:  # the one worker held this image, and only this one
+                    yield None, naming(f"the process reading it alone was {self._how_one_ended()}: if memory "
+                                       f"ran out, free some or make the image smaller", source_name(self.images[start]))
+                    start += 1
+                else:
+                    alone_until = start + POOL_CHUNK
+            self.stop()
 
+    def _read(self, images: Sequence[Any], chunk: int) -> Iterator[Result]:
+        """The results of a new pool (of one process when a chunk is one image), `chunk` images a task."""
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import active_children
+        before = set(active_children())
+        self.pool = ProcessPoolExecutor(1 if chunk == 1 else self.processes, mp_context=self.context,
+                                        initializer=_pool_worker)
+        tasks = [self.pool.submit(preprocess_all, images[:chunk])]
+        self.started = [p for p in active_children() if p not in before]  # (started by the first submit; seen
+        tasks += [self.pool.submit(preprocess_all, images[i:i + chunk])  # before an image can end them)
+                  for i in range(chunk, len(images), chunk)]
+        for task in tasks:
+            yield from task.result()
 
-class _WorkerDied(Exception):
-    """A pool's worker process ended while the pool was reading images: str() says how."""
+    def _how_one_ended(self) -> str:
+        """How the worker of a broken pool of one ended."""
+        end = time.monotonic() + 1
+        while not (codes := [p.exitcode for p in self.started if p.exitcode]) and time.monotonic() < end:
+            time.sleep(0.01)  # (the pool's own thread collects its status: until it has, it reads None)
+        return _ended_by(codes[0]) if codes else "ended abruptly"
 
-
-def _started_pool(ctx, processes: int):
-    """A pool of `processes` workers, and those workers (the children it started)."""
-    from multiprocessing import active_children
-    before = set(active_children())
-    pool = ctx.Pool(processes, initializer=_pool_worker)
-    return pool, [p for p in active_children() if p not in before]
-
-
-def _until_a_worker_dies(pool, workers: list, images: Sequence[Any], chunksize: int) -> Iterator[Result]:
-    """`preprocess_one` of each image, `chunksize` images a task, raising _WorkerDied once one of
-    `workers` has ended (Pool starts another in its place, but does not send its images again)."""
-    from multiprocessing import TimeoutError
-    chunks = [images[i:i + chunksize] for i in range(0, len(images), chunksize)]
-    results = pool.imap(preprocess_all, chunks)  # (imap's own chunks come without next(timeout))
-    for _ in chunks:
-        while True:
-            try:
-                chunk = results.next(timeout=WORKER_CHECK_S)
-                break
-            except TimeoutError:
-                ended = [w.exitcode for w in workers if w.exitcode is not None]
-                if ended:
-                    raise _WorkerDied(_ended_by(ended[0])) from None
-        yield from chunk
+    def stop(self) -> None:
+        """Kill the workers (a stopped one too, which a SIGTERM would wait for), then close the pool."""
+        for p in self.started:
+            if p.exitcode is None:
+                p.kill()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool, self.started = None, []
 
 
 def _ended_by(exitcode: int) -> str:
