@@ -37,8 +37,8 @@ import time
 import traceback
 import warnings
 from contextlib import asynccontextmanager, contextmanager, suppress
-from multiprocessing import resource_tracker
 from importlib import resources
+from multiprocessing import resource_tracker
 from typing import Any, Iterator, Literal
 
 import numpy as np
