@@ -212,7 +212,8 @@ def test_a_file_name_with_a_newline_or_a_terminal_escape_keeps_its_answer_on_one
     the terminal: `ls` shows both escaped, so does `predict` now. `--json` keeps the name as it is.)"""
     import shutil
     seven = a_drawn_seven(tmp_path)
-    odd = {"a\nb.png": "a\\nb.png", "red\x1b[31m.png": "red\\x1b[31m.png", os.fsdecode(b"\xff.png"): "\\xff.png"}
+    odd = {"a\nb.png": "a\\nb.png", "red\x1b[31m.png": "red\\x1b[31m.png", os.fsdecode(b"\xff.png"): "\\xff.png",
+           "a\\nb.png": "a\\\\nb.png", "\x85.png": "\\u0085.png"}  # (a backslash, and U+0085 that is no byte 0x85)
     for name in odd:
         shutil.copy(seven, tmp_path / name)
     r = run_cli("predict", *[tmp_path / name for name in odd], tmp_path / "gone\t.png")

@@ -501,15 +501,18 @@ def entry() -> None:
 
 
 def one_line(text: str) -> str:
-    """`text` with its control characters and undecodable bytes as escapes (\\n, \\x1b, \\xff): a file
-    name holding them can neither break its answer's line nor drive the terminal."""
-    return "".join(c if c.isprintable() else _escaped(c) for c in text)
+    """`text` with its control characters and undecodable bytes as escapes (\\n, \\x1b, \\u2028, \\xff),
+    and a backslash as \\\\, as `ls -b` shows names: a file name holding them can neither break its
+    answer's line nor drive the terminal, nor pass for another."""
+    return "".join(c if c.isprintable() and c != "\\" else _escaped(c) for c in text)
 
 
 def _escaped(c: str) -> str:
     if "\udc80" <= c <= "\udcff":  # a byte the file system's name held that is no UTF-8 (surrogateescape)
         return f"\\x{ord(c) - 0xdc00:02x}"
-    return c.encode("unicode_escape").decode("ascii")
+    if ord(c) >= 0x80:  # (as \u…: U+0085 is not the byte 0x85)
+        return f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
+    return c.encode("unicode_escape").decode("ascii")  # \n, \t, \x1b, \\
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
