@@ -32,6 +32,7 @@ BLANK_INK = 1e-3  # a 28×28 array whose brightest pixel is less than this over 
 MNIST_SIDES = (13, 22)  # px: a 28×28 array whose ink's longer side is outside these is not fitted as MNIST's
 POOL_MIN_FILES = 64  # folders at least this large are preprocessed in parallel processes
 POOL_CHUNK = 64  # images per task and per model call
+WORKER_CHECK_S = 0.5  # s: while no result comes, how often the workers are looked at (one may have died)
 
 Result = tuple[np.ndarray | None, str | None]  # (array or None for blank, None) or (None, error message)
 
@@ -239,7 +240,19 @@ class _Workers:
         tasks += [self.pool.submit(preprocess_all, images[i:i + chunk])  # before an image can end them)
                   for i in range(chunk, len(images), chunk)]
         for task in tasks:
-            yield from task.result()
+            yield from self._result_of(task)
+
+    def _result_of(self, task) -> list[Result]:
+        """task.result(), or BrokenProcessPool once a worker has died. The pool notices a death by itself,
+        but not one as the worker wrote a result (64 arrays: 200 KB, a few writes): its reader then waits
+        for the rest for ever, and the other workers wait for the lock the dead one held."""
+        from concurrent.futures.process import BrokenProcessPool
+        while True:
+            try:
+                return task.result(timeout=WORKER_CHECK_S)
+            except TimeoutError:
+                if any(p.exitcode is not None for p in self.started):
+                    raise BrokenProcessPool("a worker process died") from None
 
     def _how_one_ended(self) -> str:
         """How the worker of a broken pool of one ended."""
@@ -254,6 +267,12 @@ class _Workers:
             if p.exitcode is None:
                 p.kill()
         if self.pool is not None:
+            # A worker killed or stopped as it wrote a result left the pool's reader waiting for the rest
+            # (1 in 25 workers stopped at random, then Ctrl-C: the command hung). With the workers gone,
+            # closing this process's own end of that pipe, which it never writes to, ends the wait.
+            results = getattr(self.pool, "_result_queue", None)  # (ProcessPoolExecutor's, since 3.2)
+            if results is not None:
+                results._writer.close()
             self.pool.shutdown(wait=True, cancel_futures=True)
         self.pool, self.started = None, []
 
