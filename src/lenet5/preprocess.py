@@ -1358,11 +1358,10 @@ def side_by_side(field: np.ndarray) -> bool:
     rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
     if not cols.size or cols[-1] - cols[0] < rows[-1] - rows[0]:
         return False
-    inked = ink.any(0)[cols[0]:cols[-1] + 1].astype(np.int8)
-    edges = np.diff(np.concatenate([[0], inked, [0]]))  # +1 where a piece starts, −1 past its end
-    pieces = [ink[:, cols[0] + a:cols[0] + z].any(1) for a, z in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]
-    tall = [np.count_nonzero(p) >= TALL_PIECE * (rows[-1] - rows[0] + 1) for p in pieces]  # (rows it inks)
-    return sum(tall) >= 2
+    pieces, _ = ndimage.label(ink.any(0))  # runs of inked columns
+    height = rows[-1] - rows[0] + 1
+    return sum(np.count_nonzero(ink[:, c].any(1)) >= TALL_PIECE * height  # (the rows each piece inks)
+               for (c,) in ndimage.find_objects(pieces)) >= 2
 
 
 def _flat_joined(boxes: list[DigitBox], height: float) -> list[DigitBox]:
